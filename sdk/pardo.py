@@ -1,0 +1,62 @@
+"""ParDo: apply a DoFn to every element; tagged side outputs with ``with_outputs``.
+
+>>> from fluvial import DoFn, TaggedOutput
+>>> class Parity(DoFn):
+...     def process(self, x):
+...         yield x if x % 2 == 0 else TaggedOutput("odd", x)
+>>> # pcoll | ParDo(Parity()).with_outputs("odd", main="even")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fluvial.dofn import DoFn
+from fluvial.errors import PipelineConstructionError
+from fluvial.ptransform import PrimitiveTransform
+from fluvial.pvalue import DoOutputsTuple
+
+
+class ParDo(PrimitiveTransform):
+    def __init__(self, fn: DoFn, *args: Any, **kwargs: Any) -> None:
+        if isinstance(fn, type) and issubclass(fn, DoFn):
+            raise PipelineConstructionError(
+                f"ParDo needs a DoFn instance: ParDo({fn.__name__}()), not the class"
+            )
+        if not isinstance(fn, DoFn):
+            raise PipelineConstructionError(
+                f"ParDo needs a DoFn, got {fn!r}; for a plain function use Map, FlatMap or Filter"
+            )
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.output_tags: tuple[str, ...] = ()
+        self.main_tag: str | None = None
+        self.signature: Any = None
+
+    def with_outputs(self, *tags: str, main: str | None = None) -> ParDo:
+        for t in tags:
+            if not isinstance(t, str):
+                raise PipelineConstructionError(f"ParDo.with_outputs: tags must be strings, got {t!r}")
+        self.output_tags = tuple(tags)
+        self.main_tag = main
+        return self
+
+    def default_label(self) -> str:
+        return f"ParDo({self.fn.default_label()})"
+
+    def expand_primitive(self, node, pcoll):
+        from fluvial.dofn_invoker import DoFnSignature
+        from fluvial.pvalue import PCollection
+
+        if not isinstance(pcoll, PCollection):
+            raise PipelineConstructionError(
+                f"transform '{node.full_label}': ParDo is applied to a PCollection, got {pcoll!r}"
+            )
+        self.signature = DoFnSignature(self.fn, node.full_label)
+        p = pcoll.pipeline
+        main = p.new_pcollection(node, pcoll.windowing, pcoll.is_bounded)
+        if not self.output_tags:
+            return main
+        tagged = {t: p.new_pcollection(node, pcoll.windowing, pcoll.is_bounded, tag=t) for t in self.output_tags}
+        return DoOutputsTuple(main, tagged)

@@ -1,0 +1,69 @@
+"""The runner registry: runner names mapped to import strings, loaded only when used, so
+``import fluvial`` never imports a runner (or pyflink / apache_beam).
+
+Third-party runners register through the ``fluvial.runners`` entry-point group.
+
+>>> sorted(known_runners())[:3]
+['beam', 'direct', 'flink']
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+from fluvial.errors import RunnerNotFoundError
+
+_BUILTIN: dict[str, tuple[str, str]] = {
+    # name: (import string "module:attr", extra that provides its dependencies)
+    "direct": ("fluvial.runners.direct:DirectRunner", ""),
+    "flink": ("fluvial.runners.flink:FlinkRunner", "flink"),
+    "beam": ("fluvial.runners.beam:BeamRunner", "beam"),
+}
+
+# modules whose absence means "the extra is not installed"
+_EXTRA_MODULES = {"flink": ("pyflink",), "beam": ("apache_beam",)}
+
+
+def _entry_points() -> dict[str, str]:
+    try:
+        eps = metadata.entry_points(group="fluvial.runners")
+    except Exception:  # pragma: no cover - broken metadata
+        return {}
+    return {ep.name: ep.value for ep in eps}
+
+
+def known_runners() -> dict[str, str]:
+    out = {name: spec for name, (spec, _) in _BUILTIN.items()}
+    out.update(_entry_points())
+    return out
+
+
+def get_runner(name: str, **kwargs: Any) -> Any:
+    """Instantiate the runner registered under ``name``."""
+    runners = known_runners()
+    if name not in runners:
+        raise RunnerNotFoundError(
+            f"unknown runner '{name}'; known runners: {', '.join(sorted(runners))}"
+        )
+    spec = runners[name]
+    module_name, _, attr = spec.partition(":")
+    extra = _BUILTIN.get(name, ("", ""))[1]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or ""
+        if extra and (missing.split(".")[0] in _EXTRA_MODULES.get(extra, ())):
+            raise RunnerNotFoundError(
+                f"runner '{name}' needs {missing}, which is not installed; "
+                f"install it with: pip install 'fluvial[{extra}]'"
+            ) from None
+        if module_name.startswith("fluvial.runners.") and missing == module_name:
+            raise RunnerNotFoundError(
+                f"runner '{name}' is registered but not available in this version of fluvial "
+                f"(module {module_name} is missing); known runners: {', '.join(sorted(runners))}"
+            ) from None
+        raise
+    cls = getattr(module, attr)
+    return cls(**kwargs)

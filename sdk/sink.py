@@ -1,0 +1,54 @@
+"""Sinks and the Write primitive, with checkpoint hooks for two-phase commit.
+
+A writer receives batches with :meth:`SinkWriter.write`. At a checkpoint the runner calls
+:meth:`SinkWriter.snapshot` (pre-commit: make pending output durable, return what must be
+committed), stores that in the checkpoint, and after the checkpoint is durable calls
+:meth:`SinkWriter.notify_checkpoint_complete`. After a restart :meth:`SinkWriter.restore`
+receives the state of the restored checkpoint, to commit what it covered and abort the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fluvial.ptransform import PrimitiveTransform
+
+
+class SinkWriter:
+    def write(self, batch: list) -> None:
+        raise NotImplementedError
+
+    def snapshot(self, checkpoint_id: int) -> Any:
+        return None
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        pass
+
+    def restore(self, state: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Sink:
+    def open(self, ctx: Any) -> SinkWriter:
+        raise NotImplementedError
+
+    def display_name(self) -> str:
+        return type(self).__name__
+
+
+class Write(PrimitiveTransform):
+    """Write a PCollection to a :class:`Sink`: ``pcoll | Write(MySink())``."""
+
+    def __init__(self, sink: Sink) -> None:
+        if not isinstance(sink, Sink):
+            raise TypeError(f"Write needs a Sink, got {sink!r}")
+        self.sink = sink
+
+    def default_label(self) -> str:
+        return f"Write({self.sink.display_name()})"
+
+    def expand_primitive(self, node, pcoll):
+        return None

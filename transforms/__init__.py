@@ -1,0 +1,1 @@
+"""Composite transforms and IO built from fluvial primitives."""
