@@ -1,0 +1,163 @@
+"""Source operators of the direct runner: Create, Read(Source) and TestStream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fluvial.columnar import ColumnBatch
+from fluvial.pane import NO_FIRING
+from fluvial.testing.test_stream import ElementEvent, ProcessingTimeEvent, WatermarkEvent
+from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from fluvial.values import GLOBAL_WINDOWS, TimestampedValue, WindowedValue
+
+from .operators.base import Operator
+from .operators.errors import user_error
+
+
+class SourceOperator(Operator):
+    """A source: polled by the executor; ``poll`` pushes one batch downstream and returns the
+    number of elements, 0 when nothing is available now, or None when exhausted."""
+
+    is_test_stream = False
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label, n_inputs=0)
+        self.done = False
+
+    def poll(self, max_records: int) -> int | None:
+        raise NotImplementedError
+
+    def set_watermark(self, wm: int) -> None:
+        if wm > self.out_wm:
+            self.out_wm = wm
+            self.watermark = wm
+            for op, idx in self.all_consumers():
+                op.receive_watermark(idx, wm)
+
+    def process(self, idx: int, batch: Any) -> None:  # pragma: no cover
+        raise TypeError("sources have no inputs")
+
+
+class CreateSource(SourceOperator):
+    def __init__(self, label: str, values: list) -> None:
+        super().__init__(label)
+        self.values = values
+        self.pos = 0
+
+    def poll(self, max_records: int) -> int | None:
+        if self.pos >= len(self.values):
+            if not self.done:
+                self.done = True
+                self.set_watermark(MAX_TIMESTAMP_MS)
+            return None
+        chunk = self.values[self.pos : self.pos + max_records]
+        self.pos += len(chunk)
+        out = []
+        for v in chunk:
+            if isinstance(v, TimestampedValue):
+                out.append(WindowedValue(v.value, v.timestamp_ms, GLOBAL_WINDOWS, NO_FIRING))
+            else:
+                out.append(WindowedValue(v, MIN_TIMESTAMP_MS, GLOBAL_WINDOWS, NO_FIRING))
+        self.emit(out)
+        return len(out)
+
+    def snapshot(self) -> Any:
+        st = super().snapshot()
+        st.update(pos=self.pos, done=self.done)
+        return st
+
+    def restore(self, st: Any) -> None:
+        super().restore(st)
+        self.pos, self.done = st["pos"], st["done"]
+
+
+class ReadSource(SourceOperator):
+    def __init__(self, label: str, source: Any, ctx: Any) -> None:
+        super().__init__(label)
+        self.source = source
+        self.ctx = ctx
+        self.reader: Any = None
+        self.records_read = 0
+
+    def open(self, metrics: Any) -> None:
+        super().open(metrics)
+        try:
+            self.reader = self.source.open(self.ctx)
+        except Exception as e:
+            raise user_error(self.label, None, e) from e
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def poll(self, max_records: int) -> int | None:
+        if self.done:
+            return None
+        try:
+            got = self.reader.poll(max_records)
+        except Exception as e:
+            raise user_error(self.label, None, e) from e
+        if got is None:
+            self.done = True
+            self.set_watermark(MAX_TIMESTAMP_MS)
+            return None
+        n = len(got)
+        if n:
+            if isinstance(got, ColumnBatch):
+                self.emit(got)
+            else:
+                self.emit([WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in got])
+            self.records_read += n
+            self.count("records_read", n)
+        self.set_watermark(self.reader.watermark())
+        return n
+
+    def snapshot(self) -> Any:
+        st = super().snapshot()
+        st.update(reader=self.reader.snapshot(), done=self.done)
+        return st
+
+    def restore(self, st: Any) -> None:
+        super().restore(st)
+        self.done = st["done"]
+        self.reader.restore(st["reader"])
+
+
+class TestStreamSource(SourceOperator):
+    """Replays TestStream events; processing-time events advance the executor's test clock."""
+
+    __test__ = False
+    is_test_stream = True
+
+    def __init__(self, label: str, events: list, executor: Any) -> None:
+        super().__init__(label)
+        self.events = events
+        self.pos = 0
+        self.executor = executor
+
+    def poll(self, max_records: int) -> int | None:
+        if self.pos >= len(self.events):
+            if not self.done:
+                self.done = True
+                self.set_watermark(MAX_TIMESTAMP_MS)
+            return None
+        ev = self.events[self.pos]
+        self.pos += 1
+        if isinstance(ev, ElementEvent):
+            out = [WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in ev.elements]
+            self.emit(out)
+            return len(out)
+        if isinstance(ev, WatermarkEvent):
+            self.set_watermark(ev.watermark_ms)
+        elif isinstance(ev, ProcessingTimeEvent):
+            self.executor.advance_test_clock(ev.advance_ms)
+        return 0
+
+    def snapshot(self) -> Any:
+        st = super().snapshot()
+        st.update(pos=self.pos, done=self.done)
+        return st
+
+    def restore(self, st: Any) -> None:
+        super().restore(st)
+        self.pos, self.done = st["pos"], st["done"]
