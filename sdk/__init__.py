@@ -10,8 +10,8 @@ Write a pipeline once; run it with ``--runner direct`` (fluvial's own engine), `
 ...     assert_that(p | fl.Create([1, 2]) | Map(lambda x: x * 10), equal_to([10, 20]))
 """
 
-from fluvial.combine import CallableCombineFn, CombineFn, CombineGlobally, CombinePerKey
 from fluvial.columnar import ColumnBatch
+from fluvial.combine import CallableCombineFn, CombineFn, CombineGlobally, CombinePerKey
 from fluvial.create import Create
 from fluvial.dofn import DoFn
 from fluvial.errors import (

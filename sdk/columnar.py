@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-
-from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 from fluvial.pane import NO_FIRING
+from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 
 
 class ColumnBatch:

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
-
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import to_millis
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import TimeDomain, to_millis
 

@@ -46,7 +46,7 @@ def write_checkpoint(directory: str, checkpoint_id: int, payload: dict[str, Any]
         os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(directory)
-    for cid, old in list_checkpoints(directory)[:-KEEP]:
+    for _cid, old in list_checkpoints(directory)[:-KEEP]:
         try:
             os.remove(old)
         except FileNotFoundError:  # pragma: no cover

@@ -16,14 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.pane import PaneInfo, PaneTiming
+from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window import FixedWindows, IntervalWindow, SlidingWindows
 from fluvial.windowing import TimestampCombiner, Windowing
-from fluvial.triggers import DefaultTrigger
 
 from .base import Operator
 from .errors import not_keyed, unhashable_key

@@ -11,11 +11,10 @@ from fluvial.columnar import ColumnBatch
 from fluvial.dofn_invoker import Invocation, bind_kwargs, normalize_outputs
 from fluvial.errors import FluvialError, UserCodeError
 from fluvial.pane import NO_FIRING
+from fluvial.runners.common.state_cells import StateTable
 from fluvial.timeutil import MAX_TIMESTAMP_MS, TimeDomain, to_millis
 from fluvial.values import WindowedValue
 from fluvial.windowing import Windowing
-
-from fluvial.runners.common.state_cells import StateTable
 
 from .base import Operator
 from .errors import not_keyed, unhashable_key, user_error
