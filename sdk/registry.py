@@ -10,6 +10,7 @@ Third-party runners register through the ``fluvial.runners`` entry-point group.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from importlib import metadata
 from typing import Any
 
@@ -50,20 +51,28 @@ def get_runner(name: str, **kwargs: Any) -> Any:
     spec = runners[name]
     module_name, _, attr = spec.partition(":")
     extra = _BUILTIN.get(name, ("", ""))[1]
+    for dep in _EXTRA_MODULES.get(extra, ()):
+        if importlib.util.find_spec(dep) is None:
+            raise RunnerNotFoundError(
+                f"runner '{name}' needs the Python package '{dep}', which is not installed; "
+                f"install it with: pip install 'fluvial[{extra}]'"
+            )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        missing = e.name or ""
-        if extra and (missing.split(".")[0] in _EXTRA_MODULES.get(extra, ())):
+        if e.name and module_name.startswith(e.name) and e.name.startswith("fluvial.runners"):
             raise RunnerNotFoundError(
-                f"runner '{name}' needs {missing}, which is not installed; "
-                f"install it with: pip install 'fluvial[{extra}]'"
-            ) from None
-        if module_name.startswith("fluvial.runners.") and missing == module_name:
-            raise RunnerNotFoundError(
-                f"runner '{name}' is registered but not available in this version of fluvial "
-                f"(module {module_name} is missing); known runners: {', '.join(sorted(runners))}"
+                f"runner '{name}' is registered but not part of this version of fluvial "
+                f"(module {module_name} is missing); available now: "
+                f"{', '.join(n for n in sorted(runners) if _importable(runners[n]))}"
             ) from None
         raise
     cls = getattr(module, attr)
     return cls(**kwargs)
+
+
+def _importable(spec: str) -> bool:
+    try:
+        return importlib.util.find_spec(spec.partition(":")[0]) is not None
+    except ModuleNotFoundError:
+        return False

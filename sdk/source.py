@@ -95,12 +95,24 @@ class ListReader(SourceReader):
 
 
 class Read(PrimitiveTransform):
-    """Read a :class:`Source`: ``p | Read(MySource())``."""
+    """Read a :class:`Source`: ``p | Read(MySource())``.
 
-    def __init__(self, source: Source) -> None:
+    ``watermark_strategy`` (e.g. ``BoundedOutOfOrderness(5, idle_timeout=30)``) makes the runner
+    derive the watermark from the records' timestamps instead of asking the reader; with an idle
+    timeout, a source that produced nothing for that long (processing time) stops holding back
+    the watermark of the operators it feeds until it produces again.
+    """
+
+    def __init__(self, source: Source, watermark_strategy: WatermarkStrategy | None = None) -> None:
         if not isinstance(source, Source):
             raise TypeError(f"Read needs a Source, got {source!r}")
+        if watermark_strategy is not None and not isinstance(watermark_strategy, WatermarkStrategy):
+            raise TypeError(
+                f"Read: watermark_strategy must be a WatermarkStrategy such as "
+                f"BoundedOutOfOrderness(5), got {watermark_strategy!r}"
+            )
         self.source = source
+        self.watermark_strategy = watermark_strategy
 
     def default_label(self) -> str:
         return f"Read({self.source.display_name()})"

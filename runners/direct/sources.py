@@ -72,12 +72,35 @@ class CreateSource(SourceOperator):
 
 
 class ReadSource(SourceOperator):
-    def __init__(self, label: str, source: Any, ctx: Any) -> None:
+    def __init__(self, label: str, source: Any, ctx: Any, strategy: Any = None) -> None:
         super().__init__(label)
         self.source = source
         self.ctx = ctx
         self.reader: Any = None
         self.records_read = 0
+        self.gen = strategy.create() if strategy is not None else None
+        self.idle = False
+
+    def _set_idle(self, idle: bool) -> None:
+        if idle != self.idle:
+            self.idle = idle
+            for op, idx in self.all_consumers():
+                op.receive_idle(idx, idle)
+
+    def _strategy_watermark(self, got: Any, n: int) -> None:
+        gen = self.gen
+        now = self.ctx.clock.now_ms()
+        if n:
+            if isinstance(got, ColumnBatch):
+                gen.on_event(int(got.timestamps.max()), now)
+            else:
+                gen.on_event(max(t for _, t in got), now)
+            self._set_idle(False)
+        elif gen.last_active is None:
+            gen.last_active = now
+        if gen.is_idle(now):
+            self._set_idle(True)
+        self.set_watermark(gen.current())
 
     def open(self, metrics: Any) -> None:
         super().open(metrics)
@@ -109,18 +132,24 @@ class ReadSource(SourceOperator):
                 self.emit([WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in got])
             self.records_read += n
             self.count("records_read", n)
-        self.set_watermark(self.reader.watermark())
+        if self.gen is not None:
+            self._strategy_watermark(got, n)
+        else:
+            self.set_watermark(self.reader.watermark())
         return n
 
     def snapshot(self) -> Any:
         st = super().snapshot()
-        st.update(reader=self.reader.snapshot(), done=self.done)
+        st.update(reader=self.reader.snapshot(), done=self.done,
+                  gen=self.gen.snapshot() if self.gen is not None else None)
         return st
 
     def restore(self, st: Any) -> None:
         super().restore(st)
         self.done = st["done"]
         self.reader.restore(st["reader"])
+        if self.gen is not None and st.get("gen") is not None:
+            self.gen.restore(st["gen"])
 
 
 class TestStreamSource(SourceOperator):

@@ -62,7 +62,7 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         elif isinstance(t, TestStream):
             op = TestStreamSource(label, list(t.events), executor)
         elif isinstance(t, Read):
-            op = ReadSource(label, t.source, SourceContext(options, executor.clock, label))
+            op = ReadSource(label, t.source, SourceContext(options, executor.clock, label), t.watermark_strategy)
         elif isinstance(t, ParDo):
             caller = DoFnCaller(label, t)
             if caller.sig.is_stateful:

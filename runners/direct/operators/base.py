@@ -22,6 +22,7 @@ class Operator:
         self.label = label
         self.n_inputs = n_inputs
         self.input_wms = [MIN_TIMESTAMP_MS] * max(n_inputs, 1)
+        self.input_idle = [False] * max(n_inputs, 1)
         self.watermark = MIN_TIMESTAMP_MS  # combined input watermark
         self.out_wm = MIN_TIMESTAMP_MS  # last forwarded output watermark
         self.consumers: dict[str | None, list[tuple[Operator, int]]] = {}
@@ -58,7 +59,20 @@ class Operator:
         if wm <= self.input_wms[idx]:
             return
         self.input_wms[idx] = wm
-        new = min(self.input_wms)
+        self._recompute()
+
+    def receive_idle(self, idx: int, idle: bool) -> None:
+        """An input became idle (left out of the watermark minimum) or active again."""
+        if self.input_idle[idx] == idle:
+            return
+        self.input_idle[idx] = idle
+        self._recompute()
+
+    def _recompute(self) -> None:
+        live = [w for w, idle in zip(self.input_wms, self.input_idle) if not idle]
+        if not live:
+            return
+        new = min(live)
         if new > self.watermark:
             self.watermark = new
             m.set_step(self.label)
@@ -86,10 +100,10 @@ class Operator:
 
     # checkpoints ----------------------------------------------------------------------------
     def snapshot(self) -> Any:
-        return {"wm": (self.input_wms, self.watermark, self.out_wm)}
+        return {"wm": (self.input_wms, self.watermark, self.out_wm, self.input_idle)}
 
     def restore(self, st: Any) -> None:
-        self.input_wms, self.watermark, self.out_wm = st["wm"]
+        self.input_wms, self.watermark, self.out_wm, self.input_idle = st["wm"]
 
     # metrics --------------------------------------------------------------------------------
     def count(self, name: str, n: int = 1) -> None:

@@ -1,0 +1,174 @@
+"""Timestamps: timestamp combiners of grouped panes, DoFn timestamps and re-timestamping.
+
+Rules: OUTPUT_AT_EOW gives a pane the window's max_timestamp; OUTPUT_AT_EARLIEST / LATEST the
+min / max timestamp of the elements that arrived since the previous pane of the window.
+"""
+
+from __future__ import annotations
+
+from fluvial.combine import CombinePerKey
+from fluvial.combiners import SumCombineFn
+from fluvial.dofn import DoFn
+from fluvial.pardo import ParDo
+from fluvial.testing.conformance.case import Case
+from fluvial.testing.conformance.cases_common import Out, early, on_time, tv, tvs, unknown
+from fluvial.testing.test_stream import TestStream
+from fluvial.triggers import AccumulationMode, AfterCount, AfterWatermark
+from fluvial.values import TimestampedValue
+from fluvial.window import FixedWindows, Sessions
+from fluvial.windowing import TimestampCombiner
+from fluvial.windowinto import WindowInto
+
+W60 = (0, 60)
+
+
+def _tc(tc):
+    def build(p):
+        ts = (
+            TestStream()
+            .add_elements(tvs("k", [(1, 10), (2, 5), (4, 30)]))
+            .advance_watermark_to_infinity()
+        )
+        w = WindowInto(FixedWindows(60), timestamp_combiner=tc)
+        return p | ts | w | CombinePerKey(SumCombineFn())
+
+    return build
+
+
+def _tc_earliest_early(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("k", [(1, 20), (2, 10)]))
+        .add_elements(tvs("k", [(4, 40)]))
+        .advance_watermark_to(60)
+        .advance_watermark_to_infinity()
+    )
+    w = WindowInto(
+        FixedWindows(60),
+        trigger=AfterWatermark(early=AfterCount(2)),
+        accumulation_mode=AccumulationMode.DISCARDING,
+        timestamp_combiner=TimestampCombiner.OUTPUT_AT_EARLIEST,
+    )
+    return p | ts | w | CombinePerKey(SumCombineFn())
+
+
+def _sessions_latest(p):
+    ts = (
+        TestStream()
+        .add_elements([*tvs("a", [(1, 2), (2, 6), (3, 9)]), *tvs("b", [(5, 4)])])
+        .advance_watermark_to_infinity()
+    )
+    w = WindowInto(Sessions(10), timestamp_combiner=TimestampCombiner.OUTPUT_AT_LATEST)
+    return p | ts | w | CombinePerKey(SumCombineFn())
+
+
+def _sessions_earliest(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("a", [(1, 9), (2, 6), (3, 2)]))
+        .advance_watermark_to_infinity()
+    )
+    w = WindowInto(Sessions(10), timestamp_combiner=TimestampCombiner.OUTPUT_AT_EARLIEST)
+    return p | ts | w | CombinePerKey(SumCombineFn())
+
+
+class WithTimestamp(DoFn):
+    def process(self, x, ts=DoFn.TimestampParam):
+        yield (x, ts.seconds)
+
+
+class ShiftTimestamp(DoFn):
+    def __init__(self, by: float) -> None:
+        self.by = by
+
+    def process(self, x, ts=DoFn.TimestampParam):
+        yield TimestampedValue(x, ts.seconds + self.by)
+
+
+def _pardo_timestamp(p):
+    ts = TestStream().add_elements([tv("x", 1.5), tv("y", 3)]).advance_watermark_to_infinity()
+    return p | ts | ParDo(WithTimestamp())
+
+
+def _retimestamp(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("k", [(1, 5), (2, 15), (4, 70)]))
+        .advance_watermark_to_infinity()
+    )
+    shifted = p | ts | ParDo(ShiftTimestamp(60))
+    return shifted | WindowInto(FixedWindows(60)) | CombinePerKey(SumCombineFn())
+
+
+CASES = [
+    Case(
+        "timestamp_combiner_end_of_window",
+        ("timestamps", "timestamp_combiner", "fixed", "combine"),
+        _tc(TimestampCombiner.OUTPUT_AT_EOW),
+        (Out(["k", 7], W60, on_time(), 59.999),),
+        "OUTPUT_AT_EOW: 1@10 + 2@5 + 4@30 = 7 at the window's max_timestamp 59.999.",
+    ),
+    Case(
+        "timestamp_combiner_earliest",
+        ("timestamps", "timestamp_combiner", "fixed", "combine"),
+        _tc(TimestampCombiner.OUTPUT_AT_EARLIEST),
+        (Out(["k", 7], W60, on_time(), 5),),
+        "OUTPUT_AT_EARLIEST: min(10, 5, 30) = 5.",
+    ),
+    Case(
+        "timestamp_combiner_latest",
+        ("timestamps", "timestamp_combiner", "fixed", "combine"),
+        _tc(TimestampCombiner.OUTPUT_AT_LATEST),
+        (Out(["k", 7], W60, on_time(), 30),),
+        "OUTPUT_AT_LATEST: max(10, 5, 30) = 30.",
+    ),
+    Case(
+        "timestamp_combiner_earliest_per_pane",
+        ("timestamps", "timestamp_combiner", "fixed", "early", "discarding"),
+        _tc_earliest_early,
+        (
+            Out(["k", 3], W60, early(0), 10),
+            Out(["k", 4], W60, on_time(1, first=False, ns=0), 40),
+        ),
+        "EARLIEST with early=AfterCount(2), discarding: EARLY pane of 1@20, 2@10 → ts 10; the "
+        "ON_TIME pane holds only 4@40 → ts 40.",
+    ),
+    Case(
+        "sessions_timestamp_latest",
+        ("timestamps", "timestamp_combiner", "sessions", "merging"),
+        _sessions_latest,
+        (
+            Out(["a", 6], (2, 19), on_time(), 9),
+            Out(["b", 5], (4, 14), on_time(), 4),
+        ),
+        "Sessions(10), LATEST: a@2,6,9 merge into [2,19), sum 6 at max ts 9; b@4 alone [4,14) at 4.",
+    ),
+    Case(
+        "sessions_timestamp_earliest",
+        ("timestamps", "timestamp_combiner", "sessions", "merging"),
+        _sessions_earliest,
+        (Out(["a", 6], (2, 19), on_time(), 2),),
+        "Sessions(10), EARLIEST, out of order a@9,6,2: merged [2,19), sum 6 at min ts 2.",
+    ),
+    Case(
+        "pardo_timestamp_param",
+        ("timestamps", "pardo"),
+        _pardo_timestamp,
+        (
+            Out(["x", 1.5], None, unknown(), 1.5),
+            Out(["y", 3], None, unknown(), 3),
+        ),
+        "DoFn.TimestampParam is the element's event time; outputs keep it, global window, UNKNOWN.",
+    ),
+    Case(
+        "pardo_retimestamp_then_window",
+        ("timestamps", "pardo", "fixed", "combine"),
+        _retimestamp,
+        (
+            Out(["k", 3], (60, 120), on_time(), 119.999),
+            Out(["k", 4], (120, 180), on_time(), 179.999),
+        ),
+        "TimestampedValue from a DoFn shifts 5, 15, 70 to 65, 75, 130; FixedWindows(60) after "
+        "that: [60,120) 1+2, [120,180) 4.",
+    ),
+]

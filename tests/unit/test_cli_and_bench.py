@@ -1,0 +1,92 @@
+"""The fluvial CLI contract: run FILE.py with build(p), bench output fields, runner errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from fluvial.bench.sliding_sum import baseline, event, run
+from fluvial.cli import main
+
+
+def test_bench_event_formula_matches_the_issue():
+    # key (i * 2654435761) mod K, value i mod 10 + 1, ts 1,000,000 + i + ((i * 7919) mod 101) - 50
+    assert event(0, 1000) == (0, 1, 999_950)
+    assert event(7, 1000) == ((7 * 2654435761) % 1000, 8, 1_000_000 + 7 + (7 * 7919) % 101 - 50)
+
+
+def test_baseline_counts_windows_by_hand():
+    # 3 events, 1 key: timestamps 999950, 999951+... all in minute 16 (960000..1019999);
+    # each event belongs to the 10 windows starting at 960000 - j*60000, j=0..9
+    n_windows, _ = baseline(3, 1)
+    assert n_windows == 10
+
+
+def test_bench_direct_matches_baseline_checksum():
+    res = run(20_000, 50, "direct")
+    assert res["checksum_match"] is True
+    assert res["events"] == 20_000
+    for field in ("events_per_s", "baseline_events_per_s", "ratio", "peak_rss_mb"):
+        assert res[field] > 0
+    # one output per (key, window) holding data: each event is in the 10 windows that start at
+    # the minutes m-9..m of its own minute m
+    expected = set()
+    for i in range(20_000):
+        k, _, t = event(i, 50)
+        m = t - t % 60_000
+        expected.update((k, m - j * 60_000) for j in range(10))
+    assert res["outputs"] == len(expected)
+
+
+def test_cli_bench_json(capsys):
+    assert main(["bench", "sliding-sum", "--events", "5000", "--keys", "10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["checksum_match"] is True and out["events"] == 5000
+
+
+def test_cli_run_calls_build(tmp_path):
+    out = tmp_path / "out.txt"
+    f = tmp_path / "job.py"
+    f.write_text(
+        textwrap.dedent(
+            f"""
+            import fluvial as fl
+
+            class Write(fl.DoFn):
+                def process(self, x):
+                    with open({str(out)!r}, "a") as fh:
+                        fh.write(f"{{x}}\\n")
+                    return []
+
+            def build(p):
+                p | fl.Create([1, 2, 3]) | fl.ParDo(Write())
+            """
+        )
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "fluvial.cli", "run", str(f), "--runner", "direct"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert sorted(out.read_text().split()) == ["1", "2", "3"]
+
+
+def test_cli_run_without_build_fails_clearly(tmp_path):
+    f = tmp_path / "nobuild.py"
+    f.write_text("x = 1\n")
+    r = subprocess.run([sys.executable, "-m", "fluvial.cli", "run", str(f)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "must define build(p)" in r.stderr
+
+
+def test_cli_run_unknown_runner_lists_known(tmp_path):
+    f = tmp_path / "job.py"
+    f.write_text("import fluvial as fl\n\ndef build(p):\n    p | fl.Create([1])\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "fluvial.cli", "run", str(f), "--runner", "nope"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode != 0
+    assert "unknown runner 'nope'" in r.stderr and "direct" in r.stderr
