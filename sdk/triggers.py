@@ -57,6 +57,9 @@ class Trigger:
         return ()
 
     def validate(self, label: str) -> None:
+        problem = getattr(self, "problem", None)
+        if problem:
+            raise PipelineConstructionError(f"transform '{label}': {problem}")
         for s in self.subtriggers():
             s.validate(label)
 
@@ -146,12 +149,17 @@ class AfterProcessingTime(Trigger):
 
     delay: object = 0
     delay_ms: int = attrs.field(init=False)
+    problem: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        ms = _as_ms(self.delay)
-        if ms < 0:
-            raise PipelineConstructionError(f"AfterProcessingTime: delay must be >= 0, got {self.delay!r}")
-        object.__setattr__(self, "delay_ms", ms)
+        try:
+            ms = _as_ms(self.delay)
+        except TypeError as e:
+            ms, problem = 0, f"AfterProcessingTime: delay {e}"
+        else:
+            problem = None if ms >= 0 else f"AfterProcessingTime: delay must be >= 0 seconds, got {self.delay!r}"
+        object.__setattr__(self, "delay_ms", max(ms, 0))
+        object.__setattr__(self, "problem", problem)
 
     def on_element(self, path, st, window, ctx):
         if st.get(path) is None:
@@ -179,12 +187,15 @@ class AfterCount(Trigger):
     """Fires once the pane holds at least ``count`` elements."""
 
     count: int
+    problem: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
-            raise PipelineConstructionError(
+            object.__setattr__(
+                self,
+                "problem",
                 f"AfterCount: count must be a positive integer, got {self.count!r}; "
-                "use AfterCount(1) to fire on every element"
+                "use AfterCount(1) to fire on every element",
             )
 
     def on_element(self, path, st, window, ctx):
@@ -218,7 +229,7 @@ class Repeatedly(Trigger):
             raise PipelineConstructionError(
                 f"transform '{label}': Repeatedly needs a Trigger, got {self.underlying!r}"
             )
-        self.underlying.validate(label)
+        super().validate(label)
 
     def on_element(self, path, st, window, ctx):
         self.underlying.on_element(path + ".0", st, window, ctx)
@@ -396,7 +407,7 @@ class AfterEach(_Composite):
                 raise PipelineConstructionError(
                     f"transform '{label}': AfterEach subtriggers must be Triggers, got {t!r}"
                 )
-            t.validate(label)
+        Trigger.validate(self, label)
 
     @property
     def is_once(self) -> bool:  # type: ignore[override]

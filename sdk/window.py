@@ -120,6 +120,10 @@ class GlobalWindow(BoundedWindow):
 GLOBAL_WINDOW = GlobalWindow()
 
 
+class _Invalid(Exception):
+    pass
+
+
 class WindowFn:
     """Assigns elements to windows. Subclass for a custom WindowFn:
 
@@ -140,19 +144,34 @@ class WindowFn:
         return []
 
     def validate(self, label: str) -> None:
-        """Raise PipelineConstructionError if misconfigured."""
+        """Raise PipelineConstructionError, naming the transform, if misconfigured."""
+        problem = getattr(self, "problem", None)
+        if problem:
+            raise PipelineConstructionError(f"transform '{label}': {problem}")
 
 
 def _positive_ms(value: object, what: str, cls: str) -> int:
     try:
         ms = to_millis(value)
     except TypeError as e:
-        raise PipelineConstructionError(f"{cls}: {what} {e}") from None
+        raise _Invalid(f"{cls}: {what} {e}") from None
     if ms <= 0:
-        raise PipelineConstructionError(
+        raise _Invalid(
             f"{cls}: {what} must be a positive duration in seconds (at least 0.001), got {value!r}"
         )
     return ms
+
+
+def _record(obj: object, fields: dict, problem: str | None) -> None:
+    for k, v in fields.items():
+        object.__setattr__(obj, k, v)
+    object.__setattr__(obj, "problem", problem)
+
+
+def _check(obj: object) -> None:
+    problem = getattr(obj, "problem", None)
+    if problem:
+        raise PipelineConstructionError(problem)
 
 
 @attrs.frozen
@@ -163,13 +182,17 @@ class FixedWindows(WindowFn):
     offset: object = 0
     size_ms: int = attrs.field(init=False)
     offset_ms: int = attrs.field(init=False)
+    problem: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        size_ms = _positive_ms(self.size, "size", "FixedWindows")
-        object.__setattr__(self, "size_ms", size_ms)
-        object.__setattr__(self, "offset_ms", to_millis(self.offset) % size_ms)
+        try:
+            size_ms = _positive_ms(self.size, "size", "FixedWindows")
+            _record(self, {"size_ms": size_ms, "offset_ms": to_millis(self.offset) % size_ms}, None)
+        except (_Invalid, TypeError) as e:
+            _record(self, {"size_ms": 1, "offset_ms": 0}, f"{e}; e.g. FixedWindows(60) for one-minute windows")
 
     def assign(self, timestamp_ms: int, element: object) -> list[BoundedWindow]:
+        _check(self)
         start = timestamp_ms - (timestamp_ms - self.offset_ms) % self.size_ms
         return [IntervalWindow(start, start + self.size_ms)]
 
@@ -184,20 +207,25 @@ class SlidingWindows(WindowFn):
     size_ms: int = attrs.field(init=False)
     period_ms: int = attrs.field(init=False)
     offset_ms: int = attrs.field(init=False)
+    problem: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        size_ms = _positive_ms(self.size, "size", "SlidingWindows")
-        period_ms = _positive_ms(self.period, "period", "SlidingWindows")
-        if period_ms > size_ms:
-            raise PipelineConstructionError(
-                f"SlidingWindows: period ({self.period}) must not exceed size ({self.size}); "
-                "use FixedWindows for gaps between windows"
-            )
-        object.__setattr__(self, "size_ms", size_ms)
-        object.__setattr__(self, "period_ms", period_ms)
-        object.__setattr__(self, "offset_ms", to_millis(self.offset) % period_ms)
+        try:
+            size_ms = _positive_ms(self.size, "size", "SlidingWindows")
+            period_ms = _positive_ms(self.period, "period", "SlidingWindows")
+            if period_ms > size_ms:
+                raise _Invalid(
+                    f"SlidingWindows: period ({self.period}) must not exceed size ({self.size}); "
+                    "use FixedWindows for windows with gaps between them"
+                )
+            offset_ms = to_millis(self.offset) % period_ms
+            _record(self, {"size_ms": size_ms, "period_ms": period_ms, "offset_ms": offset_ms}, None)
+        except (_Invalid, TypeError) as e:
+            _record(self, {"size_ms": 1, "period_ms": 1, "offset_ms": 0},
+                    f"{e}; e.g. SlidingWindows(600, 60) for 10-minute windows every minute")
 
     def assign(self, timestamp_ms: int, element: object) -> list[BoundedWindow]:
+        _check(self)
         period, size = self.period_ms, self.size_ms
         last_start = timestamp_ms - (timestamp_ms - self.offset_ms) % period
         out: list[BoundedWindow] = []
@@ -215,11 +243,16 @@ class Sessions(WindowFn):
     gap_size: object
     gap_ms: int = attrs.field(init=False)
     is_merging: bool = attrs.field(init=False, default=True)
+    problem: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "gap_ms", _positive_ms(self.gap_size, "gap_size", "Sessions"))
+        try:
+            _record(self, {"gap_ms": _positive_ms(self.gap_size, "gap_size", "Sessions")}, None)
+        except (_Invalid, TypeError) as e:
+            _record(self, {"gap_ms": 1}, f"{e}; e.g. Sessions(600) for a 10-minute inactivity gap")
 
     def assign(self, timestamp_ms: int, element: object) -> list[BoundedWindow]:
+        _check(self)
         return [IntervalWindow(timestamp_ms, timestamp_ms + self.gap_ms)]
 
     def merge(self, windows: Iterable[BoundedWindow]) -> list[tuple[list[BoundedWindow], BoundedWindow]]:

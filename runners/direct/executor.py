@@ -53,12 +53,12 @@ class Executor:
         self._fire_processing_timers(self.clock.test_now)
 
     def _fire_processing_timers(self, now: int) -> None:
+        self._set_processing_time(now)
         for op in self.ops:
             nxt = op.next_processing_timer()
             if nxt is not None and nxt <= now:
                 m.set_step(op.label)
                 op.on_processing_time(now)
-        self._set_processing_time(now)
 
     # checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self) -> None:
