@@ -332,15 +332,15 @@ class _Composite(Trigger):
             _require_once(t, f"{name}(...) subtriggers", label)
         super().validate(label)
 
+    def on_element(self, path, st, window, ctx):
+        for p, t in self._unfinished(path, st):
+            t.on_element(p, st, window, ctx)
+
     def _unfinished(self, path, st):
         for i, t in enumerate(self.triggers):
             p = f"{path}.{i}"
             if not _finished(p, st):
                 yield p, t
-
-
-def _tuple_of_triggers(ts: Sequence[Trigger]) -> tuple[Trigger, ...]:
-    return tuple(ts)
 
 
 @attrs.frozen(init=False)
@@ -351,10 +351,6 @@ class AfterAny(_Composite):
 
     def __init__(self, *triggers: Trigger) -> None:
         self.__attrs_init__(tuple(triggers))
-
-    def on_element(self, path, st, window, ctx):
-        for p, t in self._unfinished(path, st):
-            t.on_element(p, st, window, ctx)
 
     def should_fire(self, path, st, window, ctx):
         return any(t.should_fire(p, st, window, ctx) for p, t in self._unfinished(path, st))
@@ -375,10 +371,6 @@ class AfterAll(_Composite):
 
     def __init__(self, *triggers: Trigger) -> None:
         self.__attrs_init__(tuple(triggers))
-
-    def on_element(self, path, st, window, ctx):
-        for p, t in self._unfinished(path, st):
-            t.on_element(p, st, window, ctx)
 
     def should_fire(self, path, st, window, ctx):
         return all(t.should_fire(p, st, window, ctx) for p, t in self._unfinished(path, st))

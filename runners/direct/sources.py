@@ -38,7 +38,22 @@ class SourceOperator(Operator):
         raise TypeError("sources have no inputs")
 
 
-class CreateSource(SourceOperator):
+class _PositionSource(SourceOperator):
+    """A source whose checkpointed position is an index into its own list."""
+
+    pos = 0
+
+    def snapshot(self) -> Any:
+        st = super().snapshot()
+        st.update(pos=self.pos, done=self.done)
+        return st
+
+    def restore(self, st: Any) -> None:
+        super().restore(st)
+        self.pos, self.done = st["pos"], st["done"]
+
+
+class CreateSource(_PositionSource):
     def __init__(self, label: str, values: list) -> None:
         super().__init__(label)
         self.values = values
@@ -61,14 +76,6 @@ class CreateSource(SourceOperator):
         self.emit(out)
         return len(out)
 
-    def snapshot(self) -> Any:
-        st = super().snapshot()
-        st.update(pos=self.pos, done=self.done)
-        return st
-
-    def restore(self, st: Any) -> None:
-        super().restore(st)
-        self.pos, self.done = st["pos"], st["done"]
 
 
 class ReadSource(SourceOperator):
@@ -152,7 +159,7 @@ class ReadSource(SourceOperator):
             self.gen.restore(st["gen"])
 
 
-class TestStreamSource(SourceOperator):
+class TestStreamSource(_PositionSource):
     """Replays TestStream events; processing-time events advance the executor's test clock."""
 
     __test__ = False
@@ -182,11 +189,3 @@ class TestStreamSource(SourceOperator):
             self.executor.advance_test_clock(ev.advance_ms)
         return 0
 
-    def snapshot(self) -> Any:
-        st = super().snapshot()
-        st.update(pos=self.pos, done=self.done)
-        return st
-
-    def restore(self, st: Any) -> None:
-        super().restore(st)
-        self.pos, self.done = st["pos"], st["done"]

@@ -25,3 +25,12 @@ def user_error(label: str, element: Any, e: BaseException) -> BaseException:
     if isinstance(e, FluvialError):
         return e
     return UserCodeError(label, element, e)
+
+
+def as_kv(label: str, value: Any, what: str) -> tuple:
+    """``value`` as a (key, value) tuple, or a clear error naming the transform."""
+    if type(value) is tuple and len(value) == 2:
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return tuple(value)
+    raise not_keyed(label, value, what)

@@ -13,7 +13,7 @@ from fluvial.windowing import TimestampCombiner, Windowing
 
 from ..keyed_store import KeyedWindowStore
 from .base import Operator
-from .errors import not_keyed, unhashable_key
+from .errors import as_kv, unhashable_key
 
 
 class _Sink:
@@ -65,12 +65,7 @@ class GroupOperator(Operator):
         store.processing_time = self.processing_time
         label = self.label
         for wv in batch:
-            kv = wv.value
-            if type(kv) is not tuple or len(kv) != 2:
-                if isinstance(kv, list) and len(kv) == 2:
-                    kv = tuple(kv)
-                else:
-                    raise not_keyed(label, kv, self.what)
+            kv = as_kv(label, wv.value, self.what)
             key = kv[0]
             try:
                 store.bind(key)
@@ -80,21 +75,24 @@ class GroupOperator(Operator):
             driver.process_element(kv[1], wv.timestamp, wv.windows, store, sink)
         self._flush()
 
-    def on_watermark(self, wm: int) -> None:
+    def _drain(self, pop: Any, fire: Any, t: int) -> None:
         store, sink = self.store, self.sink
-        store.watermark = wm
         store.processing_time = self.processing_time
+        store.watermark = self.watermark
         while True:
-            t = store.pop_event_timer(wm)
-            if t is None:
+            got = pop(t)
+            if got is None:
                 break
-            key, window = t
+            key, window = got
             store.bind(key)
             sink.key = key
-            self.driver.on_event_timer(window, store, sink)
+            fire(window, store, sink)
             if len(sink.out) > 4096:
                 self._flush()
         self._flush()
+
+    def on_watermark(self, wm: int) -> None:
+        self._drain(self.store.pop_event_timer, self.driver.on_event_timer, wm)
 
     def output_watermark(self) -> int:
         if not self.uses_holds:
@@ -104,18 +102,7 @@ class GroupOperator(Operator):
 
     def on_processing_time(self, now: int) -> None:
         self.processing_time = now
-        store, sink = self.store, self.sink
-        store.processing_time = now
-        store.watermark = self.watermark
-        while True:
-            t = store.pop_processing_timer(now)
-            if t is None:
-                break
-            key, window = t
-            store.bind(key)
-            sink.key = key
-            self.driver.on_processing_timer(window, store, sink)
-        self._flush()
+        self._drain(self.store.pop_processing_timer, self.driver.on_processing_timer, now)
 
     def next_processing_timer(self) -> int | None:
         return self.store.next_processing_timer()

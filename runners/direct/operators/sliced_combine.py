@@ -25,7 +25,7 @@ from fluvial.window import FixedWindows, IntervalWindow, SlidingWindows
 from fluvial.windowing import TimestampCombiner, Windowing
 
 from .base import Operator
-from .errors import not_keyed, unhashable_key
+from .errors import as_kv, unhashable_key
 
 PANE = PaneInfo(True, True, PaneTiming.ON_TIME, 0, 0)
 KINDS = ("sum", "count", "min", "max", "mean")
@@ -84,12 +84,7 @@ class SlicedCombineOperator(Operator):
             return
         keys, values, stamps = [], [], []
         for wv in batch:
-            kv = wv.value
-            if type(kv) is not tuple or len(kv) != 2:
-                if isinstance(kv, list) and len(kv) == 2:
-                    kv = tuple(kv)
-                else:
-                    raise not_keyed(self.label, kv, "CombinePerKey")
+            kv = as_kv(self.label, wv.value, "CombinePerKey")
             keys.append(kv[0])
             values.append(kv[1])
             stamps.append(wv.timestamp)

@@ -17,7 +17,7 @@ from fluvial.values import WindowedValue
 from fluvial.windowing import Windowing
 
 from .base import Operator
-from .errors import not_keyed, unhashable_key, user_error
+from .errors import as_kv, unhashable_key, user_error
 from .pardo import DoFnCaller
 
 _GC = "\x00gc"
@@ -110,9 +110,7 @@ class StatefulParDoOperator(Operator):
             raise user_error(self.label, None, e) from e
         out = self.out
         for wv in batch:
-            kv = wv.value
-            if not isinstance(kv, (tuple, list)) or len(kv) != 2:
-                raise not_keyed(self.label, kv, "stateful DoFn")
+            kv = as_kv(self.label, wv.value, "stateful DoFn")
             key = kv[0]
             try:
                 hash(key)
