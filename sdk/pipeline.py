@@ -101,7 +101,7 @@ class Pipeline:
         if full in self._labels:
             raise PipelineConstructionError(
                 f"transform label '{full}' is used twice in this pipeline; give each application a "
-                f"unique label: pcoll | 'MyLabel' >> {type(transform).__name__}(...)"
+                f"unique label: pcoll | 'MyLabel' >> {transform.default_label()}"
             )
         self._labels.add(full)
         node = AppliedTransform(parent, transform, full, inputs)

@@ -28,7 +28,10 @@ class SinkWriter:
         pass
 
     def close(self) -> None:
-        pass
+        """The input ended and the final checkpoint completed: release resources."""
+
+    def abort(self) -> None:
+        """The run failed or was cancelled: discard what no completed checkpoint covers."""
 
 
 class Sink:

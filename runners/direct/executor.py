@@ -122,6 +122,7 @@ class Executor:
         token = m.set_container(self.metrics)
         opened: list[Any] = []
         state = "DONE"
+        ok = False
         try:
             for op in self.ops:
                 m.set_step(op.label)
@@ -131,14 +132,16 @@ class Executor:
             self._set_processing_time(self.clock.now_ms())
             self._loop()
             self._final_commit()
+            ok = True
         except KeyboardInterrupt:
             state = "CANCELLED"
         finally:
             for op in reversed(opened):
                 try:
-                    op.close()
+                    op.close() if ok else op.abort()
                 except Exception:  # noqa: BLE001 - closing must not hide the original error
-                    pass
+                    if ok:
+                        raise
             m._current.reset(token)
         return state
 

@@ -28,12 +28,14 @@ class PipelineAssertionError(AssertionError, FluvialError):
 
 
 def _hashable(x: Any) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_hashable(v) for v in x)
     if isinstance(x, list):
         return ("__list__", tuple(_hashable(v) for v in x))
     if isinstance(x, dict):
-        return ("__dict__", tuple(sorted((k, _hashable(v)) for k, v in x.items())))
-    if isinstance(x, set):
-        return ("__set__", tuple(sorted(_hashable(v) for v in x)))
+        return ("__dict__", tuple(sorted(((k, _hashable(v)) for k, v in x.items()), key=repr)))
+    if isinstance(x, (set, frozenset)):
+        return ("__set__", tuple(sorted((_hashable(v) for v in x), key=repr)))
     return x
 
 

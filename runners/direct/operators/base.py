@@ -50,6 +50,10 @@ class Operator:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        """The run failed: release resources without committing anything."""
+        self.close()
+
     # data -----------------------------------------------------------------------------------
     def process(self, idx: int, batch: Any) -> None:
         raise NotImplementedError

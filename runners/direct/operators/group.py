@@ -13,7 +13,7 @@ from fluvial.windowing import TimestampCombiner, Windowing
 
 from ..keyed_store import KeyedWindowStore
 from .base import Operator
-from .errors import as_kv, unhashable_key
+from .errors import as_kv, unhashable_key, user_error
 
 
 class _Sink:
@@ -72,7 +72,10 @@ class GroupOperator(Operator):
             except TypeError:
                 raise unhashable_key(label, kv) from None
             sink.key = key
-            driver.process_element(kv[1], wv.timestamp, wv.windows, store, sink)
+            try:
+                driver.process_element(kv[1], wv.timestamp, wv.windows, store, sink)
+            except Exception as e:
+                raise user_error(label, kv, e) from e
         self._flush()
 
     def _drain(self, pop: Any, fire: Any, t: int) -> None:
@@ -86,7 +89,10 @@ class GroupOperator(Operator):
             key, window = got
             store.bind(key)
             sink.key = key
-            fire(window, store, sink)
+            try:
+                fire(window, store, sink)
+            except Exception as e:
+                raise user_error(self.label, f"<pane of key {key!r} in {window!r}>", e) from e
             if len(sink.out) > 4096:
                 self._flush()
         self._flush()

@@ -87,5 +87,9 @@ class WriteOperator(Operator):
         if self.writer is not None:
             self.writer.close()
 
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
 
 __all__ = ["WindowIntoOperator", "FlattenOperator", "WriteOperator", "SlidingWindows"]

@@ -4,7 +4,9 @@ Rules: a window [s, e) expires when ``e - 0.001 + allowed_lateness < watermark``
 expired window are dropped and counted as ``dropped_due_to_lateness`` (namespace "fluvial"), or
 routed to the ``late`` output of ``GroupByKey().with_late_output()`` /
 ``CombinePerKey(...).with_late_output()`` with their original timestamp, in the window they were
-dropped from, pane UNKNOWN. The default trigger fires once per late element.
+dropped from, pane UNKNOWN. Routed elements are still counted as ``dropped_due_to_lateness``
+(the window driver reports both), so the late-output cases check the counter too. The default
+trigger fires once per late element.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fluvial.testing.conformance.cases_common import (
 )
 from fluvial.testing.test_stream import TestStream
 from fluvial.triggers import AccumulationMode
-from fluvial.window import FixedWindows
+from fluvial.window import FixedWindows, SlidingWindows
 from fluvial.windowinto import WindowInto
 
 ACC = AccumulationMode.ACCUMULATING
@@ -116,6 +118,20 @@ def _late_output_combine_main(p):
     return outs.main
 
 
+def _sliding_late(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("k", [(1, 3), (2, 7)]))
+        .advance_watermark_to(10)
+        .add_elements(tvs("k", [(4, 4)]))
+        .advance_watermark_to(15)
+        .add_elements(tvs("k", [(8, 2)]))
+        .advance_watermark_to_infinity()
+    )
+    w = WindowInto(SlidingWindows(10, 5), accumulation_mode=ACC, allowed_lateness=10)
+    return p | ts | w | CombinePerKey(SumCombineFn())
+
+
 _LATE_STREAM_DOC = (
     "stream: a:1@10; wm 60; a:2@20 (late, within lateness 30); wm 100 (window [0,60) expires: "
     "59.999+30 < 100); a:3@30 and b:4@50 are past lateness; a:5@100 is on time in [60,120). "
@@ -182,6 +198,7 @@ CASES = [
             Out(["a", [5]], (60, 120), on_time(), 119.999),
         ),
         _LATE_STREAM_DOC + "Main output: ON_TIME [1], LATE [2], and [60,120) ON_TIME [5] at ∞.",
+        counters=(("dropped_due_to_lateness", 2),),
     ),
     Case(
         "late_output_gbk_late",
@@ -193,6 +210,7 @@ CASES = [
         ),
         _LATE_STREAM_DOC + "Late output: the two dropped (key, value) elements, their own "
         "timestamps, window [0,60), pane UNKNOWN.",
+        counters=(("dropped_due_to_lateness", 2),),
     ),
     Case(
         "late_output_combine_main",
@@ -204,6 +222,7 @@ CASES = [
             Out(["a", 5], (60, 120), on_time(), 119.999),
         ),
         _LATE_STREAM_DOC + "Main output of CombinePerKey(Sum) (discarding): 1, 2, and 5.",
+        counters=(("dropped_due_to_lateness", 2),),
     ),
     Case(
         "late_output_combine_late",
@@ -214,5 +233,24 @@ CASES = [
             Out(["b", 4], W60, unknown(), 50),
         ),
         _LATE_STREAM_DOC + "Late output of CombinePerKey(Sum): the raw dropped inputs.",
+        counters=(("dropped_due_to_lateness", 2),),
+    ),
+    Case(
+        "sliding_sum_late_accumulating",
+        ("lateness", "sliding", "default_trigger", "late", "accumulating", "combine"),
+        _sliding_late,
+        (
+            Out(["k", 1], (-5, 5), on_time(0, last=False), 4.999),
+            Out(["k", 5], (-5, 5), late(1, 1), 4.999),
+            Out(["k", 3], (0, 10), on_time(0, last=False), 9.999),
+            Out(["k", 7], (0, 10), late(1, 1), 9.999),
+            Out(["k", 15], (0, 10), late(2, 2), 9.999),
+            Out(["k", 2], (5, 15), on_time(0, last=False), 14.999),
+        ),
+        "SlidingWindows(10,5), lateness 10, accumulating Sum: 1@3 → [-5,5),[0,10); 2@7 → "
+        "[0,10),[5,15). wm 10 → ON_TIME [-5,5)=1, [0,10)=3 (not last: expiry at wm > max+10). "
+        "Late 4@4 → LATE [-5,5)=5, [0,10)=7. wm 15 → [5,15) ON_TIME 2, [-5,5) expires "
+        "(14.999 < 15). 8@2 → [0,10) LATE 15; its [-5,5) copy is dropped (counter 1).",
+        counters=(("dropped_due_to_lateness", 1),),
     ),
 ]

@@ -11,7 +11,13 @@ from __future__ import annotations
 from fluvial.testing.conformance.case import Case
 from fluvial.testing.conformance.cases_common import Out, early, gbk_sorted, late, on_time, tvs
 from fluvial.testing.test_stream import TestStream
-from fluvial.triggers import AccumulationMode, AfterCount, AfterProcessingTime, AfterWatermark, Repeatedly
+from fluvial.triggers import (
+    AccumulationMode,
+    AfterCount,
+    AfterProcessingTime,
+    AfterWatermark,
+    Repeatedly,
+)
 from fluvial.window import Sessions
 from fluvial.windowinto import WindowInto
 
@@ -52,6 +58,23 @@ def _late_merge(mode):
         return gbk_sorted(p | ts | w)
 
     return build
+
+
+def _sessions_early_late_merge(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("a", [(1, 1), (15, 15)]))
+        .advance_watermark_to(30)
+        .add_elements(tvs("a", [(10, 10)]))
+        .advance_watermark_to_infinity()
+    )
+    w = WindowInto(
+        Sessions(10),
+        trigger=AfterWatermark(early=AfterCount(1), late=AfterCount(1)),
+        accumulation_mode=ACC,
+        allowed_lateness=100,
+    )
+    return gbk_sorted(p | ts | w)
 
 
 def _sessions_late_dropped(p):
@@ -150,5 +173,22 @@ CASES = [
         "Repeatedly(AfterProcessingTime(5)): a@1 sets deadline 5, a@4 merges into [1,14) keeping "
         "it; clock 5 → EARLY [1,2]; a@30 at clock 5 → deadline 10 never reached; ∞ → [30,40) "
         "final pane ON_TIME; [1,14) has nothing new.",
+    ),
+    Case(
+        "sessions_early_late_merge",
+        ("sessions", "early", "late", "lateness", "merging", "accumulating"),
+        _sessions_early_late_merge,
+        (
+            Out(["a", [1]], (1, 11), early(0), 10.999),
+            Out(["a", [1]], (1, 11), on_time(1, first=False, last=False, ns=0), 10.999),
+            Out(["a", [15]], (15, 25), early(0), 24.999),
+            Out(["a", [15]], (15, 25), on_time(1, first=False, last=False, ns=0), 24.999),
+            Out(["a", [1, 10, 15]], (1, 25), late(2, 1), 24.999),
+        ),
+        "AfterWatermark(early=AfterCount(1), late=AfterCount(1)), lateness 100: each session "
+        "fires EARLY #0 on its element, then ON_TIME #1 at wm 30 (always fired, accumulated). Late "
+        "a@10 merges both into [1,25): both were in the late phase and wm is past 24.999, so the "
+        "merged trigger is in the late phase; index continues at max(2,2) = 2, ns at 1 → LATE #2 "
+        "ns 1 [1,10,15].",
     ),
 ]

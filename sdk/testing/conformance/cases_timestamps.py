@@ -72,6 +72,33 @@ def _sessions_earliest(p):
     return p | ts | w | CombinePerKey(SumCombineFn())
 
 
+class ReKey(DoFn):
+    """(k, v) -> (key, v)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def process(self, kv):
+        yield (self.key, kv[1])
+
+
+def _two_stage(tc):
+    def build(p):
+        ts = (
+            TestStream()
+            .add_elements([*tvs("a", [(1, 10)]), *tvs("b", [(2, 20)]), *tvs("a", [(3, 70)])])
+            .advance_watermark_to(60)
+            .advance_watermark_to(120)
+            .advance_watermark_to_infinity()
+        )
+        w = WindowInto(FixedWindows(60), timestamp_combiner=tc)
+        per_key = p | ts | w | "PerKey" >> CombinePerKey(SumCombineFn())
+        total = per_key | ParDo(ReKey("total")) | "Total" >> CombinePerKey(SumCombineFn())
+        return total
+
+    return build
+
+
 class WithTimestamp(DoFn):
     def process(self, x, ts=DoFn.TimestampParam):
         yield (x, ts.seconds)
@@ -170,5 +197,28 @@ CASES = [
         ),
         "TimestampedValue from a DoFn shifts 5, 15, 70 to 65, 75, 130; FixedWindows(60) after "
         "that: [60,120) 1+2, [120,180) 4.",
+    ),
+    Case(
+        "two_stage_end_of_window",
+        ("timestamps", "watermark_hold", "fixed", "combine", "multi_stage"),
+        _two_stage(TimestampCombiner.OUTPUT_AT_EOW),
+        (
+            Out(["total", 3], W60, on_time(), 59.999),
+            Out(["total", 3], (60, 120), on_time(), 119.999),
+        ),
+        "Stage 1 sums per key: a 1, b 2 in [0,60) at ts 59.999, a 3 in [60,120). Stage 2 (same "
+        "windows, default trigger) re-keys and sums: the outputs of stage 1 must reach it before "
+        "its watermark passes 59.999 (watermark hold), so [0,60) total 3 is ON_TIME, not dropped.",
+    ),
+    Case(
+        "two_stage_earliest",
+        ("timestamps", "watermark_hold", "timestamp_combiner", "fixed", "combine", "multi_stage"),
+        _two_stage(TimestampCombiner.OUTPUT_AT_EARLIEST),
+        (
+            Out(["total", 3], W60, on_time(), 10),
+            Out(["total", 3], (60, 120), on_time(), 70),
+        ),
+        "As two_stage_end_of_window with EARLIEST: stage 1 emits a:1@10 and b:2@20 (hold at 10), "
+        "stage 2 inherits EARLIEST → total 3 at 10; [60,120) total 3 at 70.",
     ),
 ]

@@ -50,7 +50,9 @@ def _early_count(mode):
             .advance_watermark_to(60)
             .advance_watermark_to_infinity()
         )
-        w = WindowInto(FixedWindows(60), trigger=AfterWatermark(early=AfterCount(2)), accumulation_mode=mode)
+        w = WindowInto(
+            FixedWindows(60), trigger=AfterWatermark(early=AfterCount(2)), accumulation_mode=mode
+        )
         return gbk_sorted(p | ts | w)
 
     return build
@@ -59,7 +61,12 @@ def _early_count(mode):
 # -- Repeatedly(AfterCount(2)) on fixed windows ----------------------------------------------------
 def _fixed_repeated_count(mode):
     def build(p):
-        ts = TestStream().add_elements(_seq(5)).advance_watermark_to(60).advance_watermark_to_infinity()
+        ts = (
+            TestStream()
+            .add_elements(_seq(5))
+            .advance_watermark_to(60)
+            .advance_watermark_to_infinity()
+        )
         w = WindowInto(FixedWindows(60), trigger=Repeatedly(AfterCount(2)), accumulation_mode=mode)
         return gbk_sorted(p | ts | w)
 
@@ -84,7 +91,9 @@ def _global_processing_time(p):
         .add_elements(tvs("k", [(4, 4)]))
         .advance_watermark_to_infinity()
     )
-    w = WindowInto(GlobalWindows(), trigger=Repeatedly(AfterProcessingTime(10)), accumulation_mode=DIS)
+    w = WindowInto(
+        GlobalWindows(), trigger=Repeatedly(AfterProcessingTime(10)), accumulation_mode=DIS
+    )
     return gbk_sorted(p | ts | w)
 
 
@@ -99,7 +108,9 @@ def _fixed_early_processing_time(p):
         .advance_watermark_to_infinity()
     )
     w = WindowInto(
-        FixedWindows(60), trigger=AfterWatermark(early=AfterProcessingTime(5)), accumulation_mode=ACC
+        FixedWindows(60),
+        trigger=AfterWatermark(early=AfterProcessingTime(5)),
+        accumulation_mode=ACC,
     )
     return gbk_sorted(p | ts | w)
 
@@ -115,7 +126,9 @@ def _global_early_processing_time(p):
         .advance_watermark_to_infinity()
     )
     w = WindowInto(
-        GlobalWindows(), trigger=AfterWatermark(early=AfterProcessingTime(10)), accumulation_mode=ACC
+        GlobalWindows(),
+        trigger=AfterWatermark(early=AfterProcessingTime(10)),
+        accumulation_mode=ACC,
     )
     return gbk_sorted(p | ts | w)
 
@@ -134,10 +147,28 @@ def _sliding_early_count(p):
     return p | ts | w | CombinePerKey(SumCombineFn())
 
 
+def _sum_repeated_count_one_batch(p):
+    ts = TestStream().add_elements(_seq(5)).advance_watermark_to_infinity()
+    w = WindowInto(FixedWindows(60), trigger=Repeatedly(AfterCount(2)), accumulation_mode=DIS)
+    return p | ts | w | CombinePerKey(SumCombineFn())
+
+
+def _sliding_sum_repeated_count(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("k", [(1, 6), (2, 7), (3, 8)]))
+        .advance_watermark_to_infinity()
+    )
+    w = WindowInto(SlidingWindows(10, 5), trigger=Repeatedly(AfterCount(2)), accumulation_mode=ACC)
+    return p | ts | w | CombinePerKey(SumCombineFn())
+
+
 # -- composites -----------------------------------------------------------------------------------
 def _after_each(p):
     ts = TestStream().add_elements(_seq(7)).advance_watermark_to_infinity()
-    w = WindowInto(FixedWindows(100), trigger=AfterEach(AfterCount(2), AfterCount(3)), accumulation_mode=DIS)
+    w = WindowInto(
+        FixedWindows(100), trigger=AfterEach(AfterCount(2), AfterCount(3)), accumulation_mode=DIS
+    )
     return gbk_sorted(p | ts | w)
 
 
@@ -179,7 +210,9 @@ def _after_all(p):
         .advance_watermark_to_infinity()
     )
     w = WindowInto(
-        FixedWindows(100), trigger=AfterAll(AfterCount(2), AfterProcessingTime(5)), accumulation_mode=DIS
+        FixedWindows(100),
+        trigger=AfterAll(AfterCount(2), AfterProcessingTime(5)),
+        accumulation_mode=DIS,
     )
     return gbk_sorted(p | ts | w)
 
@@ -478,5 +511,30 @@ CASES = [
         ),
         "late=AfterCount(2), lateness 100: wm 60 → ON_TIME [1]; k:2,k:3 → LATE #1; k:4 alone; wm "
         "200 expires the window → final pane [4] LATE #2 last.",
+    ),
+    Case(
+        "fixed_sum_repeated_count_one_batch",
+        ("triggers", "fixed", "count", "repeatedly", "discarding", "combine", "batching"),
+        _sum_repeated_count_one_batch,
+        (
+            Out(["k", 3], W60, early(0), EOW60),
+            Out(["k", 7], W60, early(1), EOW60),
+            Out(["k", 5], W60, on_time(2, first=False, ns=0), EOW60),
+        ),
+        "Incremental Sum, Repeatedly(AfterCount(2)), all five elements in one batch: the trigger "
+        "is evaluated after every element → 1+2, 3+4 EARLY; 5 is the final pane at ∞ (ON_TIME #2).",
+    ),
+    Case(
+        "sliding_sum_repeated_count_accumulating",
+        ("triggers", "sliding", "count", "repeatedly", "accumulating", "combine", "batching"),
+        _sliding_sum_repeated_count,
+        (
+            Out(["k", 3], (0, 10), early(0), 9.999),
+            Out(["k", 6], (0, 10), on_time(1, first=False, ns=0), 9.999),
+            Out(["k", 3], (5, 15), early(0), 14.999),
+            Out(["k", 6], (5, 15), on_time(1, first=False, ns=0), 14.999),
+        ),
+        "SlidingWindows(10,5): 1@6, 2@7, 3@8 are each in [0,10) and [5,15); per window the count "
+        "reaches 2 after 2@7 → EARLY 3; 3@8 waits; ∞ → final ON_TIME #1, accumulated 6.",
     ),
 ]
