@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import fluvial as fl
+import pytest
 from fluvial.combiners import SumCombineFn
 from fluvial.source import SourceReader
 from fluvial.testing import assert_that, equal_to
