@@ -45,6 +45,14 @@ def can_slice(windowing: Windowing, combine_fn: Any) -> bool:
     )
 
 
+def _int_sum_safe(values: np.ndarray) -> bool:
+    """Whether an int64 sum of these values cannot overflow (else Python ints are used)."""
+    if len(values) == 0:
+        return True
+    bound = max(abs(int(values.max())), abs(int(values.min())))
+    return bound * len(values) < 2**62
+
+
 def _merge_fn(kind: str):
     if kind in ("sum", "count"):
         return lambda a, b: a + b
@@ -94,6 +102,9 @@ class SlicedCombineOperator(Operator):
         if vals is not None and (vals.dtype.kind not in "iuf" or vals.ndim != 1):
             self._python(keys, values, stamps)
             return
+        if vals is not None and vals.dtype.kind in "iu" and not _int_sum_safe(vals):
+            self._python(keys, values, stamps)
+            return
         karr = np.asarray(keys)
         if karr.dtype.kind not in "iu" or karr.ndim != 1:
             self._python(keys, values, stamps)
@@ -113,6 +124,9 @@ class SlicedCombineOperator(Operator):
 
     def _columns(self, keys: np.ndarray, values: np.ndarray, ts: np.ndarray) -> None:
         if len(keys) == 0:
+            return
+        if values.dtype.kind in "iu" and self.kind in ("sum", "mean") and not _int_sum_safe(values):
+            self._python(keys.tolist(), values.tolist(), ts.tolist())
             return
         s = (ts - self.offset) // self.period
         live = self._drop_expired(s)

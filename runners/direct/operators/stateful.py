@@ -68,10 +68,17 @@ class StatefulParDoOperator(Operator):
 
     # timers ---------------------------------------------------------------------------------
     def set_timer(self, key: Any, window: Any, spec: Any, t: int, element_ts: int) -> None:
+        proc = spec.time_domain is TimeDomain.REAL_TIME
+        expiry = window.max_timestamp_ms + self.lateness
+        if not proc and t > expiry:
+            raise FluvialError(
+                f"transform '{self.label}': event-time timer '{spec.name}' set to {t} ms, after "
+                f"window {window!r} expires ({expiry} ms = its max timestamp + allowed lateness); "
+                "it could never fire. Set it within the window, or use a larger window or lateness."
+            )
         self._seq += 1
         ck = (key, window, spec.name)
         self.current[ck] = self._seq
-        proc = spec.time_domain is TimeDomain.REAL_TIME
         out_ts = element_ts if proc else t
         entry = (t, self._seq, key, window, spec.name, out_ts)
         heapq.heappush(self.proc_heap if proc else self.event_heap, entry)

@@ -1,0 +1,91 @@
+"""examples/fraud_detection.py: exact alerts on a small deterministic stream, and the script."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import fluvial as fl
+from fluvial.testing import assert_that, equal_to
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples" / "fraud_detection.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("fraud_detection_example", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+fraud = _load()
+
+
+def expected_alerts(txs, threshold):
+    """Sliding windows of 10 min every 1 min, summed per account, by hand."""
+    size, period = 600_000, 60_000
+    totals = defaultdict(int)
+    for tx in txs:
+        start = tx.timestamp_ms - tx.timestamp_ms % period
+        while start > tx.timestamp_ms - size:
+            totals[(tx.account, start)] += tx.amount
+            start -= period
+    return [
+        {"account": acct, "window_start_ms": start, "window_end_ms": start + size, "total": total}
+        for (acct, start), total in totals.items()
+        if total > threshold
+    ]
+
+
+def test_alerts_are_exact():
+    args, rest = fraud.parse_args(["--events", "3000", "--accounts", "20", "--seed", "3", "--quiet"])
+    assert rest == []
+    expected = expected_alerts(list(fraud.transactions(3000, 20, 3)), 10_000)
+    assert len(expected) > 0  # the synthetic data has accounts over the threshold
+    with fl.Pipeline(argv=[]) as p:
+        assert_that(fraud.build(p, args), equal_to(expected))
+
+
+def test_threshold_flag_and_options_from_pipeline():
+    # build(p) without args reads the example's flags from the pipeline options
+    expected = expected_alerts(list(fraud.transactions(1500, 5, 11)), 30_000)
+    assert expected
+    with fl.Pipeline(argv=["--events", "1500", "--accounts", "5", "--seed", "11",
+                           "--threshold", "30000", "--quiet"]) as p:
+        assert_that(fraud.build(p), equal_to(expected))
+
+
+def test_stream_is_deterministic():
+    assert list(fraud.transactions(200, 10, 5)) == list(fraud.transactions(200, 10, 5))
+    assert list(fraud.transactions(200, 10, 5)) != list(fraud.transactions(200, 10, 6))
+
+
+def test_script_runs_and_prints_summary():
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--events", "2000", "--accounts", "20", "--seed", "3", "--runner", "direct"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = [line for line in proc.stdout.splitlines() if line.startswith("summary:")]
+    assert len(summary) == 1, proc.stdout
+    n_alerts = len(expected_alerts(list(fraud.transactions(2000, 20, 3)), 10_000))
+    assert summary[0].startswith("summary: transactions=2000 windows=")
+    assert f" alerts={n_alerts} " in summary[0]
+    assert proc.stdout.count("ALERT ") == n_alerts
+
+
+def test_fluvial_run_cli():
+    proc = subprocess.run(
+        [sys.executable, "-m", "fluvial.cli", "run", str(SCRIPT), "--events", "2000", "--accounts", "20",
+         "--seed", "3", "--runner", "direct"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    n_alerts = len(expected_alerts(list(fraud.transactions(2000, 20, 3)), 10_000))
+    assert proc.stdout.count("ALERT ") == n_alerts
