@@ -37,6 +37,21 @@ def _load_build(path: str) -> Any:
     return build
 
 
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop a run cleanly (also when the shell started us with SIGINT
+    ignored): the runner sees KeyboardInterrupt and cancels without committing."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
+
+
 def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     import os
 
@@ -46,6 +61,7 @@ def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
     if not os.path.isfile(args.file):
         print(f"fluvial run: no such file: {args.file}", file=sys.stderr)
         return 2
+    _stop_on_signals()
     old_argv = sys.argv
     sys.argv = [args.file, *rest]
     try:

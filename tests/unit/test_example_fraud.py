@@ -31,9 +31,10 @@ def expected_alerts(txs, threshold):
     size, period = 600_000, 60_000
     totals = defaultdict(int)
     for tx in txs:
-        start = tx.timestamp_ms - tx.timestamp_ms % period
-        while start > tx.timestamp_ms - size:
-            totals[(tx.account, start)] += tx.amount
+        ts = tx["ts"]
+        start = ts - ts % period
+        while start > ts - size:
+            totals[(tx["account"], start)] += tx["amount"]
             start -= period
     return [
         {"account": acct, "window_start_ms": start, "window_end_ms": start + size, "total": total}

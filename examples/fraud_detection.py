@@ -1,0 +1,217 @@
+"""Fraud detection: transactions keyed by account, summed over sliding windows of 10 minutes
+every minute; an alert for every account and window whose total exceeds the threshold.
+
+Run it (bounded synthetic stream, finishes by itself):
+
+    python examples/fraud_detection.py [--runner direct] [--events 100000] [--seed 7]
+    fluvial run examples/fraud_detection.py --events 100000
+
+or until Ctrl-C, paced at ``--rate`` transactions per second of wall-clock time:
+
+    python examples/fraud_detection.py --unbounded --rate 5000
+
+The transactions come from :class:`fluvial.transforms.io.SyntheticSource` and are deterministic
+for a given ``--seed``: transaction ``i`` happens ``i * 0.1`` seconds after ``START`` (event
+time) plus up to ``MAX_JITTER`` seconds of jitter, which the source's watermark allows for. About
+one account in a hundred is compromised: ``FRAUD_SHARE`` of all transactions are large payments
+(1,000 to 5,000) from those accounts, so their sliding totals cross the threshold; every other
+payment is 1 to 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import fluvial as fl
+import numpy as np
+from fluvial.metrics import Metrics
+from fluvial.transforms import Filter, Map, Sum
+from fluvial.transforms.io import SyntheticSource
+from fluvial.transforms.io.synthetic import uniforms
+
+WINDOW_SIZE_S = 600  # 10 minutes
+WINDOW_PERIOD_S = 60  # every minute
+START = 1_700_000_000  # 2023-11-14T22:13:20Z, seconds
+SPACING = 0.1  # event time advances 0.1 s per transaction
+MAX_JITTER = 2.0  # timestamps are at most 2 s out of order
+FRAUD_SHARE = 0.005  # share of transactions that are large payments from compromised accounts
+_FRAUD_SALT, _PICK_SALT = 0xF4A0D, 0x51C4
+NAMESPACE = "fraud_detection"
+
+
+def compromised_accounts(accounts: int, seed: int) -> np.ndarray:
+    """The ids of the compromised accounts: one in a hundred, at least one."""
+    return np.array(sorted(random.Random(seed).sample(range(accounts), max(1, accounts // 100))), dtype=np.int64)
+
+
+def transaction_source(events: int | None, accounts: int, seed: int, rate: float | None = None) -> SyntheticSource:
+    """The synthetic transactions (``events=None``: unbounded) as dicts
+    ``{"account": "acct-00042", "amount": int, "ts": ms}``."""
+    bad = compromised_accounts(accounts, seed)
+
+    def is_fraud(i: np.ndarray) -> np.ndarray:
+        return uniforms(seed, _FRAUD_SALT, i) < FRAUD_SHARE
+
+    def key_fn(i: np.ndarray, u: np.ndarray) -> np.ndarray:
+        pick = bad[(uniforms(seed, _PICK_SALT, i) * len(bad)).astype(np.int64)]
+        return np.where(is_fraud(i), pick, (u * accounts).astype(np.int64))
+
+    def value_fn(i: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return np.where(is_fraud(i), 1_000 + (u * 4_001).astype(np.int64), 1 + (u * 100).astype(np.int64))
+
+    return SyntheticSource(
+        count=events, rate=rate, keys=accounts, seed=seed, key_fn=key_fn, value_fn=value_fn,
+        start=START, spacing=SPACING, max_jitter=MAX_JITTER,
+    )
+
+
+def transactions(events: int, accounts: int, seed: int) -> list[dict]:
+    """The first ``events`` transactions, read directly (for tests and inspection)."""
+    reader = transaction_source(events, accounts, seed).open(None)
+    out: list[dict] = []
+    while (batch := reader.poll(10_000)) is not None:
+        out.extend(tx for tx, _ in batch)
+    return out
+
+
+def _fmt_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class CountWindows(fl.DoFn):
+    """Counts the (account, window) totals computed."""
+
+    def __init__(self) -> None:
+        self.windows = Metrics.counter(NAMESPACE, "windows")
+
+    def process(self, kv):
+        self.windows.inc()
+        yield kv
+
+
+class Alert(fl.DoFn):
+    """Turns an (account, total) above the threshold into an alert record, printing it when
+    ``echo`` is set."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.echo = echo
+        self.alerts = Metrics.counter(NAMESPACE, "alerts")
+
+    def process(self, kv, window=fl.DoFn.WindowParam):
+        account, total = kv
+        self.alerts.inc()
+        alert = {"account": account, "window_start_ms": window.start_ms, "window_end_ms": window.end_ms, "total": total}
+        if self.echo:
+            print(
+                f"ALERT {account} spent {total:,} in [{_fmt_ms(window.start_ms)}, "
+                f"{_fmt_ms(window.end_ms)}) UTC",
+                flush=True,
+            )
+        yield alert
+
+
+_TRANSACTIONS = Metrics.counter(NAMESPACE, "transactions")
+
+
+def _count_transaction(tx: dict) -> dict:
+    _TRANSACTIONS.inc()
+    return tx
+
+
+def _to_kv(tx: dict) -> tuple[str, int]:
+    return (tx["account"], tx["amount"])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Fraud detection on a synthetic transaction stream. Other flags are pipeline "
+        "options (--runner, --checkpoint-dir, ...).",
+    )
+    p.add_argument("--events", type=int, default=100_000, help="transactions in the bounded stream")
+    p.add_argument("--accounts", type=int, default=1_000, help="number of accounts")
+    p.add_argument("--rate", type=float, default=None, help="transactions per second (default: as fast as possible)")
+    p.add_argument("--unbounded", action="store_true", help="run until Ctrl-C instead of --events")
+    p.add_argument("--threshold", type=int, default=10_000, help="alert when a window's total exceeds this")
+    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic stream")
+    p.add_argument("--quiet", action="store_true", help="do not print individual alerts")
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Example flags, and the rest (pipeline options)."""
+    args, rest = parser().parse_known_args(list(argv))
+    if args.events < 0 or args.accounts < 1:
+        parser().error("--events must be >= 0 and --accounts >= 1")
+    return args, rest
+
+
+def build(p: fl.Pipeline, args: argparse.Namespace | None = None) -> fl.PCollection:
+    """Build the fraud-detection pipeline on ``p``; returns the PCollection of alerts.
+
+    Without ``args``, the example's flags are read from the pipeline options' unparsed
+    arguments (so ``fluvial run examples/fraud_detection.py --events 1000`` works).
+    """
+    if args is None:
+        args, _ = parse_args(p.options.extra_args)
+    threshold = args.threshold
+    events = None if args.unbounded else args.events
+    totals = (
+        p
+        | "Transactions" >> fl.Read(transaction_source(events, args.accounts, args.seed, args.rate))
+        | "CountTransactions" >> Map(_count_transaction)
+        | "KeyByAccount" >> Map(_to_kv)
+        | "SlidingWindows" >> fl.WindowInto(fl.SlidingWindows(WINDOW_SIZE_S, WINDOW_PERIOD_S))
+        | "SumPerAccount" >> Sum.PerKey()
+        | "CountWindows" >> fl.ParDo(CountWindows())
+    )
+    return (
+        totals
+        | "OverThreshold" >> Filter(lambda kv: kv[1] > threshold)
+        | "Alert" >> fl.ParDo(Alert(echo=not args.quiet))
+    )
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (even when started with SIGINT ignored) and SIGTERM stop the run cleanly."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    options = fl.PipelineOptions.from_argv(rest)
+    p = fl.Pipeline(options=options)
+    build(p, args)
+    mode = "unbounded (Ctrl-C to stop)" if args.unbounded else f"{args.events:,} transactions"
+    print(f"fraud detection on {options.runner}: {mode}, {args.accounts:,} accounts, threshold {args.threshold:,}", flush=True)
+    _stop_on_signals()
+    started = time.perf_counter()
+    try:
+        result = p.run()
+        state = result.wait_until_finish()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    elapsed = time.perf_counter() - started
+    counters = result.metrics().query(namespace=NAMESPACE)
+    print(
+        f"summary: transactions={counters.counter('transactions')} windows={counters.counter('windows')} "
+        f"alerts={counters.counter('alerts')} elapsed={elapsed:.2f}s state={state.value}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
