@@ -29,8 +29,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import fluvial as fl
 import numpy as np
+
+import fluvial as fl
 from fluvial.metrics import Metrics
 from fluvial.transforms import Filter, Map, Sum
 from fluvial.transforms.io import SyntheticSource

@@ -153,19 +153,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fluvial.errors import PipelineConstructionError, RunnerNotFoundError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
     # everything after FILE.py belongs to the pipeline
     if argv and argv[0] == "run" and len(argv) >= 2:
-        args = p.parse_args(argv[:2])
-        return args.func(args, argv[2:])
-    args, rest = p.parse_known_args(argv)
-    if rest and args.command in ("conformance", "runners"):
-        p.error(f"unrecognized arguments: {' '.join(rest)}")
+        args, rest = p.parse_args(argv[:2]), argv[2:]
+    else:
+        args, rest = p.parse_known_args(argv)
+        if rest and args.command in ("conformance", "runners"):
+            p.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args, rest)
     except KeyboardInterrupt:
         return 130
+    except (RunnerNotFoundError, PipelineConstructionError) as e:
+        # configuration errors: a clear message, no traceback
+        print(f"fluvial: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

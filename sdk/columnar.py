@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
 from fluvial.pane import NO_FIRING
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 

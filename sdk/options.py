@@ -13,6 +13,15 @@ from collections.abc import Sequence
 
 import attrs
 
+from fluvial.errors import PipelineConstructionError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises a fluvial error instead of exiting the process on a bad option."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise PipelineConstructionError(f"pipeline options: {message}")
+
 
 def _positive_int(s: str) -> int:
     v = int(s)
@@ -36,12 +45,11 @@ class PipelineOptions:
     checkpoint_dir: str | None = None
     checkpoint_interval: float = 10.0
     batch_size: int = 4096
-    max_buffered_batches: int = 64
     extra_args: tuple[str, ...] = ()
 
     @classmethod
     def parser(cls) -> argparse.ArgumentParser:
-        p = argparse.ArgumentParser(add_help=False)
+        p = _Parser(add_help=False)
         p.add_argument("--runner", default="direct", help="direct | flink | beam (or a registered name)")
         p.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir", default=None,
                        help="directory for periodic checkpoints; a restarted pipeline resumes from the latest")
@@ -50,8 +58,6 @@ class PipelineOptions:
                        help="seconds between checkpoints (0: after every batch)")
         p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_positive_int, default=4096,
                        help="elements a source hands over at once")
-        p.add_argument("--max-buffered-batches", dest="max_buffered_batches", type=_positive_int, default=64,
-                       help="bound of the buffer between sources and operators")
         return p
 
     @classmethod
@@ -64,7 +70,6 @@ class PipelineOptions:
             checkpoint_dir=ns.checkpoint_dir,
             checkpoint_interval=ns.checkpoint_interval,
             batch_size=ns.batch_size,
-            max_buffered_batches=ns.max_buffered_batches,
             extra_args=tuple(rest),
         )
 

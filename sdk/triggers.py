@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
+
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import to_millis
 

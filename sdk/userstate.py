@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import TimeDomain, to_millis
 

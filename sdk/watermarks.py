@@ -12,6 +12,7 @@ for ``idle_timeout`` seconds of processing time) is left out of that minimum.
 from __future__ import annotations
 
 import attrs
+
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import MIN_TIMESTAMP_MS, to_millis
 

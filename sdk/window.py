@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import attrs
+
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import GLOBAL_WINDOW_MAX_MS, MIN_TIMESTAMP_MS, Timestamp, to_millis
 

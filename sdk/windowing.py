@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 
 import attrs
+
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import to_millis
 from fluvial.triggers import AccumulationMode, DefaultTrigger, Trigger

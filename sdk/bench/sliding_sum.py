@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from fluvial.columnar import ColumnBatch
 from fluvial.combine import CombinePerKey
 from fluvial.combiners import SumCombineFn

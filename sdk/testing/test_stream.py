@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PrimitiveTransform
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, to_millis

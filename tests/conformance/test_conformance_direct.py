@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+
 from fluvial.testing.conformance.case import Out
 from fluvial.testing.conformance.catalog import all_cases, get_case
 from fluvial.testing.conformance.harness import report_to_markdown, run_case, run_catalog

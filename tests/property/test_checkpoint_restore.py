@@ -9,11 +9,12 @@ import os
 import tempfile
 from collections import Counter
 
-import fluvial as fl
 import hypothesis.strategies as st
-from fluvial.testing import TestStream
 from hypothesis import HealthCheck, given, settings
 from property_support import Crash, CrashOnce, StagingSink
+
+import fluvial as fl
+from fluvial.testing import TestStream
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import math
 
-import fluvial as fl
 import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+from property_support import Collected, CollectSink, reference
+
+import fluvial as fl
 from fluvial.combiners import (
     CountCombineFn,
     MaxCombineFn,
@@ -18,8 +21,6 @@ from fluvial.combiners import (
 )
 from fluvial.testing import TestStream
 from fluvial.window import GlobalWindow
-from hypothesis import HealthCheck, given, settings
-from property_support import Collected, CollectSink, reference
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

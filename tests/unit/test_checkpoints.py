@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-import fluvial as fl
 import pytest
-from fluvial.testing import TestStream
 from unit_support import Crash, CrashOnce, MapFn, StagingSink, pipeline, tv
+
+import fluvial as fl
+from fluvial.testing import TestStream
 
 SEEN = fl.Metrics.counter("test", "seen")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 
-import fluvial as fl
 import pytest
+from unit_support import MapFn, collect, pipeline, pmap, tv
+
+import fluvial as fl
 from fluvial.registry import get_runner, known_runners
 from fluvial.testing import TestStream
-from unit_support import MapFn, collect, pipeline, pmap, tv
 
 
 def _apply_window(label: str, window_fn_factory, **kwargs):

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gzip
 import os
 
-import fluvial as fl
 import pytest
+
+import fluvial as fl
 from fluvial.errors import PipelineConstructionError
 from fluvial.testing import assert_that, equal_to
 from fluvial.transforms import Count, Map

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 
-import fluvial as fl
 import numpy as np
 import pytest
+from unit_support import MapFn, collect, pipeline, pmap, tv
+
+import fluvial as fl
 from fluvial.combiners import CountCombineFn, MaxCombineFn, MeanCombineFn, SumCombineFn
 from fluvial.testing import assert_that, equal_to
-from unit_support import MapFn, collect, pipeline, pmap, tv
 
 # -- running ----------------------------------------------------------------------------------
 
@@ -444,7 +445,7 @@ def test_pipeline_options_defaults_and_underscore_aliases():
     "argv", [["--batch-size", "0"], ["--batch-size", "x"], ["--checkpoint-interval", "-1"]]
 )
 def test_pipeline_options_invalid_values(argv):
-    with pytest.raises(SystemExit):
+    with pytest.raises(fl.PipelineConstructionError, match="pipeline options"):
         fl.PipelineOptions.from_argv(argv)
 
 

@@ -3,14 +3,15 @@ window expiration) of stateful DoFns on the direct runner."""
 
 from __future__ import annotations
 
-import fluvial as fl
 import pytest
+from unit_support import collect, pipeline, tv
+
+import fluvial as fl
 from fluvial.combiners import MeanCombineFn
 from fluvial.runners.direct.executor import Executor
 from fluvial.runners.direct.operators.stateful import StatefulParDoOperator
 from fluvial.testing import TestStream
 from fluvial.timeutil import TimeDomain
-from unit_support import collect, pipeline, tv
 
 VALUE = fl.ValueStateSpec("value")
 BAG = fl.BagStateSpec("bag")

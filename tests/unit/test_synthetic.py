@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import fluvial as fl
 import numpy as np
 import pytest
+
+import fluvial as fl
 from fluvial.errors import PipelineConstructionError
 from fluvial.testing import assert_that, equal_to
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS

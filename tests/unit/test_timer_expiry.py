@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import fluvial as fl
 import pytest
+
+import fluvial as fl
 from fluvial.testing import TestStream
 
 T = fl.TimerSpec("t", fl.TimeDomain.WATERMARK)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-import fluvial as fl
 import pytest
+
+import fluvial as fl
 from fluvial.errors import PipelineConstructionError
 from fluvial.testing import assert_that, equal_to
 from fluvial.transforms import Count, Distinct, Map, Max, Mean, Min, Sum, ToList, Top

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import fluvial as fl
 import pytest
+
+import fluvial as fl
 from fluvial.dofn import CallableDoFn
 from fluvial.errors import PipelineConstructionError, UserCodeError
 from fluvial.testing import assert_that, equal_to

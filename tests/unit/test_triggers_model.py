@@ -7,11 +7,12 @@ FixedWindows(10) has max_timestamp 9_999 ms; the end of window is reached when
 
 from __future__ import annotations
 
-import fluvial as fl
 import pytest
+from unit_support import collect, pipeline, tv
+
+import fluvial as fl
 from fluvial.combiners import SumCombineFn
 from fluvial.testing import TestStream
-from unit_support import collect, pipeline, tv
 
 ON_TIME, EARLY, LATE = "ON_TIME", "EARLY", "LATE"
 ACC, DISC = fl.AccumulationMode.ACCUMULATING, fl.AccumulationMode.DISCARDING

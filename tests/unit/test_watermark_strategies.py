@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import fluvial as fl
 import pytest
+
+import fluvial as fl
 from fluvial.combiners import SumCombineFn
 from fluvial.source import SourceReader
 from fluvial.testing import assert_that, equal_to

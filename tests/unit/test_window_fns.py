@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import fluvial as fl
 import pytest
+from unit_support import collect, pipeline, tv
+
+import fluvial as fl
 from fluvial.testing import TestStream
 from fluvial.timeutil import GLOBAL_WINDOW_MAX_MS
 from fluvial.window import GLOBAL_WINDOW, IntervalWindow, merge_overlapping_intervals
-from unit_support import collect, pipeline, tv
 
 
 def bounds(windows):

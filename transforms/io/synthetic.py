@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
 from fluvial.columnar import ColumnBatch
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PTransform

@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 import numpy as np
+
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.dofn import CallableDoFn

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.pane import PaneInfo, PaneTiming

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+
 from fluvial.dofn import DoFn
 from fluvial.errors import UnsupportedFeatureError
 from fluvial.options import PipelineOptions
