@@ -104,8 +104,8 @@ CombiningValueStateSpec = CombiningStateSpec
 @attrs.frozen
 class TimerSpec:
     """A timer of a stateful DoFn in event time (``TimeDomain.WATERMARK``) or processing time
-    (``TimeDomain.REAL_TIME``). Event-time timers fire once the watermark passes their time;
-    processing-time timers once the clock reaches it."""
+    (``TimeDomain.REAL_TIME``). Event-time timers fire once the watermark reaches their time
+    (``watermark >= t``, as in Beam and Flink); processing-time timers once the clock reaches it."""
 
     name: str
     time_domain: TimeDomain = TimeDomain.WATERMARK

@@ -300,13 +300,14 @@ class BufferUntil(fl.DoFn):
         bag.clear()
 
 
-def test_event_timer_fires_when_watermark_passes_it():
+def test_event_timer_fires_when_watermark_reaches_it():
+    # Beam and Flink fire an event-time timer at t once the watermark is >= t
     s = (
         TestStream()
         .add_elements([tv(("a", 1), 1), tv(("b", 2), 2)])
-        .advance_watermark_to(10)  # timer at 10 s: not yet
+        .advance_watermark_to(9.999)  # timer at 10 s: not yet
         .add_elements([tv(("a", 3), 10)])
-        .advance_watermark_to(10.001)  # passes 10 s: fires for a and b
+        .advance_watermark_to(10)  # reaches 10 s: fires for a and b
         .add_elements([tv(("a", 4), 11)])  # sets the timer again, already passed; fires next advance
         .advance_watermark_to_infinity()
     )

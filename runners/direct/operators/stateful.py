@@ -189,7 +189,7 @@ class StatefulParDoOperator(Operator):
         clock.processing_time = self.processing_time
         eh, gh = self.event_heap, self.gc_heap
         while True:
-            a = eh[0] if eh and eh[0][0] < wm else None
+            a = eh[0] if eh and eh[0][0] <= wm else None
             b = gh[0] if gh and gh[0][0] < wm else None
             if a is None and b is None:
                 break

@@ -3,8 +3,8 @@ themselves, timers at the end of a window, and @on_window_expiration.
 
 Rules: ``timer.set(t)`` takes seconds (event time) or, for REAL_TIME timers, an absolute
 processing time in seconds; setting a timer again replaces it; ``clear()`` cancels it. Event-time
-timers fire when watermark > timer time (a timer set in the past fires as soon as the watermark
-moves); processing-time timers when the TestStream clock >= timer time; pending processing-time
+timers fire when watermark >= timer time, as in Beam and Flink (a timer set in the past fires as
+soon as the watermark moves); processing-time timers when the TestStream clock >= timer time; pending processing-time
 timers are dropped at the end of the stream. Outputs of an event-time timer callback carry the
 timer's timestamp and the timer's window, pane UNKNOWN.
 """
@@ -198,6 +198,19 @@ def _gap_flush(p):
     return p | ts | ParDo(GapFlush())
 
 
+def _gap_flush_boundary(p):
+    ts = (
+        TestStream()
+        .add_elements(tvs("a", [(1, 1)]))
+        .advance_watermark_to(10.999)
+        .advance_watermark_to(11)
+        .add_elements(tvs("a", [(2, 12)]))
+        .advance_watermark_to(21.999)
+        .advance_watermark_to_infinity()
+    )
+    return p | ts | ParDo(GapFlush())
+
+
 def _timer_clear(p):
     ts = (
         TestStream()
@@ -263,6 +276,17 @@ def _expiry(p):
 
 CASES = [
     Case(
+        "event_timer_fires_at_watermark_equal",
+        ("timers", "event_time", "boundary"),
+        _gap_flush_boundary,
+        (
+            Out(["a", [1], 11], None, U, 11),
+            Out(["a", [2], 22], None, U, 22),
+        ),
+        "Timer a@1 → 11: not at wm 10.999, fires when the watermark reaches exactly 11 (>=); a@12 "
+        "→ timer 22: not at wm 21.999, fires at ∞. Outputs at the timer timestamps.",
+    ),
+    Case(
         "event_timer_gap_flush",
         ("timers", "event_time", "bag_state"),
         _gap_flush,
@@ -270,7 +294,7 @@ CASES = [
             Out(["b", [7], 13], None, U, 13),
             Out(["a", [1, 2, 3], 24], None, U, 24),
         ),
-        "Timer reset to ts+10 per element: b@3 → 13, fires at wm 14 (14 > 13); a@1,5 → timer 15, "
+        "Timer reset to ts+10 per element: b@3 → 13, fires at wm 14 (14 >= 13); a@1,5 → timer 15, "
         "not yet at wm 14; a@14 moves it to 24 → fires at wm 25 with [1,2,3]; outputs carry the "
         "timer timestamp.",
     ),
