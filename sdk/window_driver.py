@@ -153,7 +153,9 @@ class WindowDriver:
         return min(window.max_timestamp_ms + self.lateness, MAX_TIMESTAMP_MS - 1)
 
     def is_expired(self, window: Any, watermark: int) -> bool:
-        return window.max_timestamp_ms + self.lateness < watermark
+        # capped like the expiry timer, so the global window expires at the end of input even
+        # with more than a day of allowed lateness
+        return self.gc_time(window) < watermark
 
     def _new_state(self, window: Any, store: WindowStore) -> WindowState:
         ws = WindowState(self.contents.create())

@@ -150,12 +150,7 @@ class Executor:
         interval = self.options.checkpoint_interval
         has_checkpoints = bool(self.options.checkpoint_dir)
         last_chk = time.monotonic()
-        test_mode = self.clock.test_mode
         active = [s for s in self.sources if not s.done]
-        # sources restored as done still need their final watermark pushed
-        for s in self.sources:
-            if s.done:
-                s.poll(batch_size)
         while active:
             progressed = False
             for src in list(active):
@@ -165,9 +160,8 @@ class Executor:
                     progressed = True
                 elif n > 0 or src.is_test_stream:
                     progressed = True
-            if not test_mode:
-                now = self.clock.now_ms()
-                self._fire_processing_timers(now)
+            # processing-time timers that are due (in test mode: set at or before the test clock)
+            self._fire_processing_timers(self.clock.now_ms())
             if has_checkpoints and time.monotonic() - last_chk >= interval:
                 self._checkpoint()
                 last_chk = time.monotonic()

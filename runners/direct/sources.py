@@ -147,13 +147,14 @@ class ReadSource(SourceOperator):
 
     def snapshot(self) -> Any:
         st = super().snapshot()
-        st.update(reader=self.reader.snapshot(), done=self.done,
+        st.update(reader=self.reader.snapshot(), done=self.done, idle=self.idle,
                   gen=self.gen.snapshot() if self.gen is not None else None)
         return st
 
     def restore(self, st: Any) -> None:
         super().restore(st)
         self.done = st["done"]
+        self.idle = st.get("idle", False)
         self.reader.restore(st["reader"])
         if self.gen is not None and st.get("gen") is not None:
             self.gen.restore(st["gen"])

@@ -77,6 +77,8 @@ class GroupOperator(Operator):
             except Exception as e:
                 raise user_error(label, kv, e) from e
         self._flush()
+        if self.uses_holds:
+            self.forward_watermark()  # a pane may have released a hold
 
     def _drain(self, pop: Any, fire: Any, t: int) -> None:
         store, sink = self.store, self.sink
@@ -109,6 +111,8 @@ class GroupOperator(Operator):
     def on_processing_time(self, now: int) -> None:
         self.processing_time = now
         self._drain(self.store.pop_processing_timer, self.driver.on_processing_timer, now)
+        if self.uses_holds:
+            self.forward_watermark()
 
     def next_processing_timer(self) -> int | None:
         return self.store.next_processing_timer()

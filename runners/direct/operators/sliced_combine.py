@@ -100,6 +100,10 @@ class SlicedCombineOperator(Operator):
         if not keys:
             return
         vals = np.asarray(values) if self.kind != "count" else None
+        if vals is not None and vals.dtype.kind == "f" and not all(type(v) is float for v in values):
+            # mixed ints and floats: Python arithmetic keeps each value's type, as the general path
+            self._python(keys, values, stamps)
+            return
         if vals is not None and (vals.dtype.kind not in "iuf" or vals.ndim != 1):
             self._python(keys, values, stamps)
             return

@@ -139,6 +139,7 @@ class StatefulParDoOperator(Operator):
             for r in res:
                 caller._route_finish(r, out)
         self._flush()
+        self.forward_watermark()  # timers set or cleared change the hold
 
     def _flush(self) -> None:
         if self.out:
@@ -213,6 +214,7 @@ class StatefulParDoOperator(Operator):
             self._fire(heapq.heappop(h))
         self.table.sweep()
         self._flush()
+        self.forward_watermark()
 
     def next_processing_timer(self) -> int | None:
         h = self.proc_heap
