@@ -160,7 +160,7 @@ class _SkipMarker(CombineFn):
     def add_input(self, acc, x):
         from fluvial.core_fns import EMPTY_MARKER
 
-        if x is EMPTY_MARKER or (type(x).__name__ == "_EmptyMarker"):
+        if x is EMPTY_MARKER:
             return acc
         return self.inner.add_input(acc, x)
 

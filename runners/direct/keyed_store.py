@@ -81,19 +81,19 @@ class KeyedWindowStore:
     # runner side ----------------------------------------------------------------------------
     def pop_event_timer(self, wm: int) -> tuple[Any, Any] | None:
         h = self.event_timers
-        while h and h[0][0] < wm:
-            t, _, key, window = heapq.heappop(h)
-            self.timer_keys.discard((0, key, window, t))
-            return key, window
-        return None
+        if not h or h[0][0] >= wm:
+            return None
+        t, _, key, window = heapq.heappop(h)
+        self.timer_keys.discard((0, key, window, t))
+        return key, window
 
     def pop_processing_timer(self, now: int) -> tuple[Any, Any] | None:
         h = self.proc_timers
-        while h and h[0][0] <= now:
-            t, _, key, window = heapq.heappop(h)
-            self.timer_keys.discard((1, key, window, t))
-            return key, window
-        return None
+        if not h or h[0][0] > now:
+            return None
+        t, _, key, window = heapq.heappop(h)
+        self.timer_keys.discard((1, key, window, t))
+        return key, window
 
     def next_processing_timer(self) -> int | None:
         return self.proc_timers[0][0] if self.proc_timers else None

@@ -74,7 +74,7 @@ class _Check(DoFn):
         self.matcher = matcher
 
     def process(self, kv):
-        values = [v for v in kv[1] if v is not EMPTY_MARKER and type(v).__name__ != "_EmptyMarker"]
+        values = [v for v in kv[1] if v is not EMPTY_MARKER]
         self.matcher(values)
         return []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fluvial import metrics as m
+from fluvial.columnar import ColumnBatch
 from fluvial.metrics import MetricKey, MetricsContainer
 from fluvial.timeutil import MIN_TIMESTAMP_MS
 
@@ -17,6 +18,7 @@ from fluvial.timeutil import MIN_TIMESTAMP_MS
 class Operator:
     label: str = ""
     n_inputs: int = 1
+    accepts_columns = False  # whether process() takes ColumnBatch as it is
 
     def __init__(self, label: str, n_inputs: int = 1) -> None:
         self.label = label
@@ -36,8 +38,14 @@ class Operator:
     def emit(self, batch: Any, tag: str | None = None) -> None:
         if not batch:
             return
+        rows = None
         for op, idx in self.consumers.get(tag, ()):
-            op.process(idx, batch)
+            if isinstance(batch, ColumnBatch) and not op.accepts_columns:
+                if rows is None:
+                    rows = batch.to_windowed_values()
+                op.process(idx, rows)
+            else:
+                op.process(idx, batch)
 
     def all_consumers(self):
         for lst in self.consumers.values():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.columnar import ColumnBatch
 from fluvial.pane import NO_FIRING
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
@@ -58,8 +57,6 @@ class GroupOperator(Operator):
             self.emit(late, "late")
 
     def process(self, idx: int, batch: Any) -> None:
-        if isinstance(batch, ColumnBatch):
-            batch = batch.to_windowed_values()
         store, sink, driver = self.store, self.sink, self.driver
         store.watermark = self.watermark
         store.processing_time = self.processing_time

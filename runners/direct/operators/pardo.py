@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from fluvial import metrics as m
-from fluvial.columnar import ColumnBatch
 from fluvial.dofn import CallableDoFn
 from fluvial.dofn_invoker import Invocation, bind_kwargs, normalize_outputs
 from fluvial.errors import FluvialError, UserCodeError
@@ -62,12 +61,30 @@ class DoFnCaller:
         except Exception as e:  # pragma: no cover - teardown errors are reported, not fatal
             raise user_error(self.label, None, e) from e
 
-    def run_bundle(self, batch: list[WindowedValue], out: dict[str | None, list]) -> None:
-        fn = self.fn
+    def start_bundle(self) -> None:
         try:
-            fn.start_bundle()
+            self.fn.start_bundle()
         except Exception as e:
             raise user_error(self.label, None, e) from e
+
+    def finish_bundle(self, out: dict[str | None, list]) -> None:
+        try:
+            res = self.fn.finish_bundle()
+        except Exception as e:
+            raise user_error(self.label, None, e) from e
+        if res is not None:
+            for r in res:
+                self._route_finish(r, out)
+
+    def route(self, results: Any, timestamp_ms: int, windows: tuple, pane: Any, element: Any, out: dict) -> None:
+        """Normalise what user code yielded and append it to ``out`` by output tag."""
+        for tag, o in normalize_outputs(results, timestamp_ms, windows, pane, self.label, element):
+            if tag is not None:
+                self._check_tag(tag, o)
+            out.setdefault(tag, []).append(o)
+
+    def run_bundle(self, batch: list[WindowedValue], out: dict[str | None, list]) -> None:
+        self.start_bundle()
         if self.fast_kind is not None:
             self._fast(batch, out.setdefault(None, []))
         elif self.use_batch:
@@ -75,13 +92,7 @@ class DoFnCaller:
         else:
             for wv in batch:
                 self.call(wv, out)
-        try:
-            res = fn.finish_bundle()
-        except Exception as e:
-            raise user_error(self.label, None, e) from e
-        if res is not None:
-            for r in res:
-                self._route_finish(r, out)
+        self.finish_bundle(out)
 
     def _route_finish(self, r: Any, out: dict) -> None:
         from fluvial.values import TaggedOutput
@@ -173,10 +184,7 @@ class DoFnCaller:
                     res = self.fn.process(wv.value, *self.args, **kw)
                 else:
                     res = self.fn.process(wv.value, *self.args, **self.kwargs)
-                for tag, o in normalize_outputs(res, wv.timestamp, ws, wv.pane, label, wv.value):
-                    if tag is not None:
-                        self._check_tag(tag, o)
-                    out.setdefault(tag, []).append(o)
+                self.route(res, wv.timestamp, ws, wv.pane, wv.value, out)
             except (FluvialError, UserCodeError):
                 raise
             except Exception as e:
@@ -203,8 +211,6 @@ class ParDoOperator(Operator):
             c.teardown()
 
     def process(self, idx: int, batch: Any) -> None:
-        if isinstance(batch, ColumnBatch):
-            batch = batch.to_windowed_values()
         last = len(self.callers) - 1
         for i, c in enumerate(self.callers):
             m.set_step(c.label)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fluvial import metrics as m
-from fluvial.columnar import ColumnBatch
 from fluvial.pane import NO_FIRING
 from fluvial.values import WindowedValue
 from fluvial.window import FixedWindows, GlobalWindows, SlidingWindows
@@ -22,8 +21,6 @@ class WindowIntoOperator(Operator):
         self.window_fn = window_fn
 
     def process(self, idx: int, batch: Any) -> None:
-        if isinstance(batch, ColumnBatch):
-            batch = batch.to_windowed_values()
         fn = self.window_fn
         out = []
         if isinstance(fn, GlobalWindows):
@@ -74,8 +71,6 @@ class WriteOperator(Operator):
         self.writer = self.sink.open(self.ctx)
 
     def process(self, idx: int, batch: Any) -> None:
-        if isinstance(batch, ColumnBatch):
-            batch = batch.to_windowed_values()
         m.set_step(self.label)
         try:
             self.writer.write(batch)

@@ -65,6 +65,7 @@ def _merge_fn(kind: str):
 
 
 class SlicedCombineOperator(Operator):
+    accepts_columns = True
     def __init__(self, label: str, window_label: str, windowing: Windowing, combine_fn: Any) -> None:
         super().__init__(label)
         self.window_label = window_label
@@ -105,9 +106,6 @@ class SlicedCombineOperator(Operator):
             self._python(keys, values, stamps)
             return
         if vals is not None and (vals.dtype.kind not in "iuf" or vals.ndim != 1):
-            self._python(keys, values, stamps)
-            return
-        if vals is not None and vals.dtype.kind in "iu" and not _int_sum_safe(vals):
             self._python(keys, values, stamps)
             return
         karr = np.asarray(keys)

@@ -7,8 +7,7 @@ import heapq
 from typing import Any
 
 from fluvial import metrics as m
-from fluvial.columnar import ColumnBatch
-from fluvial.dofn_invoker import Invocation, bind_kwargs, normalize_outputs
+from fluvial.dofn_invoker import Invocation, bind_kwargs
 from fluvial.errors import FluvialError, UserCodeError
 from fluvial.pane import NO_FIRING
 from fluvial.runners.common.state_cells import StateTable
@@ -104,17 +103,12 @@ class StatefulParDoOperator(Operator):
         return lambda spec: TimerHandle(self, key, window, spec, element_ts)
 
     def process(self, idx: int, batch: Any) -> None:
-        if isinstance(batch, ColumnBatch):
-            batch = batch.to_windowed_values()
         m.set_step(self.label)
         clock = self.table.clock
         clock.watermark = self.watermark
         clock.processing_time = self.processing_time
         caller = self.caller
-        try:
-            caller.fn.start_bundle()
-        except Exception as e:
-            raise user_error(self.label, None, e) from e
+        caller.start_bundle()
         out = self.out
         for wv in batch:
             kv = as_kv(self.label, wv.value, "stateful DoFn")
@@ -131,13 +125,7 @@ class StatefulParDoOperator(Operator):
                 clock.write_ts = wv.timestamp
                 single = WindowedValue(kv, wv.timestamp, (w,), wv.pane)
                 caller.call(single, out, key, self._state(key, w), self._timers(key, w, wv.timestamp))
-        try:
-            res = caller.fn.finish_bundle()
-        except Exception as e:
-            raise user_error(self.label, None, e) from e
-        if res is not None:
-            for r in res:
-                caller._route_finish(r, out)
+        caller.finish_bundle(out)
         self._flush()
         self.forward_watermark()  # timers set or cleared change the hold
 
@@ -164,11 +152,7 @@ class StatefulParDoOperator(Operator):
         inv = Invocation(None, window, key, self._state(key, window), self._timers(key, window, out_ts), fire_ts)
         try:
             kw = bind_kwargs(params, inv, self.label)
-            res = cb(**kw)
-            for tag, o in normalize_outputs(res, out_ts, (window,), NO_FIRING, self.label, key):
-                if tag is not None:
-                    self.caller._check_tag(tag, o)
-                self.out.setdefault(tag, []).append(o)
+            self.caller.route(cb(**kw), out_ts, (window,), NO_FIRING, key, self.out)
         except (FluvialError, UserCodeError):
             raise
         except Exception as e:
