@@ -8,8 +8,12 @@ report their watermark, and snapshot/restore their position for checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from fluvial.deadletter import DeadLetterRecord
+from fluvial.errors import PipelineConstructionError, UserCodeError
+from fluvial.metrics import MetricKey
 from fluvial.ptransform import PrimitiveTransform
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.watermarks import WatermarkStrategy
@@ -17,13 +21,37 @@ from fluvial.windowing import Windowing
 
 
 class SourceContext:
-    """What a runner tells a reader: options, metrics container, the processing-time clock."""
+    """What a runner tells a reader: options, metrics container, the processing-time clock, and
+    where records that cannot be read go (:meth:`handle_error`)."""
 
-    def __init__(self, options: Any, clock: Any, label: str, metrics: Any = None) -> None:
+    def __init__(self, options: Any, clock: Any, label: str, metrics: Any = None,
+                 dead_letter: Callable[[DeadLetterRecord], None] | None = None) -> None:
         self.options = options
         self.clock = clock
         self.label = label
         self.metrics = metrics
+        self.dead_letter = dead_letter
+
+    def handle_error(self, exc: BaseException, payload: Any, policy: str | None = None, **where: Any) -> None:
+        """Apply the error policy to a record the reader could not decode: ``policy`` is the
+        source's own ``on_error`` (None: the pipeline's ``--on-error``, default "fail").
+        ``where`` holds the DeadLetterRecord fields timestamp_ms, topic, partition, offset, key.
+        "fail" raises UserCodeError; "skip" counts ``fluvial/errors_skipped``; "dead_letter"
+        hands a DeadLetterRecord to the runner."""
+        if policy is None:
+            policy = getattr(self.options, "on_error", None) or "fail"
+        if policy == "fail":
+            raise UserCodeError(self.label, payload, exc) from exc
+        if policy == "skip":
+            if self.metrics is not None:
+                self.metrics.inc(MetricKey(self.label, "fluvial", "errors_skipped"))
+            return
+        if self.dead_letter is None:
+            raise PipelineConstructionError(
+                f"transform '{self.label}': on_error='dead_letter' but this runner gave the source "
+                "no dead-letter output"
+            )
+        self.dead_letter(DeadLetterRecord.from_exception(self.label, exc, payload, **where))
 
 
 class SourceReader:
@@ -46,6 +74,11 @@ class SourceReader:
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         """A checkpoint covering the records read so far is durable."""
+
+    def progress(self) -> dict[str, Any]:
+        """Live figures for the progress display, e.g. ``{"lag": {"orders/0": 12}}`` (records
+        behind the end of each partition). Empty when the reader has none."""
+        return {}
 
     def close(self) -> None:
         pass

@@ -1,0 +1,1 @@
+"""The Beam runner: translates fluvial pipelines to apache_beam."""

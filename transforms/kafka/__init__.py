@@ -1,0 +1,1 @@
+"""Kafka IO in pure Python (kafka-python): ReadFromKafka and WriteToKafka."""
