@@ -10,7 +10,9 @@ deserializer) raises on one element:
   transform.
 
 The policy is set per transform (``on_error=...``) or for the whole pipeline
-(``--on-error dead_letter``); a transform's own setting wins.
+(``--on-error dead_letter``); a transform's own setting wins. Records of every transform and
+source go to one output, ``p.dead_letters()`` (the :class:`DeadLetters` primitive); a pipeline
+that can produce dead letters must consume it, or it fails when it starts.
 
 >>> rec = DeadLetterRecord.from_exception("Parse", ValueError("bad"), payload=b"x", timestamp_ms=5)
 >>> (rec.transform, rec.error_type, rec.message, rec.timestamp_ms)
@@ -23,9 +25,14 @@ from __future__ import annotations
 
 import base64
 import traceback as tb
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from fluvial.ptransform import PrimitiveTransform
+
+if TYPE_CHECKING:
+    from fluvial.pipeline import Pipeline
 
 POLICIES = ("fail", "dead_letter", "skip")
 
@@ -87,3 +94,94 @@ class DeadLetterRecord:
         d["payload"] = _json_safe(self.payload)
         d["key"] = _json_safe(self.key)
         return d
+
+
+class DeadLetters(PrimitiveTransform):
+    """The pipeline's dead-letter output: a PCollection (global window) of
+    :class:`DeadLetterRecord` from every ParDo with policy ``"dead_letter"`` and every source that
+    hands records to ``SourceContext.handle_error``. Apply it through ``p.dead_letters()``, which
+    adds it once per pipeline; runners translate this node as a source fed during the run.
+
+    >>> import fluvial as fl
+    >>> p = fl.Pipeline(argv=[])
+    >>> p.dead_letters() is p.dead_letters()
+    True
+    """
+
+    def default_label(self) -> str:
+        return "DeadLetters"
+
+    def expand_primitive(self, node: Any, pipeline: Any) -> Any:
+        from fluvial.source import Read
+        from fluvial.windowing import Windowing
+
+        # bounded when every source applied so far is: it ends when the other sources end
+        bounded = all(
+            n.transform.source.is_bounded
+            for n in pipeline.primitives()
+            if isinstance(n.transform, Read)
+        )
+        return pipeline.new_pcollection(node, Windowing(), bounded)
+
+
+def effective_policy(transform_policy: str | None, options: Any) -> str:
+    """The policy that applies: the transform's own, else the pipeline's ``on_error``, else
+    ``"fail"``."""
+    if transform_policy is not None:
+        return transform_policy
+    return getattr(options, "on_error", None) or "fail"
+
+
+def dead_letter_users(pipeline: Pipeline, options: Any = None) -> list[str]:
+    """Labels of the transforms that may produce dead letters: ParDos whose effective policy is
+    ``"dead_letter"``, and Reads whose source declares ``on_error = "dead_letter"``; with the
+    pipeline option ``--on-error dead_letter``, ``["--on-error dead_letter"]`` as well."""
+    from fluvial.pardo import ParDo
+    from fluvial.source import Read
+
+    options = pipeline.options if options is None else options
+    users = []
+    if getattr(options, "on_error", None) == "dead_letter":
+        users.append("--on-error dead_letter")
+    for n in pipeline.primitives():
+        t = n.transform
+        if isinstance(t, ParDo):
+            own = t.on_error
+        elif isinstance(t, Read):
+            own = getattr(t.source, "on_error", None)
+        else:
+            continue
+        if own == "dead_letter":
+            users.append(n.full_label)
+    return users
+
+
+def dead_letters_node(pipeline: Pipeline) -> Any:
+    """The pipeline's DeadLetters node, or None."""
+    for n in pipeline.primitives():
+        if isinstance(n.transform, DeadLetters):
+            return n
+    return None
+
+
+def check_dead_letter_consumer(pipeline: Pipeline, options: Any = None) -> None:
+    """Raise if a transform (or the pipeline option) routes errors to dead letters but nothing
+    consumes ``p.dead_letters()``: records would be lost silently. ``options`` default to the
+    pipeline's."""
+    users = dead_letter_users(pipeline, options)
+    if not users:
+        return
+    node = dead_letters_node(pipeline)
+    if node is not None:
+        out = node.outputs[None]
+        if any(pc is out for n in pipeline.primitives() for pc in n.inputs):
+            return
+    from fluvial.errors import PipelineConstructionError
+
+    raise PipelineConstructionError(
+        f"transform '{users[0]}' sends failed elements to the dead-letter output (on_error="
+        "'dead_letter'), but nothing reads p.dead_letters(); write them somewhere, e.g. "
+        "p.dead_letters() | WriteDeadLettersToJsonLines('errors/dlq') or p.dead_letters() | "
+        "DeadLettersToDicts() | WriteToKafka(..., value_serializer='json') "
+        "(from fluvial.transforms.deadletter), or choose on_error='fail' or 'skip'"
+    )

@@ -5,7 +5,16 @@ Inside a DoFn:
 >>> from fluvial.metrics import Metrics
 >>> counter = Metrics.counter("myns", "seen")
 
-Values are attributed to the transform being executed. ``result.metrics().query()`` returns them.
+Values are attributed to the transform being executed (its full label, the "step").
+``result.metrics().query()`` returns them, optionally filtered as in Beam:
+
+>>> f = MetricsFilter().with_namespace("myns").with_name("seen").with_step("Parse")
+>>> f.matches(MetricKey("Parse/ParDo", "myns", "seen")), f.matches(MetricKey("Parser", "myns", "seen"))
+(True, False)
+
+The result has the dicts ``counters``, ``distributions`` and ``gauges`` (MetricKey -> value) and,
+as Beam's, ``results["counters"]`` lists :class:`MetricResult` (``key``, ``committed``,
+``attempted``).
 """
 
 from __future__ import annotations
@@ -25,10 +34,88 @@ _current_step: contextvars.ContextVar[str] = contextvars.ContextVar("fluvial_met
 
 
 @attrs.frozen
+class MetricName:
+    """A metric's namespace and name (Beam's ``MetricName``)."""
+
+    namespace: str
+    name: str
+
+
+@attrs.frozen
 class MetricKey:
+    """Where a value belongs: the step (full transform label), namespace and name."""
+
     step: str
     namespace: str
     name: str
+
+    @property
+    def metric(self) -> MetricName:
+        """Beam's spelling: ``key.metric.namespace``, ``key.metric.name``."""
+        return MetricName(self.namespace, self.name)
+
+
+def _matches_sub_path(actual: str, wanted: str) -> bool:
+    """Beam's step matching: ``wanted`` is a run of whole ``/``-separated parts of ``actual``."""
+    a, w = actual.split("/"), wanted.split("/")
+    return any(a[i : i + len(w)] == w for i in range(len(a) - len(w) + 1))
+
+
+class MetricsFilter:
+    """Selects metrics by namespace, name and step, as Beam's ``MetricsFilter``: a step matches
+    a run of whole parts of the full label (``"Parse"`` matches ``"Parse/ParDo"`` and
+    ``"Outer/Parse"``, not ``"Parser"``). Several values of one field match any of them.
+
+    >>> MetricsFilter().with_name("seen").with_steps(["A", "B"]).matches(MetricKey("B", "ns", "seen"))
+    True
+    """
+
+    def __init__(self) -> None:
+        self.namespaces: set[str] = set()
+        self.names: set[str] = set()
+        self.steps: set[str] = set()
+
+    def with_namespace(self, namespace: str | type) -> MetricsFilter:
+        return self.with_namespaces([namespace])
+
+    def with_namespaces(self, namespaces: Any) -> MetricsFilter:
+        self.namespaces.update(_ns(n) for n in namespaces)
+        return self
+
+    def with_name(self, name: str) -> MetricsFilter:
+        return self.with_names([name])
+
+    def with_names(self, names: Any) -> MetricsFilter:
+        self.names.update(names)
+        return self
+
+    def with_step(self, step: str) -> MetricsFilter:
+        return self.with_steps([step])
+
+    def with_steps(self, steps: Any) -> MetricsFilter:
+        self.steps.update(steps)
+        return self
+
+    def matches(self, key: MetricKey) -> bool:
+        return (
+            (not self.namespaces or key.namespace in self.namespaces)
+            and (not self.names or key.name in self.names)
+            and (not self.steps or any(_matches_sub_path(key.step, s) for s in self.steps))
+        )
+
+
+@attrs.frozen
+class MetricResult:
+    """One metric's value, as Beam's: ``committed`` and ``attempted`` (equal here: values of
+    work replayed after a restore are not counted twice)."""
+
+    key: MetricKey
+    committed: Any
+    attempted: Any
+
+    @property
+    def result(self) -> Any:
+        return self.committed
 
 
 @attrs.define
@@ -93,13 +180,25 @@ class MetricsContainer:
             self.distributions = dict(snap.get("distributions", {}))
             self.gauges = dict(snap.get("gauges", {}))
 
-    def query(self, namespace: str | None = None, name: str | None = None, step: str | None = None) -> MetricQueryResults:
+    def query(
+        self,
+        filter: MetricsFilter | None = None,
+        *,
+        namespace: str | type | None = None,
+        name: str | None = None,
+        step: str | None = None,
+    ) -> MetricQueryResults:
+        """The metrics matching ``filter`` and the keyword criteria (all of them)."""
+        f = MetricsFilter()
+        if namespace is not None:
+            f.with_namespace(namespace)
+        if name is not None:
+            f.with_name(name)
+        if step is not None:
+            f.with_step(step)
+
         def ok(k: MetricKey) -> bool:
-            return (
-                (namespace is None or k.namespace == namespace)
-                and (name is None or k.name == name)
-                and (step is None or k.step == step or k.step.endswith("/" + step))
-            )
+            return f.matches(k) and (filter is None or filter.matches(k))
 
         with self._lock:
             return MetricQueryResults(
@@ -118,6 +217,13 @@ class MetricQueryResults:
     def counter(self, name: str, namespace: str | None = None) -> int:
         """The sum of the counter ``name`` over all steps."""
         return sum(v for k, v in self.counters.items() if k.name == name and (namespace is None or k.namespace == namespace))
+
+    def __getitem__(self, kind: str) -> list[MetricResult]:
+        """Beam's shape: ``results["counters"]`` (or "distributions", "gauges") as a list of
+        :class:`MetricResult`."""
+        if kind not in ("counters", "distributions", "gauges"):
+            raise KeyError(f"{kind!r}: use 'counters', 'distributions' or 'gauges'")
+        return [MetricResult(k, v, v) for k, v in getattr(self, kind).items()]
 
     def __iter__(self) -> Iterator[tuple[MetricKey, Any]]:
         yield from self.counters.items()

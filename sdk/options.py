@@ -30,11 +30,28 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _non_negative_int(s: str) -> int:
+    v = int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {s}")
+    return v
+
+
 def _non_negative_float(s: str) -> float:
     v = float(s)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
     return v
+
+
+_CHOICES = {"on_error": ("fail", "dead_letter", "skip"), "progress": ("auto", "on", "off")}
+
+
+def _one_of(name: str, value: str) -> None:
+    if value not in _CHOICES[name]:
+        raise PipelineConstructionError(
+            f"pipeline options: {name} must be one of {', '.join(_CHOICES[name])}, got {value!r}"
+        )
 
 
 @attrs.frozen
@@ -45,6 +62,10 @@ class PipelineOptions:
     checkpoint_dir: str | None = None
     checkpoint_interval: float = 10.0
     batch_size: int = 4096
+    on_error: str = attrs.field(default="fail", validator=lambda _, a, v: _one_of(a.name, v))
+    progress: str = attrs.field(default="auto", validator=lambda _, a, v: _one_of(a.name, v))
+    restart_attempts: int = 0
+    restart_delay: float = 1.0
     extra_args: tuple[str, ...] = ()
 
     @classmethod
@@ -58,6 +79,19 @@ class PipelineOptions:
                        help="seconds between checkpoints (0: after every batch)")
         p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_positive_int, default=4096,
                        help="elements a source hands over at once")
+        p.add_argument("--on-error", "--on_error", dest="on_error", default="fail",
+                       choices=_CHOICES["on_error"],
+                       help="what an exception in user code does where a transform sets no "
+                            "on_error: fail the run, send a record to p.dead_letters(), or skip")
+        p.add_argument("--progress", default="auto", choices=_CHOICES["progress"],
+                       help="live one-line status on stderr (auto: when stderr is a terminal)")
+        p.add_argument("--restart-attempts", "--restart_attempts", dest="restart_attempts",
+                       type=_non_negative_int, default=0,
+                       help="with --checkpoint-dir: restart a failed run from the latest "
+                            "checkpoint up to this many times")
+        p.add_argument("--restart-delay", "--restart_delay", dest="restart_delay",
+                       type=_non_negative_float, default=1.0,
+                       help="seconds to wait before each restart")
         return p
 
     @classmethod
@@ -70,6 +104,10 @@ class PipelineOptions:
             checkpoint_dir=ns.checkpoint_dir,
             checkpoint_interval=ns.checkpoint_interval,
             batch_size=ns.batch_size,
+            on_error=ns.on_error,
+            progress=ns.progress,
+            restart_attempts=ns.restart_attempts,
+            restart_delay=ns.restart_delay,
             extra_args=tuple(rest),
         )
 

@@ -5,12 +5,17 @@
 ...     def process(self, x):
 ...         yield x if x % 2 == 0 else TaggedOutput("odd", x)
 >>> # pcoll | ParDo(Parity()).with_outputs("odd", main="even")
+
+``on_error`` ("fail", "dead_letter" or "skip"; None: the pipeline's ``--on-error``) decides
+what an exception in ``process`` (or ``process_batch``, or a timer callback) does; see
+:mod:`fluvial.deadletter`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from fluvial.deadletter import check_policy
 from fluvial.dofn import DoFn
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PrimitiveTransform
@@ -18,7 +23,22 @@ from fluvial.pvalue import DoOutputsTuple
 
 
 class ParDo(PrimitiveTransform):
-    def __init__(self, fn: DoFn, *args: Any, **kwargs: Any) -> None:
+    """Applies ``fn`` to every element; extra arguments go to every ``process`` call.
+
+    ``on_error`` is this transform's error policy (keyword only): ``"fail"`` (a
+    UserCodeError stops the run), ``"dead_letter"`` (a DeadLetterRecord goes to
+    ``p.dead_letters()``, outputs already yielded for that element are discarded) or ``"skip"``
+    (the element is dropped and counted in ``fluvial/errors_skipped``); None uses the
+    pipeline's ``--on-error``.
+
+    >>> from fluvial import DoFn
+    >>> class Parse(DoFn):
+    ...     def process(self, line):
+    ...         yield int(line)
+    >>> t = ParDo(Parse(), on_error="skip")
+    """
+
+    def __init__(self, fn: DoFn, *args: Any, on_error: str | None = None, **kwargs: Any) -> None:
         if isinstance(fn, type) and issubclass(fn, DoFn):
             raise PipelineConstructionError(
                 f"ParDo needs a DoFn instance: ParDo({fn.__name__}()), not the class"
@@ -28,6 +48,7 @@ class ParDo(PrimitiveTransform):
                 f"ParDo needs a DoFn, got {fn!r}; for a plain function use Map, FlatMap or Filter"
             )
         self.fn = fn
+        self.on_error = check_policy(on_error, f"transform '{self.default_label()}'")
         self.args = args
         self.kwargs = kwargs
         self.output_tags: tuple[str, ...] = ()

@@ -78,6 +78,7 @@ class Pipeline:
         self._stack: list[AppliedTransform] = [self.root]
         self._labels: set[str] = set()
         self._result: Any = None
+        self._dead_letters: PCollection | None = None
 
     # -- construction ------------------------------------------------------------------------
     def apply(self, transform: Any, pvalueish: Any = None, label: str | None = None) -> Any:
@@ -118,6 +119,27 @@ class Pipeline:
             node.outputs.setdefault(tag, pc)
         return out
 
+    def dead_letters(self) -> PCollection:
+        """The PCollection (global window) of :class:`fluvial.deadletter.DeadLetterRecord` of
+        every transform and source of this pipeline whose error policy is ``"dead_letter"``.
+        Added once; later calls return the same PCollection.
+
+        >>> import fluvial as fl
+        >>> from fluvial.transforms import Map
+        >>> p = fl.Pipeline(argv=[])
+        >>> _ = p | fl.Create(["1", "x"]) | Map(int, on_error="dead_letter")
+        >>> errors = p.dead_letters()  # then: errors | WriteDeadLettersToJsonLines("dlq/errors")
+        """
+        if self._dead_letters is None:
+            from fluvial.deadletter import DeadLetters
+
+            saved, self._stack = self._stack, [self.root]  # a top-level node, wherever called
+            try:
+                self._dead_letters = self.apply(DeadLetters(), self)
+            finally:
+                self._stack = saved
+        return self._dead_letters
+
     def new_pcollection(self, node: AppliedTransform, windowing: Windowing, is_bounded: bool, tag: str | None = None) -> PCollection:
         pc = PCollection(self, node, windowing, is_bounded, tag)
         node.outputs[tag] = pc
@@ -152,8 +174,10 @@ class Pipeline:
 
     # -- running -----------------------------------------------------------------------------
     def run(self) -> Any:
+        from fluvial.deadletter import check_dead_letter_consumer
         from fluvial.registry import get_runner
 
+        check_dead_letter_consumer(self)
         runner = self._runner if self._runner is not None else get_runner(self.options.runner)
         self._result = runner.run_pipeline(self, self.options)
         return self._result

@@ -16,6 +16,10 @@ are passed to every call.
 Like Beam, a function may ask for the element's timestamp, window or pane with a default value,
 e.g. ``Map(lambda x, ts=DoFn.TimestampParam: (x, ts))``; such functions run through the
 ordinary DoFn path (parameter binding) instead of the direct call.
+
+Every transform here takes a keyword-only ``on_error`` ("fail", "dead_letter" or "skip"; None:
+the pipeline's ``--on-error``), forwarded to its ParDo: ``Map(int, on_error="dead_letter")``
+sends the elements ``int`` cannot parse to ``p.dead_letters()``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fluvial.deadletter import check_policy
 from fluvial.dofn import CallableDoFn, DoFn, _Param
 from fluvial.errors import PipelineConstructionError
 from fluvial.pardo import ParDo
@@ -165,11 +170,14 @@ class _CallableTransform(PTransform):
     _kind = ""
     _dofn_cls: type[_CallableFnDoFn] = MapDoFn
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, on_error: str | None = None, **kwargs: Any
+    ) -> None:
         _check_callable(type(self).__name__, fn)
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        self.on_error = check_policy(on_error, f"transform '{self.default_label()}'")
         self.dofn = _make_dofn(self._dofn_cls, self._kind, fn, args, kwargs, _fn_name(fn))
 
     def default_label(self) -> str:
@@ -179,8 +187,10 @@ class _CallableTransform(PTransform):
         if isinstance(self.dofn, _CallableFnDoFn):
             # As in Beam, the extra arguments also travel on the ParDo; runners may read them
             # from either place (they are the same objects).
-            return pcoll | "ParDo" >> ParDo(self.dofn, *self.args, **self.kwargs)
-        return pcoll | "ParDo" >> ParDo(self.dofn)
+            return pcoll | "ParDo" >> ParDo(
+                self.dofn, *self.args, on_error=self.on_error, **self.kwargs
+            )
+        return pcoll | "ParDo" >> ParDo(self.dofn, on_error=self.on_error)
 
 
 class Map(_CallableTransform):
@@ -214,9 +224,13 @@ class FlatMap(_CallableTransform):
     _dofn_cls = FlatMapDoFn
 
     def __init__(
-        self, fn: Callable[..., Iterable[Any]] = _identity, *args: Any, **kwargs: Any
+        self,
+        fn: Callable[..., Iterable[Any]] = _identity,
+        *args: Any,
+        on_error: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(fn, *args, **kwargs)
+        super().__init__(fn, *args, on_error=on_error, **kwargs)
 
 
 class Filter(_CallableTransform):
@@ -253,9 +267,11 @@ class MapTuple(Map):
     ...     assert_that(kvs | MapTuple(lambda k, v: f"{k}={v}"), equal_to(["a=1", "b=2"]))
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, on_error: str | None = None, **kwargs: Any
+    ) -> None:
         _check_callable("MapTuple", fn)
-        super().__init__(_Star(fn), *args, **kwargs)
+        super().__init__(_Star(fn), *args, on_error=on_error, **kwargs)
 
 
 class FlatMapTuple(FlatMap):
@@ -268,6 +284,9 @@ class FlatMapTuple(FlatMap):
     ...     assert_that(kvs | FlatMapTuple(lambda k, n: [k] * n), equal_to(["a", "a"]))
     """
 
-    def __init__(self, fn: Callable[..., Iterable[Any]], *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Iterable[Any]], *args: Any, on_error: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         _check_callable("FlatMapTuple", fn)
-        super().__init__(_Star(fn), *args, **kwargs)
+        super().__init__(_Star(fn), *args, on_error=on_error, **kwargs)

@@ -11,6 +11,7 @@ from fluvial.metrics import MetricsContainer
 
 from . import checkpoint as ck
 from .operators.simple import WriteOperator
+from .progress import make_display
 from .sources import ReadSource, SourceOperator
 from .translate import translate
 
@@ -41,7 +42,9 @@ class Executor:
         self.checkpoint_id = 0
         self.checkpoints_taken = 0
         self.restored_from: int | None = None
+        self.last_checkpoint_at: float | None = None  # time.monotonic() of the latest
         self.fingerprint = pipeline.fingerprint()
+        self.progress = make_display(getattr(options, "progress", "off"))
 
     # time -------------------------------------------------------------------------------------
     def _set_processing_time(self, now: int) -> None:
@@ -82,6 +85,7 @@ class Executor:
         }
         ck.write_checkpoint(directory, cid, payload)
         self.checkpoints_taken += 1
+        self.last_checkpoint_at = time.monotonic()
         for op in self.ops:
             if isinstance(op, WriteOperator):
                 op.writer.notify_checkpoint_complete(cid)
@@ -133,9 +137,13 @@ class Executor:
             self._loop()
             self._final_commit()
             ok = True
+            if self.progress is not None:
+                self.progress.finish(self)
         except KeyboardInterrupt:
             state = "CANCELLED"
         finally:
+            if self.progress is not None:
+                self.progress.close()
             for op in reversed(opened):
                 try:
                     op.close() if ok else op.abort()
@@ -150,6 +158,7 @@ class Executor:
         interval = self.options.checkpoint_interval
         has_checkpoints = bool(self.options.checkpoint_dir)
         last_chk = time.monotonic()
+        progress = self.progress
         active = [s for s in self.sources if not s.done]
         while active:
             progressed = False
@@ -165,5 +174,7 @@ class Executor:
             if has_checkpoints and time.monotonic() - last_chk >= interval:
                 self._checkpoint()
                 last_chk = time.monotonic()
+            if progress is not None:
+                progress.tick(self)
             if not progressed:
                 time.sleep(0.002)

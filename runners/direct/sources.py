@@ -1,10 +1,13 @@
-"""Source operators of the direct runner: Create, Read(Source) and TestStream."""
+"""Source operators of the direct runner: Create, Read(Source), TestStream, and the
+dead-letter source behind ``p.dead_letters()``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
+from fluvial.metrics import MetricKey
 from fluvial.pane import NO_FIRING
 from fluvial.testing.test_stream import ElementEvent, ProcessingTimeEvent, WatermarkEvent
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
@@ -19,6 +22,7 @@ class SourceOperator(Operator):
     number of elements, 0 when nothing is available now, or None when exhausted."""
 
     is_test_stream = False
+    records_read = 0  # elements handed downstream (for the progress display)
 
     def __init__(self, label: str) -> None:
         super().__init__(label, n_inputs=0)
@@ -73,9 +77,9 @@ class CreateSource(_PositionSource):
                 out.append(WindowedValue(v.value, v.timestamp_ms, GLOBAL_WINDOWS, NO_FIRING))
             else:
                 out.append(WindowedValue(v, MIN_TIMESTAMP_MS, GLOBAL_WINDOWS, NO_FIRING))
+        self.records_read += len(out)
         self.emit(out)
         return len(out)
-
 
 
 class ReadSource(SourceOperator):
@@ -182,6 +186,7 @@ class TestStreamSource(_PositionSource):
         self.pos += 1
         if isinstance(ev, ElementEvent):
             out = [WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in ev.elements]
+            self.records_read += len(out)
             self.emit(out)
             return len(out)
         if isinstance(ev, WatermarkEvent):
@@ -190,3 +195,45 @@ class TestStreamSource(_PositionSource):
             self.executor.advance_test_clock(ev.advance_ms)
         return 0
 
+
+
+class DeadLetterSource(SourceOperator):
+    """Feeds ``p.dead_letters()``: operators and sources :meth:`push` DeadLetterRecords during
+    the run and each goes downstream at once (so a checkpoint, taken between batches, finds it
+    in downstream state or in a sink's pending transaction, never in flight). The watermark
+    stays at MIN until every other source is done, then MAX. Counts ``fluvial/dead_letters``
+    under the step of the transform that produced the record."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.others: list[SourceOperator] = []
+        self.records = 0
+
+    def push(self, record: Any) -> None:
+        ts = record.timestamp_ms if record.timestamp_ms is not None else MIN_TIMESTAMP_MS
+        self.records += 1
+        if self.metrics is not None:
+            self.metrics.inc(MetricKey(record.transform, "fluvial", "dead_letters"))
+        step = m._current_step.get()  # downstream operators set their own step; restore ours
+        try:
+            self.emit([WindowedValue(record, ts, GLOBAL_WINDOWS, NO_FIRING)])
+        finally:
+            m.set_step(step)
+
+    def poll(self, max_records: int) -> int | None:
+        if self.done:
+            return None
+        if all(s.done for s in self.others):
+            self.done = True
+            self.set_watermark(MAX_TIMESTAMP_MS)
+            return None
+        return 0
+
+    def snapshot(self) -> Any:
+        st = super().snapshot()
+        st.update(done=self.done, records=self.records)
+        return st
+
+    def restore(self, st: Any) -> None:
+        super().restore(st)
+        self.done, self.records = st["done"], st["records"]

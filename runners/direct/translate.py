@@ -1,6 +1,8 @@
 """Translate a pipeline's primitives into direct-runner operators, fusing where the result is
 provably the same: chains of stateless ParDos, and WindowInto + CombinePerKey(built-in
-combiner) under the default trigger (the sliced, vectorised path)."""
+combiner) under the default trigger (the sliced, vectorised path). Each ParDo stage keeps its
+own label and error policy, fused or not; ``p.dead_letters()`` becomes a DeadLetterSource that
+ParDos and Read sources push their dead-letter records into."""
 
 from __future__ import annotations
 
@@ -8,6 +10,12 @@ from typing import Any
 
 from fluvial.combine import CombinePerKey
 from fluvial.create import Create
+from fluvial.deadletter import (
+    DeadLetters,
+    check_dead_letter_consumer,
+    dead_letters_node,
+    effective_policy,
+)
 from fluvial.errors import PipelineConstructionError
 from fluvial.flatten import Flatten
 from fluvial.gbk import GroupByKey
@@ -19,11 +27,12 @@ from fluvial.windowinto import WindowInto
 
 from .operators.base import Operator
 from .operators.group import GroupOperator
+from .operators.on_error import ErrorHandler
 from .operators.pardo import DoFnCaller, ParDoOperator
 from .operators.simple import FlattenOperator, WindowIntoOperator, WriteOperator
 from .operators.sliced_combine import SlicedCombineOperator, can_slice
 from .operators.stateful import StatefulParDoOperator
-from .sources import CreateSource, ReadSource, SourceOperator, TestStreamSource
+from .sources import CreateSource, DeadLetterSource, ReadSource, SourceOperator, TestStreamSource
 
 
 class Graph:
@@ -44,6 +53,14 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
     fused_into: dict[int, Operator] = {}  # node id -> op already created for it
     chain_tail: dict[int, ParDoOperator] = {}  # pcoll id -> fused ParDo op whose last stage makes it
 
+    check_dead_letter_consumer(pipeline, options)
+    dl_node = dead_letters_node(pipeline)
+    dlq = DeadLetterSource(dl_node.full_label) if dl_node is not None else None
+    push = dlq.push if dlq is not None else None
+
+    def source_ctx(label: str) -> SourceContext:
+        return SourceContext(options, executor.clock, label, executor.metrics, push)
+
     def subscribe(op: Operator, node: Any) -> None:
         for i, pc in enumerate(node.inputs):
             src, tag = where[id(pc)]
@@ -62,9 +79,12 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         elif isinstance(t, TestStream):
             op = TestStreamSource(label, list(t.events), executor)
         elif isinstance(t, Read):
-            op = ReadSource(label, t.source, SourceContext(options, executor.clock, label), t.watermark_strategy)
+            op = ReadSource(label, t.source, source_ctx(label), t.watermark_strategy)
+        elif isinstance(t, DeadLetters):
+            op = dlq  # type: ignore[assignment]
         elif isinstance(t, ParDo):
-            caller = DoFnCaller(label, t)
+            errors = ErrorHandler(label, effective_policy(t.on_error, options), push)
+            caller = DoFnCaller(label, t, errors)
             if caller.sig.is_stateful:
                 op = StatefulParDoOperator(label, caller, node.inputs[0].windowing)
             else:
@@ -105,7 +125,7 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         elif isinstance(t, Flatten):
             op = FlattenOperator(label, n_inputs=len(node.inputs))
         elif isinstance(t, Write):
-            op = WriteOperator(label, t.sink, SourceContext(options, executor.clock, label))
+            op = WriteOperator(label, t.sink, source_ctx(label))
         else:
             raise PipelineConstructionError(
                 f"transform '{label}': the direct runner does not know primitive {type(t).__name__}"
@@ -117,4 +137,6 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         g.ops.append(op)
         if isinstance(op, SourceOperator):
             g.sources.append(op)
+    if dlq is not None:
+        dlq.others = [s for s in g.sources if s is not dlq]
     return g

@@ -1,6 +1,10 @@
 """Stateless ParDo on the direct runner. Map/FlatMap/Filter run as tight loops over the batch;
 DoFns with ``process_batch`` get the whole batch's values at once; other DoFns go through the
-shared invoker. Each batch is one bundle (start_bundle / finish_bundle around it)."""
+shared invoker. Each batch is one bundle (start_bundle / finish_bundle around it).
+
+Under the error policies "dead_letter" and "skip" each element's outputs are buffered and kept
+only if the element completes (as Beam's ``with_exception_handling``); a failing
+``process_batch`` is retried element by element to find the failing elements."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from fluvial.values import WindowedValue
 
 from .base import Operator
 from .errors import user_error
+from .on_error import ErrorHandler
 
 
 def clone_dofn(fn: Any) -> Any:
@@ -30,9 +35,10 @@ def clone_dofn(fn: Any) -> Any:
 class DoFnCaller:
     """Lifecycle and element calls of one DoFn instance (stateless use)."""
 
-    def __init__(self, label: str, pardo: Any) -> None:
+    def __init__(self, label: str, pardo: Any, errors: ErrorHandler | None = None) -> None:
         self.label = label
         self.pardo = pardo
+        self.errors = errors if errors is not None else ErrorHandler(label)
         self.fn = clone_dofn(pardo.fn)
         self.sig = pardo.signature
         self.args = pardo.args
@@ -86,7 +92,10 @@ class DoFnCaller:
     def run_bundle(self, batch: list[WindowedValue], out: dict[str | None, list]) -> None:
         self.start_bundle()
         if self.fast_kind is not None:
-            self._fast(batch, out.setdefault(None, []))
+            if self.errors.guarded:
+                self._fast_guarded(batch, out.setdefault(None, []))
+            else:
+                self._fast(batch, out.setdefault(None, []))
         elif self.use_batch:
             self._batched(batch, out.setdefault(None, []))
         else:
@@ -148,13 +157,58 @@ class DoFnCaller:
         except Exception as e:
             raise user_error(self.label, wv.value if wv is not None else None, e) from e
 
+    def _fast_guarded(self, batch: list[WindowedValue], out: list) -> None:
+        """The direct call path, one try per element; a failing element contributes nothing."""
+        f = self.fn.fn
+        args, kwargs = self.args, self.kwargs
+        kind = self.fast_kind
+        handle = self.errors.handle
+        for wv in batch:
+            try:
+                if kind == "Map":
+                    out.append(WindowedValue(f(wv.value, *args, **kwargs), wv.timestamp, wv.windows, wv.pane))
+                elif kind == "Filter":
+                    if f(wv.value, *args, **kwargs):
+                        out.append(wv)
+                else:
+                    res = f(wv.value, *args, **kwargs)
+                    if res is None:
+                        continue
+                    buf = []
+                    for tag, o in normalize_outputs(res, wv.timestamp, wv.windows, wv.pane, self.label, wv.value):
+                        if tag is not None:
+                            raise FluvialError(
+                                f"transform '{self.label}': FlatMap cannot emit tagged outputs; use ParDo"
+                            )
+                        buf.append(o)
+                    out.extend(buf)
+            except Exception as e:
+                handle(e, wv.value, wv.timestamp)
+
     def _batched(self, batch: list[WindowedValue], out: list) -> None:
         values = [wv.value for wv in batch]
         arg = np.asarray(values) if self.numpy_batch else values
         try:
             res = self.fn.process_batch(arg)
         except Exception as e:
+            if self.errors.guarded and not isinstance(e, FluvialError):
+                self._one_by_one(batch, out)
+                return
             raise user_error(self.label, values[:5], e) from e
+        self._zip_outputs(batch, res, out)
+
+    def _one_by_one(self, batch: list[WindowedValue], out: list) -> None:
+        """``process_batch`` raised: call it per element to isolate the failing ones."""
+        handle = self.errors.handle
+        for wv in batch:
+            try:
+                res = self.fn.process_batch(np.asarray([wv.value]) if self.numpy_batch else [wv.value])
+            except Exception as e:
+                handle(e, wv.value, wv.timestamp)
+                continue
+            self._zip_outputs([wv], res, out)
+
+    def _zip_outputs(self, batch: list[WindowedValue], res: Any, out: list) -> None:
         if isinstance(res, np.ndarray):
             res = res.tolist()
         elif res is not None and not isinstance(res, list):
@@ -174,7 +228,9 @@ class DoFnCaller:
             groups = [((w,), w) for w in wv.windows]
         else:
             groups = [(wv.windows, wv.windows[0] if wv.windows else None)]
+        guarded = self.errors.guarded
         for ws, w in groups:
+            dest: dict = {} if guarded else out
             try:
                 if sig.process_params:
                     inv = Invocation(wv, w, key, state, timers, wv.timestamp)
@@ -184,11 +240,22 @@ class DoFnCaller:
                     res = self.fn.process(wv.value, *self.args, **kw)
                 else:
                     res = self.fn.process(wv.value, *self.args, **self.kwargs)
-                self.route(res, wv.timestamp, ws, wv.pane, wv.value, out)
+                self.route(res, wv.timestamp, ws, wv.pane, wv.value, dest)
             except (FluvialError, UserCodeError):
                 raise
             except Exception as e:
-                raise user_error(label, wv.value, e) from e
+                if not guarded:
+                    raise user_error(label, wv.value, e) from e
+                self.errors.handle(e, wv.value, wv.timestamp)
+                continue
+            if guarded:
+                merge_outputs(dest, out)
+
+
+def merge_outputs(src: dict[str | None, list], out: dict[str | None, list]) -> None:
+    """Append one element's buffered outputs to the bundle's, by tag."""
+    for tag, vals in src.items():
+        out.setdefault(tag, []).extend(vals)
 
 
 class ParDoOperator(Operator):
@@ -203,6 +270,7 @@ class ParDoOperator(Operator):
     def open(self, metrics: Any) -> None:
         super().open(metrics)
         for c in self.callers:
+            c.errors.metrics = metrics
             m.set_step(c.label)
             c.setup()
 

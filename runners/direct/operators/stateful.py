@@ -1,5 +1,9 @@
 """Stateful ParDo on the direct runner: per key-and-window state cells (with TTL), event- and
-processing-time timers, and the window-expiration callback."""
+processing-time timers, and the window-expiration callback.
+
+Under the error policies "dead_letter" and "skip" a failing ``process`` call or timer callback
+contributes no outputs (they are buffered per call); state it changed before raising stays
+changed. A timer's dead-letter payload is ``{"key", "timer", "window", "timestamp_ms"}``."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from fluvial.windowing import Windowing
 
 from .base import Operator
 from .errors import as_kv, unhashable_key, user_error
-from .pardo import DoFnCaller
+from .pardo import DoFnCaller, merge_outputs
 
 _GC = "\x00gc"
 
@@ -59,6 +63,7 @@ class StatefulParDoOperator(Operator):
 
     def open(self, metrics: Any) -> None:
         super().open(metrics)
+        self.caller.errors.metrics = metrics
         m.set_step(self.label)
         self.caller.setup()
 
@@ -146,22 +151,32 @@ class StatefulParDoOperator(Operator):
             self._expire(key, window)
             return
         cb, params = self.sig.timer_callbacks[name]
-        self._invoke(cb, params, key, window, out_ts, t)
+        self._invoke(cb, params, key, window, out_ts, t, name)
 
-    def _invoke(self, cb: Any, params: list, key: Any, window: Any, out_ts: int, fire_ts: int) -> None:
+    def _invoke(self, cb: Any, params: list, key: Any, window: Any, out_ts: int, fire_ts: int,
+                name: str) -> None:
         inv = Invocation(None, window, key, self._state(key, window), self._timers(key, window, out_ts), fire_ts)
+        errors = self.caller.errors
+        dest: dict = {} if errors.guarded else self.out
         try:
             kw = bind_kwargs(params, inv, self.label)
-            self.caller.route(cb(**kw), out_ts, (window,), NO_FIRING, key, self.out)
+            self.caller.route(cb(**kw), out_ts, (window,), NO_FIRING, key, dest)
         except (FluvialError, UserCodeError):
             raise
         except Exception as e:
-            raise user_error(self.label, f"<timer callback for key {key!r}>", e) from e
+            if not errors.guarded:
+                raise user_error(self.label, f"<timer callback for key {key!r}>", e) from e
+            payload = {"key": key, "timer": name, "window": repr(window), "timestamp_ms": fire_ts}
+            errors.handle(e, payload, out_ts)
+            return
+        if errors.guarded:
+            merge_outputs(dest, self.out)
 
     def _expire(self, key: Any, window: Any) -> None:
         if self.sig.expiration is not None:
             cb, params = self.sig.expiration
-            self._invoke(cb, params, key, window, window.max_timestamp_ms, window.max_timestamp_ms)
+            end = window.max_timestamp_ms
+            self._invoke(cb, params, key, window, end, end, "<window expiration>")
         self.table.clear_window(key, window, iter(self.sig.state_specs))
         self.live.discard((key, window))
         for name in self.sig.timer_specs:
