@@ -55,13 +55,14 @@ class WithKeys(PTransform):
     ...     assert_that(p | fl.Create([1]) | WithKeys("k"), equal_to([("k", 1)]))
     """
 
-    def __init__(self, fn_or_value: Any) -> None:
+    def __init__(self, fn_or_value: Any, *, on_error: str | None = None) -> None:
         self.fn_or_value = fn_or_value
+        self.on_error = on_error  # validated by the Map it expands to
 
     def expand(self, pcoll: Any) -> Any:
         if callable(self.fn_or_value):
-            return pcoll | "Map" >> Map(_key_by, self.fn_or_value)
-        return pcoll | "Map" >> Map(_with_key, self.fn_or_value)
+            return pcoll | "Map" >> Map(_key_by, self.fn_or_value, on_error=self.on_error)
+        return pcoll | "Map" >> Map(_with_key, self.fn_or_value, on_error=self.on_error)
 
 
 class KeyBy(WithKeys):
@@ -73,13 +74,13 @@ class KeyBy(WithKeys):
     ...     assert_that(p | fl.Create(["ab"]) | KeyBy(len), equal_to([(2, "ab")]))
     """
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any], *, on_error: str | None = None) -> None:
         if not callable(fn):
             raise PipelineConstructionError(
                 f"KeyBy needs a function of the element, got {fn!r}; for a constant key use "
                 "WithKeys(value)"
             )
-        super().__init__(fn)
+        super().__init__(fn, on_error=on_error)
 
 
 class Keys(PTransform):

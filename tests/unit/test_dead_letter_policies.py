@@ -447,3 +447,18 @@ def test_dead_letters_is_one_primitive_node_per_pipeline(tmp_path):
     assert isinstance(first.windowing.window_fn, fl.GlobalWindows)
     _ = first | WriteDeadLettersToJsonLines(str(tmp_path / "dlq"))
     assert p.run().state == fl.PipelineState.DONE
+
+
+def test_key_by_forwards_its_policy():
+    from fluvial.testing import assert_that, equal_to
+    from fluvial.transforms import KeyBy
+
+    def first_char(s):
+        return s[0]
+
+    p = fl.Pipeline(argv=["--runner", "direct"])
+    out = p | fl.Create(["ab", "", "cd"]) | "Key" >> KeyBy(first_char, on_error="skip")
+    assert_that(out, equal_to([("a", "ab"), ("c", "cd")]))
+    res = p.run()
+    res.wait_until_finish()
+    assert res.metrics().query(namespace="fluvial", name="errors_skipped").counter("errors_skipped") == 1
