@@ -10,6 +10,16 @@ or until Ctrl-C, paced at ``--rate`` transactions per second of wall-clock time:
 
     python examples/fraud_detection.py --unbounded --rate 5000
 
+or from Kafka (``pip install 'fluvial[broker]'``): JSON transactions from ``--topic``, event time
+from their ``ts`` field, alerts written as JSON to ``--alerts-topic`` exactly once (one Kafka
+transaction per checkpoint; a bounded run without ``--checkpoint-dir`` commits one transaction
+at the end; ``--unbounded`` needs ``--checkpoint-dir``):
+
+    python examples/fraud_detection.py --source kafka --bootstrap-servers 127.0.0.1:9092 \
+        --topic transactions --alerts-topic fraud-alerts --checkpoint-dir /tmp/fraud-chk
+
+``fluvial demo fraud`` does all of that on a local broker it starts itself (see fraud_demo.py).
+
 The transactions come from :class:`fluvial.transforms.io.SyntheticSource` and are deterministic
 for a given ``--seed``: transaction ``i`` happens ``i * 0.1`` seconds after ``START`` (event
 time) plus up to ``MAX_JITTER`` seconds of jitter, which the source's watermark allows for. About
@@ -32,10 +42,12 @@ from typing import Any
 import numpy as np
 
 import fluvial as fl
+from fluvial.errors import PipelineConstructionError
 from fluvial.metrics import Metrics
 from fluvial.transforms import Filter, Map, Sum
 from fluvial.transforms.io import SyntheticSource
 from fluvial.transforms.io.synthetic import uniforms
+from fluvial.transforms.kafka import KafkaRecord, ReadFromKafka, WriteToKafka
 
 WINDOW_SIZE_S = 600  # 10 minutes
 WINDOW_PERIOD_S = 60  # every minute
@@ -130,15 +142,59 @@ def _to_kv(tx: dict) -> tuple[str, int]:
     return (tx["account"], tx["amount"])
 
 
+def transaction_time(record: KafkaRecord) -> int:
+    """The event time of a transaction read from Kafka: its ``ts`` field (epoch ms)."""
+    return record.value["ts"]
+
+
+def _record_value(kv: tuple[Any, dict]) -> dict:
+    return kv[1]
+
+
+def _alert_account(alert: dict) -> str:
+    return alert["account"]
+
+
+def kafka_transactions(p: fl.Pipeline, args: argparse.Namespace) -> fl.PCollection:
+    """The transactions read from ``args.topic`` as dicts, timestamped with their ``ts``."""
+    return (
+        p
+        | "Transactions" >> ReadFromKafka(
+            args.bootstrap_servers, topics=[args.topic], value_deserializer="json",
+            timestamp_fn=transaction_time, max_out_of_orderness=MAX_JITTER,
+            stop=None if args.unbounded else "end", group_id=args.group_id)
+        | "TransactionValue" >> Map(_record_value)
+    )
+
+
+def write_alerts(alerts: fl.PCollection, args: argparse.Namespace) -> None:
+    """The alerts as JSON to ``args.alerts_topic``, keyed by account, exactly once."""
+    _ = alerts | "WriteAlerts" >> WriteToKafka(
+        args.bootstrap_servers, args.alerts_topic, key_fn=_alert_account, key_serializer="str",
+        value_serializer="json", delivery="exactly_once")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Fraud detection on a synthetic transaction stream. Other flags are pipeline "
-        "options (--runner, --checkpoint-dir, ...).",
+        description="Fraud detection on a synthetic transaction stream or a Kafka topic. Other "
+        "flags are pipeline options (--runner, --checkpoint-dir, ...).",
     )
-    p.add_argument("--events", type=int, default=100_000, help="transactions in the bounded stream")
-    p.add_argument("--accounts", type=int, default=1_000, help="number of accounts")
-    p.add_argument("--rate", type=float, default=None, help="transactions per second (default: as fast as possible)")
-    p.add_argument("--unbounded", action="store_true", help="run until Ctrl-C instead of --events")
+    p.add_argument("--source", choices=("synthetic", "kafka"), default="synthetic",
+                   help="synthetic (default): generated transactions; kafka: JSON transactions "
+                   "from --topic, alerts to --alerts-topic exactly once")
+    p.add_argument("--events", type=int, default=100_000,
+                   help="transactions in the bounded synthetic stream")
+    p.add_argument("--accounts", type=int, default=1_000, help="number of accounts (synthetic)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="synthetic transactions per second (default: as fast as possible)")
+    p.add_argument("--unbounded", action="store_true",
+                   help="run until Ctrl-C (synthetic: instead of --events; kafka: instead of "
+                   "stopping at the end offsets found at start)")
+    p.add_argument("--bootstrap-servers", default=None, help="kafka: HOST:PORT of the brokers")
+    p.add_argument("--topic", default="transactions", help="kafka: the transactions topic")
+    p.add_argument("--alerts-topic", default="fraud-alerts", help="kafka: the topic alerts go to")
+    p.add_argument("--group-id", default=None,
+                   help="kafka: consumer group the read offsets are committed to (monitoring only)")
     p.add_argument("--threshold", type=int, default=10_000, help="alert when a window's total exceeds this")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic stream")
     p.add_argument("--quiet", action="store_true", help="do not print individual alerts")
@@ -150,33 +206,55 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     args, rest = parser().parse_known_args(list(argv))
     if args.events < 0 or args.accounts < 1:
         parser().error("--events must be >= 0 and --accounts >= 1")
+    if args.source == "kafka" and not args.bootstrap_servers:
+        parser().error("--source kafka needs --bootstrap-servers HOST:PORT")
+    if args.source == "kafka" and args.rate is not None:
+        parser().error("--rate paces the synthetic source only; drop it with --source kafka")
     return args, rest
+
+
+def check_kafka_options(options: fl.PipelineOptions, args: argparse.Namespace) -> None:
+    """An unbounded Kafka run commits its exactly-once output only at checkpoints."""
+    if args.source == "kafka" and args.unbounded and not options.checkpoint_dir:
+        raise PipelineConstructionError(
+            "WriteAlerts: exactly-once output to Kafka is committed at checkpoints, and an "
+            "unbounded run never reaches the final commit: pass --checkpoint-dir DIR"
+        )
 
 
 def build(p: fl.Pipeline, args: argparse.Namespace | None = None) -> fl.PCollection:
     """Build the fraud-detection pipeline on ``p``; returns the PCollection of alerts.
 
     Without ``args``, the example's flags are read from the pipeline options' unparsed
-    arguments (so ``fluvial run examples/fraud_detection.py --events 1000`` works).
+    arguments (so ``fluvial run examples/fraud_detection.py --events 1000`` works). With
+    ``--source kafka`` the alerts are also written to ``args.alerts_topic``.
     """
     if args is None:
         args, _ = parse_args(p.options.extra_args)
+    check_kafka_options(p.options, args)
     threshold = args.threshold
     events = None if args.unbounded else args.events
+    if args.source == "kafka":
+        txs = kafka_transactions(p, args)
+    else:
+        txs = p | "Transactions" >> fl.Read(
+            transaction_source(events, args.accounts, args.seed, args.rate))
     totals = (
-        p
-        | "Transactions" >> fl.Read(transaction_source(events, args.accounts, args.seed, args.rate))
+        txs
         | "CountTransactions" >> Map(_count_transaction)
         | "KeyByAccount" >> Map(_to_kv)
         | "SlidingWindows" >> fl.WindowInto(fl.SlidingWindows(WINDOW_SIZE_S, WINDOW_PERIOD_S))
         | "SumPerAccount" >> Sum.PerKey()
         | "CountWindows" >> fl.ParDo(CountWindows())
     )
-    return (
+    alerts = (
         totals
         | "OverThreshold" >> Filter(lambda kv: kv[1] > threshold)
         | "Alert" >> fl.ParDo(Alert(echo=not args.quiet))
     )
+    if args.source == "kafka":
+        write_alerts(alerts, args)
+    return alerts
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -193,9 +271,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parse_args(sys.argv[1:] if argv is None else argv)
     options = fl.PipelineOptions.from_argv(rest)
     p = fl.Pipeline(options=options)
-    build(p, args)
-    mode = "unbounded (Ctrl-C to stop)" if args.unbounded else f"{args.events:,} transactions"
-    print(f"fraud detection on {options.runner}: {mode}, {args.accounts:,} accounts, threshold {args.threshold:,}", flush=True)
+    try:
+        build(p, args)
+    except PipelineConstructionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.source == "kafka":
+        mode = "unbounded (Ctrl-C to stop)" if args.unbounded else "up to the current end"
+        print(f"fraud detection on {options.runner}: Kafka topic {args.topic!r} at "
+              f"{args.bootstrap_servers} ({mode}), alerts to {args.alerts_topic!r}, threshold "
+              f"{args.threshold:,}", flush=True)
+    else:
+        mode = "unbounded (Ctrl-C to stop)" if args.unbounded else f"{args.events:,} transactions"
+        print(f"fraud detection on {options.runner}: {mode}, {args.accounts:,} accounts, "
+              f"threshold {args.threshold:,}", flush=True)
     _stop_on_signals()
     started = time.perf_counter()
     try:

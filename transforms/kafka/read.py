@@ -1,0 +1,112 @@
+"""ReadFromKafka: a PTransform reading Kafka topics into a PCollection (see docs/kafka.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fluvial.deadletter import check_policy
+from fluvial.errors import PipelineConstructionError
+from fluvial.ptransform import PTransform
+from fluvial.source import Read
+from fluvial.timeutil import to_millis
+
+from .offsets import start_kind
+from .reader import KafkaSource
+from .record import KafkaRecord
+from .serde import deserializer
+
+
+class ReadFromKafka(PTransform):
+    """Read Kafka records as ``(key, value)`` elements (or :class:`KafkaRecord` with
+    ``with_metadata=True``) timestamped with the record timestamp (or ``timestamp_fn(record)``,
+    epoch milliseconds, given a KafkaRecord).
+
+    - ``topics=[...]`` (all their partitions) or ``partitions=[("t", 0), ...]``; the reader
+      assigns them itself (no group rebalancing); ``group_id`` is used only to commit offsets.
+    - ``start``: ``"earliest"`` (default), ``"latest"``, ``"committed"``, ``{("t", 0): offset}``,
+      or a time (epoch ms, :class:`fluvial.Timestamp`, aware datetime) to replay from.
+    - ``stop="end"``: bounded, stops at the end offsets found when the read starts (or a dict
+      ``{("t", 0): offset}``, exclusive); None (default): unbounded.
+    - ``key_deserializer`` / ``value_deserializer``: ``"bytes"`` (default), ``"str"``,
+      ``"json"`` or a callable; failures go to ``on_error`` ("fail", "skip", "dead_letter";
+      None: the pipeline's ``--on-error``).
+    - watermark: per partition, highest timestamp − ``max_out_of_orderness`` seconds; the
+      minimum over partitions not idle for ``idle_timeout`` seconds.
+    - ``max_buffered_records``: the buffer bound; beyond it the consumer pauses.
+    - ``connect_timeout`` seconds of retries before a clear error; a missing topic is an error
+      unless ``create_topic=True`` (``create_partitions`` partitions, default 1).
+
+    >>> import fluvial as fl                                          # doctest: +SKIP
+    >>> with fl.Pipeline() as p:
+    ...     orders = p | ReadFromKafka("127.0.0.1:9092", topics=["orders"],
+    ...                                value_deserializer="json", stop="end")
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str | Sequence[str],
+        topics: Sequence[str] | None = None,
+        *,
+        partitions: Sequence[tuple[str, int]] | None = None,
+        group_id: str | None = None,
+        start: Any = "earliest",
+        stop: str | dict | None = None,
+        key_deserializer: str | Callable[[bytes], Any] = "bytes",
+        value_deserializer: str | Callable[[bytes], Any] = "bytes",
+        with_metadata: bool = False,
+        timestamp_fn: Callable[[KafkaRecord], int] | None = None,
+        max_out_of_orderness: float = 0,
+        idle_timeout: float | None = None,
+        on_error: str | None = None,
+        connect_timeout: float = 30.0,
+        create_topic: bool = False,
+        create_partitions: int | None = None,
+        isolation_level: str = "read_committed",
+        max_buffered_records: int = 50_000,
+        max_poll_records: int = 10_000,
+        fetch_max_bytes: int = 16 * 1024 * 1024,
+        max_partition_fetch_bytes: int = 2 * 1024 * 1024,
+        poll_timeout_ms: int = 100,
+        client_id: str = "fluvial",
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        where = "ReadFromKafka"
+        if bool(topics) == bool(partitions):
+            raise PipelineConstructionError(
+                f"{where}: give exactly one of topics=[...] or partitions=[(topic, p), ...]")
+        if isinstance(topics, str):
+            topics = [topics]
+        start_kind(start)
+        if start == "committed" and not group_id:
+            raise PipelineConstructionError(f"{where}: start='committed' needs a group_id")
+        if not (stop is None or stop == "end" or isinstance(stop, dict)):
+            raise PipelineConstructionError(
+                f"{where}: stop must be None (unbounded), 'end' or {{(topic, p): offset}}, "
+                f"got {stop!r}")
+        deserializer(key_deserializer, where)
+        deserializer(value_deserializer, where)
+        check_policy(on_error, where)
+        if isolation_level not in ("read_committed", "read_uncommitted"):
+            raise PipelineConstructionError(
+                f"{where}: isolation_level must be 'read_committed' or 'read_uncommitted'")
+        if max_buffered_records < 1:
+            raise PipelineConstructionError(f"{where}: max_buffered_records must be >= 1")
+        self.cfg = dict(
+            bootstrap_servers=bootstrap_servers, topics=list(topics or []),
+            partitions=[(t, int(p)) for t, p in (partitions or [])], group_id=group_id,
+            start=start, stop=stop, key_deserializer=key_deserializer,
+            value_deserializer=value_deserializer, with_metadata=with_metadata,
+            timestamp_fn=timestamp_fn, delay_ms=to_millis(max_out_of_orderness),
+            idle_ms=None if idle_timeout is None else to_millis(idle_timeout),
+            on_error=on_error, connect_timeout=connect_timeout,
+            create_partitions=(create_partitions or 1) if (create_topic or create_partitions)
+            else None,
+            isolation_level=isolation_level, max_buffered_records=max_buffered_records,
+            max_poll_records=max_poll_records, fetch_max_bytes=fetch_max_bytes,
+            max_partition_fetch_bytes=max_partition_fetch_bytes, poll_timeout_ms=poll_timeout_ms,
+            client_id=client_id, consumer_config=dict(consumer_config or {}),
+        )
+
+    def expand(self, pbegin: Any) -> Any:
+        return pbegin | "Read" >> Read(KafkaSource(**self.cfg))

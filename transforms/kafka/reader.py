@@ -1,0 +1,331 @@
+"""KafkaSource and its reader: assigned partitions (no group rebalancing), offsets kept in
+fluvial's checkpoints, per-partition watermarks, and a bounded buffer that pauses the consumer.
+
+**Buffer and backpressure.** Fetched records wait in a buffer of at most
+``max_buffered_records``; when it is full, every partition is paused (``consumer.pause``) and
+fetching stops until the buffer drains to half, then they resume. A slow downstream operator
+blocks :meth:`KafkaReader.poll` on the direct runner, so the buffer plus kafka-python's own fetch
+limits (``max_poll_records``, ``fetch_max_bytes``, ``max_partition_fetch_bytes``) bound memory.
+Metrics (namespace ``kafka``): counter ``pauses``, gauges ``buffered_high_water`` and
+``buffer_capacity``.
+
+**Offsets.** The checkpointed position of a partition is the offset after the last record handed
+downstream (records still in the buffer are fetched again after a restore). Offsets are committed
+to ``group_id`` after each completed checkpoint and when a bounded read reaches its end, for
+monitoring; recovery always uses the checkpoint.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from fluvial import metrics as m
+from fluvial.source import Source, SourceContext, SourceReader
+
+from .client import connect, ensure_topics
+from .offsets import end_offsets, start_offsets
+from .partition_watermarks import PartitionWatermarks
+from .record import KafkaRecord
+from .serde import deserializer
+
+_ts = operator.attrgetter("timestamp")
+
+
+def _none_safe(fn: Callable[[bytes], Any] | None) -> Callable[[Any], Any] | None:
+    if fn is None:
+        return None
+    return lambda b: None if b is None else fn(b)
+
+
+class KafkaSource(Source):
+    """The Source behind :class:`fluvial.transforms.kafka.ReadFromKafka` (see there for the
+    parameters)."""
+
+    def __init__(self, **cfg: Any) -> None:
+        self.cfg = cfg
+        self.on_error = cfg.get("on_error")  # seen by the dead-letter consumer check
+        self.is_bounded = cfg["stop"] is not None
+
+    def display_name(self) -> str:
+        return "KafkaSource"
+
+    def open(self, ctx: SourceContext) -> KafkaReader:
+        return KafkaReader(self.cfg, ctx)
+
+
+class KafkaReader(SourceReader):
+    def __init__(self, cfg: dict[str, Any], ctx: SourceContext) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.cfg = cfg
+        self.ctx = ctx
+        self.label = ctx.label
+        self.clock = ctx.clock
+        servers = cfg["bootstrap_servers"]
+        self.consumer = connect(
+            KafkaConsumer, self.label, servers, cfg["connect_timeout"],
+            group_id=cfg["group_id"], enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level=cfg["isolation_level"], max_poll_records=cfg["max_poll_records"],
+            fetch_max_bytes=cfg["fetch_max_bytes"],
+            max_partition_fetch_bytes=cfg["max_partition_fetch_bytes"],
+            client_id=cfg["client_id"], **cfg["consumer_config"],
+        )
+        topics = cfg["topics"] or sorted({t for t, _ in cfg["partitions"]})
+        ensure_topics(self.label, self.consumer, topics, cfg["create_partitions"], servers,
+                      cfg["connect_timeout"])
+        if cfg["partitions"]:
+            tps = [TopicPartition(t, p) for t, p in cfg["partitions"]]
+        else:
+            tps = [TopicPartition(t, p) for t in topics
+                   for p in sorted(self.consumer.partitions_for_topic(t))]
+        self.tps = tps
+        self.consumer.assign(tps)
+        stop = cfg["stop"]
+        if stop == "end":
+            self.ends: dict[Any, int] | None = end_offsets(self.consumer, tps)
+        elif isinstance(stop, dict):
+            self.ends = {tp: stop[(tp.topic, tp.partition)] for tp in tps
+                         if (tp.topic, tp.partition) in stop}
+        else:
+            self.ends = None
+        self.next: dict[Any, int] = start_offsets(self.consumer, tps, cfg["start"], self.ends)
+        for tp, off in self.next.items():
+            self.consumer.seek(tp, off)
+        self.buffer: deque = deque()  # [tp, records, index of the next record]
+        self.buffered = 0
+        self.capacity = cfg["max_buffered_records"]
+        self.low_water = self.capacity // 2
+        self.paused = False
+        self.high_water = 0
+        self.poll_timeout_ms = cfg["poll_timeout_ms"]
+        self.kd = _none_safe(deserializer(cfg["key_deserializer"]))
+        self.vd = _none_safe(deserializer(cfg["value_deserializer"]))
+        self.timestamp_fn = cfg["timestamp_fn"]
+        self.with_metadata = cfg["with_metadata"]
+        self.wm = PartitionWatermarks(tps, cfg["delay_ms"], cfg["idle_ms"], self.clock.now_ms())
+        self.finished: set[Any] = set()
+        self._check_finished_all()
+        self._to_commit: dict[Any, int] | None = None
+        self.exhausted = False
+        self._metrics = ctx.metrics if ctx.metrics is not None else m._current.get()
+        self._gauge("buffer_capacity", self.capacity)
+
+    # -- metrics -----------------------------------------------------------------------------
+    def _gauge(self, name: str, v: int) -> None:
+        if self._metrics is not None:
+            self._metrics.set_gauge(m.MetricKey(self.label, "kafka", name), v)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        if self._metrics is not None:
+            self._metrics.inc(m.MetricKey(self.label, "kafka", name), n)
+
+    # -- partitions that reached their stop offset -------------------------------------------
+    def _finish(self, tp: Any) -> None:
+        if tp in self.finished:
+            return
+        self.finished.add(tp)
+        self.wm.finish(tp)
+        self.consumer.pause(tp)
+
+    def _check_finished_all(self) -> None:
+        if self.ends is None:
+            return
+        for tp in self.tps:
+            end = self.ends.get(tp)
+            if end is not None and self.next[tp] >= end:
+                self._finish(tp)
+
+    def _check_positions(self) -> None:
+        """Partitions with nothing buffered whose consumer position passed the end (e.g. the
+        last offsets hold transaction markers, which are never returned as records)."""
+        buffered = {c[0] for c in self.buffer}
+        for tp, end in self.ends.items():  # type: ignore[union-attr]
+            if tp in self.finished or tp in buffered:
+                continue
+            pos = self.consumer.position(tp)
+            if pos >= end:
+                self.next[tp] = max(self.next[tp], min(pos, end))
+                self._finish(tp)
+
+    # -- fetching ------------------------------------------------------------------------------
+    def _fill(self) -> None:
+        if self.paused:
+            if self.buffered > self.low_water:
+                return
+            self.consumer.resume(*[tp for tp in self.tps if tp not in self.finished])
+            self.paused = False
+        room = self.capacity - self.buffered
+        if room <= 0:
+            return
+        got = self.consumer.poll(timeout_ms=0 if self.buffered else self.poll_timeout_ms,
+                                 max_records=room)
+        now = self.clock.now_ms()
+        n = 0
+        for tp, recs in got.items():
+            if recs and tp not in self.finished:
+                self.buffer.append([tp, recs, 0])
+                n += len(recs)
+                self.wm.touch(tp, now)
+        self.buffered += n
+        if self.buffered > self.high_water:
+            self.high_water = self.buffered
+            self._gauge("buffered_high_water", self.high_water)
+        if self.buffered >= self.capacity:
+            self.consumer.pause(*[tp for tp in self.tps if tp not in self.finished])
+            self.paused = True
+            self._count("pauses")
+        if not n and self.ends is not None:
+            self._check_positions()
+
+    def poll(self, max_records: int) -> Any:
+        if len(self.finished) == len(self.tps) and not self.buffer:
+            self.exhausted = True
+            return None
+        self._fill()
+        out: list = []
+        now = self.clock.now_ms()
+        buf = self.buffer
+        ends = self.ends
+        while buf and len(out) < max_records:
+            item = buf[0]
+            tp, recs, i = item
+            n = min(len(recs) - i, max_records - len(out))
+            chunk = recs[i:i + n] if (i or n < len(recs)) else recs
+            if i + n >= len(recs):
+                buf.popleft()
+            else:
+                item[2] = i + n
+            self.buffered -= n
+            nxt = chunk[-1].offset + 1
+            if ends is not None:
+                end = ends.get(tp)
+                if end is not None and nxt >= end:
+                    chunk = [r for r in chunk if r.offset < end]
+                    nxt = end
+            self.next[tp] = nxt
+            if chunk:
+                self._convert(tp, chunk, out, now)
+            if ends is not None and tp in ends and nxt >= ends[tp]:
+                self._finish(tp)
+                dropped = [c for c in buf if c[0] == tp]
+                for c in dropped:
+                    buf.remove(c)
+                    self.buffered -= len(c[1]) - c[2]
+        return out
+
+    # -- records to elements -------------------------------------------------------------------
+    def _convert(self, tp: Any, chunk: list, out: list, now: int) -> None:
+        kd, vd = self.kd, self.vd
+        if not self.with_metadata and self.timestamp_fn is None:
+            try:
+                if kd is None and vd is None:
+                    els = [((r.key, r.value), r.timestamp) for r in chunk]
+                elif kd is None:
+                    els = [((r.key, vd(r.value)), r.timestamp) for r in chunk]
+                else:
+                    els = [((kd(r.key), vd(r.value) if vd else r.value), r.timestamp)
+                           for r in chunk]
+            except Exception:
+                els = self._convert_slow(chunk)
+            out.extend(els)
+            if els:
+                self.wm.on_records(tp, max(_ts(r) for r in chunk), now)
+            return
+        els = self._convert_slow(chunk)
+        out.extend(els)
+        if els:
+            self.wm.on_records(tp, max(t for _, t in els), now)
+
+    def _convert_slow(self, chunk: list) -> list:
+        kd, vd, tsf, meta = self.kd, self.vd, self.timestamp_fn, self.with_metadata
+        out = []
+        for r in chunk:
+            try:
+                k = kd(r.key) if kd else r.key
+                v = vd(r.value) if vd else r.value
+                if meta or tsf is not None:
+                    rec = KafkaRecord(r.topic, r.partition, r.offset, k, v, r.timestamp,
+                                      tuple(r.headers or ()))
+                    ts = int(tsf(rec)) if tsf is not None else r.timestamp
+                    out.append((rec if meta else (k, v), ts))
+                else:
+                    out.append(((k, v), r.timestamp))
+            except Exception as e:  # noqa: BLE001 - routed by the error policy
+                self.ctx.handle_error(
+                    e, r.value, policy=self.cfg["on_error"], timestamp_ms=r.timestamp,
+                    topic=r.topic, partition=r.partition, offset=r.offset, key=r.key,
+                )
+        return out
+
+    # -- watermark, progress -------------------------------------------------------------------
+    def watermark(self) -> int:
+        return self.wm.current(self.clock.now_ms())
+
+    def progress(self) -> dict[str, Any]:
+        lag = {}
+        for tp in self.tps:
+            hw = self.consumer.highwater(tp)
+            if hw is None and self.ends is not None:
+                hw = self.ends.get(tp)
+            if hw is not None:
+                lag[f"{tp.topic}/{tp.partition}"] = max(hw - self.next[tp], 0)
+        return {"lag": lag, "buffered": self.buffered, "paused": self.paused}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        nxt = {(tp.topic, tp.partition): off for tp, off in self.next.items()}
+        self._to_commit = dict(self.next)
+        ends = None if self.ends is None else {
+            (tp.topic, tp.partition): e for tp, e in self.ends.items()}
+        return {"next": nxt, "ends": ends, "wm": self.wm.snapshot()}
+
+    def restore(self, state: Any) -> None:
+        from kafka import TopicPartition
+
+        saved = state["next"]
+        for tp in self.tps:
+            off = saved.get((tp.topic, tp.partition))
+            if off is not None:
+                self.next[tp] = off
+                self.consumer.seek(tp, off)
+        if state.get("ends") is not None and self.ends is not None:
+            for (t, p), e in state["ends"].items():
+                tp = TopicPartition(t, p)
+                if tp in self.ends:
+                    self.ends[tp] = e
+        self.buffer.clear()
+        self.buffered = 0
+        if self.finished or self.paused:
+            self.consumer.resume(*self.tps)
+        self.finished = set()
+        self.paused = False
+        self.wm.restore(state["wm"], self.clock.now_ms())
+        self.wm.finished = set()
+        self._check_finished_all()
+
+    def _commit(self, offsets: dict[Any, int] | None) -> None:
+        if not self.cfg["group_id"] or not offsets:
+            return
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
+            self._count("offset_commits")
+        except Exception:  # noqa: BLE001 - commits are for monitoring; never fail the run
+            self._count("offset_commit_failures")
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        self._commit(self._to_commit)
+        self._to_commit = None
+
+    def close(self) -> None:
+        """Commits the final offsets only when a bounded read reached its end (the runner
+        also closes readers of failed runs, which must not commit)."""
+        try:
+            if self.exhausted:
+                self._commit(dict(self.next))
+        finally:
+            self.consumer.close(autocommit=False)

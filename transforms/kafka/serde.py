@@ -1,0 +1,81 @@
+"""Key and value (de)serializers for Kafka IO: ``"bytes"``, ``"str"`` (UTF-8), ``"json"`` or a
+callable. ``None`` (a null key or a tombstone value) passes through unchanged.
+
+>>> deserializer("json")(b'{"a": 1}')
+{'a': 1}
+>>> serializer("str")("héllo")
+b'h\\xc3\\xa9llo'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fluvial.errors import PipelineConstructionError
+
+Deserializer = Callable[[bytes], Any]
+Serializer = Callable[[Any], bytes]
+
+NAMES = ("bytes", "str", "json")
+
+
+def _identity(b: Any) -> Any:
+    return b
+
+
+def _utf8(b: bytes) -> str:
+    return b.decode("utf-8")
+
+
+def _json_load(b: bytes) -> Any:
+    return json.loads(b)
+
+
+def deserializer(spec: str | Deserializer, where: str = "ReadFromKafka") -> Deserializer | None:
+    """The function for ``spec``; None for "bytes" (nothing to do)."""
+    if spec == "bytes":
+        return None
+    if spec == "str":
+        return _utf8
+    if spec == "json":
+        return _json_load
+    if callable(spec):
+        return spec
+    raise PipelineConstructionError(
+        f"{where}: a deserializer must be one of {', '.join(map(repr, NAMES))} or a callable "
+        f"bytes -> value, got {spec!r}"
+    )
+
+
+def _to_bytes(v: Any) -> bytes:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    raise TypeError(f"serializer 'bytes' needs bytes, got {type(v).__name__}: {v!r:.80}")
+
+
+def _str_bytes(v: Any) -> bytes:
+    return v.encode("utf-8") if isinstance(v, str) else str(v).encode("utf-8")
+
+
+def _json_dump(v: Any) -> bytes:
+    return json.dumps(v, separators=(",", ":")).encode("utf-8")
+
+
+def serializer(spec: str | Serializer, where: str = "WriteToKafka") -> Serializer:
+    if spec == "bytes":
+        return _to_bytes
+    if spec == "str":
+        return _str_bytes
+    if spec == "json":
+        return _json_dump
+    if callable(spec):
+        return spec
+    raise PipelineConstructionError(
+        f"{where}: a serializer must be one of {', '.join(map(repr, NAMES))} or a callable "
+        f"value -> bytes, got {spec!r}"
+    )
+
+
+__all__ = ["deserializer", "serializer", "Deserializer", "Serializer"]
