@@ -8,21 +8,51 @@ from fluvial.options import PipelineOptions
 from fluvial.result import PipelineResult, PipelineState
 
 from .executor import Executor
+from .restart import run_with_restarts
 
 
 class DirectRunner:
     """Runs a pipeline in this process. Deterministic under TestStream (processing time is the
     TestStream's clock); bounded and unbounded sources; checkpoints with ``--checkpoint-dir``.
-    ``run_pipeline`` blocks until the input is exhausted and raises the pipeline's error."""
+    ``run_pipeline`` blocks until the input is exhausted and raises the pipeline's error.
+
+    With ``--checkpoint-dir`` and ``--restart-attempts N`` a run failing at runtime is restarted
+    from the latest checkpoint up to N times (see :mod:`fluvial.runners.direct.restart`);
+    ``result.info["restarts"]`` counts the restarts and ``result.info["restart_causes"]`` lists
+    the errors they healed.
+
+    >>> import fluvial as fl
+    >>> r = fl.Pipeline(argv=["--runner", "direct"])
+    >>> _ = r | fl.Create([1, 2])
+    >>> r.run().info["restarts"]
+    0
+    """
 
     name = "direct"
     known_deviations: dict[str, str] = {}
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:
-        ex = Executor(pipeline, options)
-        state = ex.run()
+        failures: list[str] = []
+        # built outside the retry loop: an error while building the executor is never retried
+        last: list[Executor] = [Executor(pipeline, options)]
+
+        def attempt(n: int) -> str:
+            if n > 0:
+                last[:] = [Executor(pipeline, options)]
+            return last[0].run()
+
+        state = run_with_restarts(
+            attempt,
+            getattr(options, "restart_attempts", 0),
+            getattr(options, "restart_delay", 0.0),
+            bool(options.checkpoint_dir),
+            failures,
+        )
+        ex = last[0]
         info = {
             "checkpoints_taken": ex.checkpoints_taken,
             "restored_from": ex.restored_from,
+            "restarts": len(failures),
+            "restart_causes": failures,
         }
         return PipelineResult(PipelineState(state), ex.metrics, None, info)

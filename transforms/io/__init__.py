@@ -1,7 +1,8 @@
-"""IO transforms: text and JSON-lines files, synthetic events.
+"""IO transforms: text and JSON-lines files, SQLite tables, synthetic events.
 
 Reads are bounded sources whose readers checkpoint their position; writes are exactly-once
-file sinks committed at checkpoints (see :mod:`fluvial.transforms.io.filesink`).
+file sinks committed at checkpoints (see :mod:`fluvial.transforms.io.filesink`) and SQLite
+upserts committed with the checkpoint id (see :mod:`fluvial.transforms.io.sqlsink`).
 
 >>> from fluvial.transforms.io import ReadFromText, WriteToJsonLines, SyntheticEvents
 """
@@ -13,6 +14,7 @@ from fluvial.transforms.io.jsonlines import (
     ReadFromJsonLines,
     WriteToJsonLines,
 )
+from fluvial.transforms.io.sqlsink import SqliteSink, SqliteSinkWriter, WriteToSqlite
 from fluvial.transforms.io.synthetic import SyntheticEvents, SyntheticReader, SyntheticSource
 from fluvial.transforms.io.textio import ReadFromText, TextSink, TextSource, WriteToText
 
@@ -23,12 +25,15 @@ __all__ = [
     "JsonLinesSource",
     "ReadFromJsonLines",
     "ReadFromText",
+    "SqliteSink",
+    "SqliteSinkWriter",
     "SyntheticEvents",
     "SyntheticReader",
     "SyntheticSource",
     "TextSink",
     "TextSource",
     "WriteToJsonLines",
+    "WriteToSqlite",
     "WriteToText",
     "shard_name",
 ]

@@ -89,6 +89,7 @@ class FileSinkWriter(SinkWriter):
         self.pending: list[tuple[int, str, str]] = []  # (checkpoint id, tmp, final)
         self.rr = 0
         self.closed = False
+        self.restored = False  # a fresh run (no restore) removes stale parts at its 1st snapshot
         base = re.escape(os.path.basename(prefix))
         self._tmp_re = re.compile(
             rf"^\.{base}-\d{{5}}-of-{num_shards:05d}(_part-\d{{5}})?{re.escape(suffix)}"
@@ -142,6 +143,9 @@ class FileSinkWriter(SinkWriter):
         return part.tmp, part.final
 
     def snapshot(self, checkpoint_id: int) -> dict:
+        if not self.restored:  # no checkpoint covers in-progress parts of an earlier, dead run
+            self._remove_stale(set())
+            self.restored = True
         for shard in range(self.num_shards):
             sealed = self._seal(shard)
             if sealed is not None:
@@ -182,6 +186,14 @@ class FileSinkWriter(SinkWriter):
         for tmp, final in state["pending"]:
             self._commit(tmp, final)
             covered.add(os.path.basename(tmp))
+        self._remove_stale(covered)
+        self.restored = True
+        self.next_part = list(state["next_part"])
+        self.rr = state.get("rr", 0)
+        self.pending = []
+
+    def _remove_stale(self, covered: set[str]) -> None:
+        """Delete in-progress parts of this sink that are neither ``covered`` nor open here."""
         own = {os.path.basename(p.tmp) for p in self.current if p is not None}
         for name in os.listdir(self.dir):
             if name in covered or name in own or not self._tmp_re.match(name):
@@ -191,9 +203,6 @@ class FileSinkWriter(SinkWriter):
             except FileNotFoundError:  # pragma: no cover - raced with another cleanup
                 pass
         _fsync_dir(self.dir)
-        self.next_part = list(state["next_part"])
-        self.rr = state.get("rr", 0)
-        self.pending = []
 
     # -- end -----------------------------------------------------------------------------------
     def close(self) -> None:

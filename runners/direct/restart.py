@@ -1,0 +1,72 @@
+"""The direct runner's restart strategy: which failures a restart from the latest checkpoint
+can heal, and the bounded retry loop.
+
+A run that fails at runtime (user code or a sink raising, a broker error) is restarted when
+``--checkpoint-dir`` is set and ``--restart-attempts`` allows it: the failed executor has aborted
+its sinks, a fresh one restores the latest checkpoint (re-committing what that checkpoint covered
+and discarding the rest) and runs again. Errors in the pipeline itself never heal by restarting
+and are raised at once: construction and configuration errors, a checkpoint written by another
+pipeline graph, a feature the runner lacks, a missing runner.
+
+>>> from fluvial.errors import CheckpointMismatchError, UserCodeError
+>>> is_restartable(UserCodeError("Write", None, OSError("disk full")))
+True
+>>> is_restartable(CheckpointMismatchError("changed graph"))
+False
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fluvial.errors import (
+    CheckpointMismatchError,
+    PipelineConstructionError,
+    RunnerNotFoundError,
+    UnsupportedFeatureError,
+    UserCodeError,
+)
+
+NEVER_RESTARTED: tuple[type[BaseException], ...] = (
+    PipelineConstructionError,
+    CheckpointMismatchError,
+    UnsupportedFeatureError,
+    RunnerNotFoundError,
+)
+
+
+def is_restartable(exc: BaseException) -> bool:
+    """True for runtime failures; False for errors in the pipeline or its configuration
+    (also when user code raised one of those), and for anything not an ``Exception``."""
+    if not isinstance(exc, Exception):
+        return False
+    if isinstance(exc, NEVER_RESTARTED):
+        return False
+    if isinstance(exc, UserCodeError) and isinstance(exc.cause, NEVER_RESTARTED):
+        return False
+    return True
+
+
+def run_with_restarts(
+    attempt: Callable[[int], Any],
+    attempts: int,
+    delay: float,
+    can_restart: bool,
+    failures: list[str],
+) -> Any:
+    """Call ``attempt(n)`` for n = 0, 1, ... until it returns; after a restartable failure try
+    again (after ``delay`` seconds) while fewer than ``attempts`` restarts were made and
+    ``can_restart``. Each healed failure is appended to ``failures`` as "Type: message"."""
+    n = 0
+    while True:
+        try:
+            return attempt(n)
+        except Exception as e:
+            if not can_restart or n >= attempts or not is_restartable(e):
+                raise
+            failures.append(f"{type(e).__name__}: {e}")
+            n += 1
+            if delay > 0:
+                time.sleep(delay)

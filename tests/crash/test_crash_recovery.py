@@ -1,0 +1,257 @@
+"""The SIGKILL crash test: a real job process (tests/crash/job.py) reading a real Kafka topic is
+killed with SIGKILL eighteen times, restarted from its checkpoint each time, then allowed to
+finish. Its three exactly-once sinks must then hold exactly the expected
+output, derived here by arithmetic from how the input was made (not by running fluvial):
+
+- the JSON-lines files: every (key, window, sum) exactly once (no loss, no duplicate);
+- the SQLite table: the same rows, each inserted once and never updated (triggers count every
+  insert and update, so a row applied twice would show even though an upsert hides it);
+- the Kafka topic: the records of committed transactions, reconstructed from the raw log by
+  tests/support/committed_view.py (Tansu, the test broker, returns aborted records to
+  read_committed consumers, but writes the COMMIT/ABORT control markers like Kafka does), equal
+  the same rows exactly.
+
+Six kills come after a random delay (landing during start-up, processing, or commits); six
+right after a new checkpoint file appears, i.e. between the checkpoint being durable and the
+sinks' commits, or during them; six at chosen steps of the sinks' two-phase commit, where the
+job SIGKILLs itself (``--crash-at``, see crashpoints.py), so that every gap between two steps is
+reached in every run. The order is shuffled; the seed is printed; set CRASH_SEED to replay.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from kafka import KafkaProducer
+
+JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "job.py")
+T0 = 1_700_000_000_000  # epoch ms, a multiple of 10 s: window boundaries fall on T0 + 10 s * w
+N = 3000  # input records i = 0 .. N-1
+STEP_MS = 100  # record i has event time T0 + 0.1 s * i: 100 records per 10 s window, 30 windows
+KEYS = 7
+MIN_KILLS = 12  # kills from outside, at random delays or right after a checkpoint
+# the job kills itself at these steps of the sinks' two-phase commit (tests/crash/crashpoints.py)
+CRASH_POINTS = (
+    "Sql.snapshot.after",  # SQL rows pre-committed, the checkpoint not yet written
+    "Kafka.snapshot.after",  # every sink pre-committed, the checkpoint not yet written
+    "Files.notify.before",  # the checkpoint durable, nothing committed
+    "Sql.notify.before",  # files committed; SQL and Kafka not
+    "Kafka.notify.before",  # files and SQL committed; Kafka not
+    "Kafka.notify.after",  # everything committed
+)
+
+
+def key_of(i: int) -> str:
+    return f"k{i % KEYS}"
+
+
+def amount_of(i: int) -> int:
+    return i % 10 + 1
+
+
+def expected_sums() -> dict[tuple[str, int], int]:
+    """(key, window start ms) -> sum of the amounts, by arithmetic over the input's recipe."""
+    out: dict[tuple[str, int], int] = {}
+    for i in range(N):
+        w = T0 + (i * STEP_MS) // 10_000 * 10_000
+        out[(key_of(i), w)] = out.get((key_of(i), w), 0) + amount_of(i)
+    return out
+
+
+def test_expected_sums_by_hand():
+    exp = expected_sums()
+    assert len(exp) == KEYS * 30
+    # the amounts cycle 1..10 every 10 records: 300 cycles of 55
+    assert sum(exp.values()) == 300 * 55
+    # window 0 holds i = 0..99; key k0 has i = 0, 7, ..., 98 (15 records): amounts
+    # 1, 8, 5, 2, 9, 6, 3, 10, 7, 4 (one full cycle of 1..10 = 55) then 1, 8, 5, 2, 9
+    assert exp[("k0", T0)] == 55 + 1 + 8 + 5 + 2 + 9
+    # the last window holds i = 2900..2999; key k6 has i = 2904, 2911, ..., 2996 (14 records)
+    assert exp[("k6", T0 + 290_000)] == sum(i % 10 + 1 for i in range(2904, 3000, 7))
+
+
+def produce_input(bootstrap: str, topic: str) -> None:
+    # small record batches (a fetch returns whole batches), so that the job's reader gets the
+    # three partitions interleaved and its watermark, their minimum, advances steadily
+    prod = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, batch_size=400, acks="all")
+    for i in range(N):
+        prod.send(topic, key=key_of(i).encode(), value=json.dumps({"amount": amount_of(i)}).encode(),
+                  partition=i % 3, timestamp_ms=T0 + i * STEP_MS)
+    prod.flush()
+    prod.close()
+
+
+def prepare_db(db: str) -> None:
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE sums (key TEXT, window_start INTEGER, sum INTEGER, "
+                  "PRIMARY KEY (key, window_start))")
+        c.execute("CREATE TABLE changes (kind TEXT, key TEXT, window_start INTEGER)")
+        c.execute("CREATE TRIGGER ti AFTER INSERT ON sums BEGIN INSERT INTO changes VALUES "
+                  "('insert', NEW.key, NEW.window_start); END")
+        c.execute("CREATE TRIGGER tu AFTER UPDATE ON sums BEGIN INSERT INTO changes VALUES "
+                  "('update', NEW.key, NEW.window_start); END")
+
+
+def latest_checkpoint(ck: str) -> int:
+    ids = [int(n[4:14]) for n in os.listdir(ck) if n.startswith("chk-") and n.endswith(".ckpt")] \
+        if os.path.isdir(ck) else []
+    return max(ids, default=0)
+
+
+def staged_rows(db: str) -> int:
+    with sqlite3.connect(db) as c:
+        if not c.execute("SELECT name FROM sqlite_master WHERE name='fluvial_staging__sums'"
+                         ).fetchall():
+            return 0
+        return c.execute("SELECT COUNT(*) FROM fluvial_staging__sums").fetchone()[0]
+
+
+def file_rows(prefix: str) -> list[tuple[str, int, int]]:
+    out = []
+    for path in sorted(glob.glob(prefix + "-*.jsonl")):
+        with open(path) as f:
+            for line in f:
+                d = json.loads(line)
+                out.append((d["key"], d["window_start"], d["sum"]))
+    return out
+
+
+class Job:
+    """Starts the job process; stopped (SIGKILL by pid) at teardown if still running."""
+
+    def __init__(self, cmd: list[str], log_dir: str) -> None:
+        self.cmd = cmd
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.runs = 0
+
+    def start(self) -> subprocess.Popen:
+        self.runs += 1
+        log = open(os.path.join(self.log_dir, f"run-{self.runs:02d}.log"), "w")
+        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        return self.proc
+
+    def log(self) -> str:
+        with open(os.path.join(self.log_dir, f"run-{self.runs:02d}.log")) as f:
+            return f.read()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        self.kill()
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(kafka_broker, kafka_topic,
+                                                               tmp_path):
+    bs = kafka_broker.bootstrap_servers
+    seed = int(os.environ.get("CRASH_SEED", time.time_ns() % 1_000_000))
+    print(f"CRASH_SEED={seed}")
+    rng = random.Random(seed)
+    in_topic = kafka_topic(partitions=3)
+    out_topic = kafka_topic(partitions=1)
+    produce_input(bs, in_topic)
+    db = str(tmp_path / "out.db")
+    prepare_db(db)
+    ck = str(tmp_path / "ck")
+    prefix = str(tmp_path / "files" / "sums")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cmd = [sys.executable, JOB, "--bootstrap", bs, "--input", in_topic,
+           "--group", f"{in_topic}-job", "--out-prefix", prefix, "--db", db,
+           "--output-topic", out_topic, "--throttle", "0.009",
+           "--checkpoint-dir", ck, "--checkpoint-interval", "0.2", "--batch-size", "20"]
+    job = Job(cmd, str(logs))
+    # (mode, seconds after start, latest checkpoint id, rows pre-committed but not committed in
+    # SQLite) at each kill
+    kills = []
+    schedule = ["random", "after-checkpoint"] * (MIN_KILLS // 2) + list(CRASH_POINTS)
+    rng.shuffle(schedule)
+    try:
+        for mode in schedule:
+            before = latest_checkpoint(ck)
+            if mode in CRASH_POINTS:
+                job.cmd = [*cmd, "--crash-at", f"{mode}:{rng.randint(1, 2)}"]
+                proc = job.start()
+                started = time.monotonic()
+                proc.wait(timeout=60)
+                assert proc.returncode == -signal.SIGKILL, (
+                    f"the job did not reach {job.cmd[-1]} (exit {proc.returncode}):\n{job.log()}")
+            else:
+                job.cmd = cmd
+                proc = job.start()
+                started = time.monotonic()
+                if mode == "random":
+                    deadline = started + rng.uniform(1.0, 2.5)
+                    while time.monotonic() < deadline and proc.poll() is None:
+                        time.sleep(0.005)
+                else:  # right after a new checkpoint file: around the sinks' commits
+                    deadline = started + 20
+                    target = before + rng.randint(1, 3)
+                    while (latest_checkpoint(ck) < target and time.monotonic() < deadline
+                           and proc.poll() is None):
+                        time.sleep(0.001)
+                    time.sleep(rng.uniform(0, 0.005))
+                if proc.poll() is not None:
+                    raise AssertionError(
+                        f"the job ended by itself (exit {proc.returncode}) after {len(kills)} "
+                        f"kills; make it slower. Its output:\n{job.log()}")
+                job.kill()
+            kills.append((mode, round(time.monotonic() - started, 3), latest_checkpoint(ck),
+                          staged_rows(db)))
+        job.cmd = cmd
+        proc = job.start()
+        rc = proc.wait(timeout=150)
+        assert rc == 0, job.log()
+        assert "DONE" in job.log()
+    finally:
+        job.stop()
+    print("kills:", kills, "final checkpoint:", latest_checkpoint(ck))
+    # the kills between the SQL pre-commit and its commit left staged rows behind, which the
+    # next run's restore committed (checkpoint written) or threw away (not written)
+    for mode, _, _, staged in kills:
+        if mode in ("Sql.snapshot.after", "Kafka.snapshot.after", "Files.notify.before",
+                    "Sql.notify.before"):
+            assert staged > 0, (mode, kills)
+    assert len(kills) == MIN_KILLS + len(CRASH_POINTS)
+    # the kills interrupted a run that was making progress: checkpoints advanced across them
+    assert kills[-1][2] > kills[0][2]
+
+    expected = sorted((k, w, s) for (k, w), s in expected_sums().items())
+
+    # 1. files: exactly the expected rows, no leftovers of uncommitted parts
+    assert sorted(file_rows(prefix)) == expected
+    assert [n for n in os.listdir(tmp_path / "files") if ".inprogress." in n] == []
+
+    # 2. SQLite: the same rows, each inserted once and never updated, nothing left staged
+    with sqlite3.connect(db) as c:
+        assert sorted(c.execute("SELECT key, window_start, sum FROM sums")) == expected
+        kinds = sorted(c.execute("SELECT kind, key, window_start FROM changes"))
+        assert kinds == sorted(("insert", k, w) for k, w, _ in expected)
+        assert c.execute("SELECT COUNT(*) FROM fluvial_staging__sums").fetchone() == (0,)
+
+    # 3. Kafka: the committed view of the output topic equals the expected rows exactly
+    from committed_view import committed_view
+
+    view = committed_view(bs, out_topic)
+    got = sorted((json.loads(r.value)["key"], json.loads(r.value)["window_start"],
+                  json.loads(r.value)["sum"]) for r in view.committed)
+    assert got == expected
+    assert all(r.key.decode() == json.loads(r.value)["key"] for r in view.committed)
+    assert view.open == []  # the final run committed its last transaction
+    # the kill after the Kafka pre-commit left an open transaction with records; the restarted
+    # job's producer fenced it and the broker aborted it: those records are in the log, and a
+    # read_committed consumer of the test broker would still see them
+    assert view.abort_markers >= 1 and len(view.aborted) > 0
