@@ -98,3 +98,31 @@ def test_windows_fire_on_the_minimum_so_a_slower_partition_is_not_late(kafka_bro
                | Count.Globally().without_defaults()
                | sink)
     assert got == [20] * 6
+
+
+def test_partitions_are_read_round_robin(kafka_broker, kafka_topic):
+    """Three partitions of 300 records each: the reader hands out an equal share of each
+    partition that has records buffered, and pauses a partition whose buffer holds its share
+    (200 of 600) so the others are fetched too. The watermark, the minimum over partitions,
+    then advances with the data. Read partition by partition, the spread between the most- and
+    the least-read partition would reach 300; round robin keeps it within two batches."""
+    s = kafka_broker.bootstrap_servers
+    t = kafka_topic(partitions=3)
+    produce(s, t, [(f"k{p}", f"{p}-{i}", p, 1_000 * i) for p in range(3) for i in range(300)])
+    clock = ManualClock()
+    r = _reader(s, t, clock, stop="end", max_buffered_records=600, key_deserializer="str")
+    try:
+        seen: list = []
+        read = {"k0": 0, "k1": 0, "k2": 0}
+        spread = 0
+        while (b := r.poll(60)) is not None:
+            for (k, v), _ts in b:
+                seen.append((k, v))
+                read[k] += 1
+            if min(read.values()) < 300:
+                spread = max(spread, max(read.values()) - min(read.values()))
+        assert spread <= 120, spread
+        for p in range(3):
+            assert [v for k, v in seen if k == f"k{p}"] == [f"{p}-{i}" for i in range(300)]
+    finally:
+        r.close()

@@ -94,11 +94,18 @@ class KafkaReader(SourceReader):
         self.next: dict[Any, int] = start_offsets(self.consumer, tps, cfg["start"], self.ends)
         for tp, off in self.next.items():
             self.consumer.seek(tp, off)
-        self.buffer: deque = deque()  # [tp, records, index of the next record]
+        # per partition: fetched chunks [records, index of the next record], and their count
+        self.buffers: dict[Any, deque] = {tp: deque() for tp in tps}
+        self.counts: dict[Any, int] = dict.fromkeys(tps, 0)
         self.buffered = 0
         self.capacity = cfg["max_buffered_records"]
-        self.low_water = self.capacity // 2
-        self.paused = False
+        # each partition may hold its share of the buffer; a partition at its share is paused
+        # (the others keep fetching), and resumed when drained to half of it
+        self.part_cap = max(1, self.capacity // len(tps)) if tps else self.capacity
+        self.part_low = self.part_cap // 2
+        self.paused: set[Any] = set()
+        self.fetched: dict[Any, int] = dict(self.next)  # per partition: after the last buffered
+        self._rr = 0  # the partition that goes first in the next poll (round robin)
         self.high_water = 0
         self.poll_timeout_ms = cfg["poll_timeout_ms"]
         self.kd = _none_safe(deserializer(cfg["key_deserializer"]))
@@ -127,8 +134,23 @@ class KafkaReader(SourceReader):
         if tp in self.finished:
             return
         self.finished.add(tp)
+        self.paused.discard(tp)
         self.wm.finish(tp)
-        self.consumer.pause(tp)
+        # A paused partition with a fetched response kafka-python still holds can stop it from
+        # fetching the other partitions (seen with kafka-python 3.0): take the finished
+        # partition out of the assignment instead, and put the others back where they were.
+        self._assign([t for t in self.tps if t not in self.finished])
+
+    def _assign(self, tps: list) -> None:
+        if not tps:  # all finished: fetch nothing more
+            self.consumer.pause(*self.consumer.assignment())
+            return
+        self.consumer.assign(tps)
+        for t in tps:
+            self.consumer.seek(t, self.fetched[t])
+        paused = [t for t in tps if t in self.paused]
+        if paused:
+            self.consumer.pause(*paused)
 
     def _check_finished_all(self) -> None:
         if self.ends is None:
@@ -141,9 +163,8 @@ class KafkaReader(SourceReader):
     def _check_positions(self) -> None:
         """Partitions with nothing buffered whose consumer position passed the end (e.g. the
         last offsets hold transaction markers, which are never returned as records)."""
-        buffered = {c[0] for c in self.buffer}
         for tp, end in self.ends.items():  # type: ignore[union-attr]
-            if tp in self.finished or tp in buffered:
+            if tp in self.finished or self.counts[tp]:
                 continue
             pos = self.consumer.position(tp)
             if pos >= end:
@@ -152,13 +173,17 @@ class KafkaReader(SourceReader):
 
     # -- fetching ------------------------------------------------------------------------------
     def _fill(self) -> None:
-        if self.paused:
-            if self.buffered > self.low_water:
-                return
-            self.consumer.resume(*[tp for tp in self.tps if tp not in self.finished])
-            self.paused = False
+        counts = self.counts
+        drained = [tp for tp in self.paused if counts[tp] <= self.part_low]
+        if drained:
+            # kafka-python may have dropped records it fetched for a partition while it was
+            # paused: continue right after the last record this reader buffered
+            for tp in drained:
+                self.consumer.seek(tp, self.fetched[tp])
+            self.consumer.resume(*drained)
+            self.paused.difference_update(drained)
         room = self.capacity - self.buffered
-        if room <= 0:
+        if room <= 0 or len(self.paused) + len(self.finished) >= len(self.tps):
             return
         got = self.consumer.poll(timeout_ms=0 if self.buffered else self.poll_timeout_ms,
                                  max_records=room)
@@ -166,38 +191,64 @@ class KafkaReader(SourceReader):
         n = 0
         for tp, recs in got.items():
             if recs and tp not in self.finished:
-                self.buffer.append([tp, recs, 0])
+                self.buffers[tp].append([recs, 0])
+                self.fetched[tp] = recs[-1].offset + 1
+                counts[tp] += len(recs)
                 n += len(recs)
                 self.wm.touch(tp, now)
         self.buffered += n
         if self.buffered > self.high_water:
             self.high_water = self.buffered
             self._gauge("buffered_high_water", self.high_water)
-        if self.buffered >= self.capacity:
-            self.consumer.pause(*[tp for tp in self.tps if tp not in self.finished])
-            self.paused = True
-            self._count("pauses")
+        full = [tp for tp in self.tps if counts[tp] >= self.part_cap
+                and tp not in self.paused and tp not in self.finished]
+        if full:
+            self.consumer.pause(*full)
+            self.paused.update(full)
+            self._count("pauses", len(full))
         if not n and self.ends is not None:
             self._check_positions()
 
     def poll(self, max_records: int) -> Any:
-        if len(self.finished) == len(self.tps) and not self.buffer:
+        if len(self.finished) == len(self.tps) and not self.buffered:
             self.exhausted = True
             return None
         self._fill()
         out: list = []
         now = self.clock.now_ms()
-        buf = self.buffer
+        tps = self.tps
+        counts = self.counts
+        # round robin over the partitions with buffered records, an equal share each, so that
+        # one partition's large fetch does not hold back the others (and the watermark, which
+        # is the minimum over partitions)
+        start = self._rr % len(tps) if tps else 0
+        self._rr += 1
+        order = [tp for tp in tps[start:] + tps[:start] if counts[tp]]
+        while order and len(out) < max_records:
+            share = max(1, (max_records - len(out)) // len(order))
+            for tp in order:
+                room = max_records - len(out)
+                if room <= 0:
+                    break
+                self._take(tp, min(share, room), out, now)
+            order = [tp for tp in order if counts[tp]]
+        return out
+
+    def _take(self, tp: Any, want: int, out: list, now: int) -> None:
+        """Hand out up to ``want`` buffered records of partition ``tp``."""
+        buf = self.buffers[tp]
         ends = self.ends
-        while buf and len(out) < max_records:
+        while buf and want > 0:
             item = buf[0]
-            tp, recs, i = item
-            n = min(len(recs) - i, max_records - len(out))
+            recs, i = item
+            n = min(len(recs) - i, want)
             chunk = recs[i:i + n] if (i or n < len(recs)) else recs
             if i + n >= len(recs):
                 buf.popleft()
             else:
-                item[2] = i + n
+                item[1] = i + n
+            want -= n
+            self.counts[tp] -= n
             self.buffered -= n
             nxt = chunk[-1].offset + 1
             if ends is not None:
@@ -210,11 +261,10 @@ class KafkaReader(SourceReader):
                 self._convert(tp, chunk, out, now)
             if ends is not None and tp in ends and nxt >= ends[tp]:
                 self._finish(tp)
-                dropped = [c for c in buf if c[0] == tp]
-                for c in dropped:
-                    buf.remove(c)
-                    self.buffered -= len(c[1]) - c[2]
-        return out
+                self.buffered -= self.counts[tp]
+                self.counts[tp] = 0
+                buf.clear()
+                return
 
     # -- records to elements -------------------------------------------------------------------
     def _convert(self, tp: Any, chunk: list, out: list, now: int) -> None:
@@ -272,7 +322,8 @@ class KafkaReader(SourceReader):
                 hw = self.ends.get(tp)
             if hw is not None:
                 lag[f"{tp.topic}/{tp.partition}"] = max(hw - self.next[tp], 0)
-        return {"lag": lag, "buffered": self.buffered, "paused": self.paused}
+        paused = sorted(f"{tp.topic}/{tp.partition}" for tp in self.paused)
+        return {"lag": lag, "buffered": self.buffered, "paused": paused}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def snapshot(self) -> Any:
@@ -290,18 +341,19 @@ class KafkaReader(SourceReader):
             off = saved.get((tp.topic, tp.partition))
             if off is not None:
                 self.next[tp] = off
-                self.consumer.seek(tp, off)
+        self.fetched = dict(self.next)
         if state.get("ends") is not None and self.ends is not None:
             for (t, p), e in state["ends"].items():
                 tp = TopicPartition(t, p)
                 if tp in self.ends:
                     self.ends[tp] = e
-        self.buffer.clear()
+        for buf in self.buffers.values():
+            buf.clear()
+        self.counts = dict.fromkeys(self.tps, 0)
         self.buffered = 0
-        if self.finished or self.paused:
-            self.consumer.resume(*self.tps)
         self.finished = set()
-        self.paused = False
+        self.paused = set()
+        self._assign(self.tps)  # a new assignment is not paused
         self.wm.restore(state["wm"], self.clock.now_ms())
         self.wm.finished = set()
         self._check_finished_all()
