@@ -1,1 +1,14 @@
-"""The Beam runner: translates fluvial pipelines to apache_beam."""
+"""The Beam runner: translates fluvial pipelines to apache_beam (``--runner beam``)."""
+
+from __future__ import annotations
+
+try:
+    import apache_beam  # noqa: F401
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "the Beam runner needs apache_beam; install 'fluvial[beam]' (pip install 'fluvial[beam]')"
+    ) from e
+
+from .runner import BeamRunner
+
+__all__ = ["BeamRunner"]

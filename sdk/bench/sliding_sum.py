@@ -11,7 +11,9 @@ key per window. The baseline does the 10 dict updates per event by hand.
 from __future__ import annotations
 
 import resource
+import threading
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -77,31 +79,54 @@ class BenchSource(Source):
         return BenchReader(self.n, self.keys)
 
 
-class ChecksumSink(Sink):
-    """Folds (key, window, sum) outputs into an order-free checksum kept on the sink object
-    (this benchmark runs in-process)."""
+class _Tally:
+    __slots__ = ("count", "checksum", "lock")
 
     def __init__(self) -> None:
         self.count = 0
         self.checksum = 0
+        self.lock = threading.Lock()
+
+
+# Runners that pickle the sink (Beam) hand each worker a copy; copies in this process report to
+# the tally registered under the sink's token. The benchmark runs in-process.
+_TALLIES: dict[str, _Tally] = {}
+
+
+class ChecksumSink(Sink):
+    """Folds (key, window, sum) outputs into an order-free checksum, readable from the sink
+    object (also when the runner wrote through a pickled copy of it in this process)."""
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex
+        _TALLIES[self.token] = _Tally()
+
+    @property
+    def count(self) -> int:
+        return _TALLIES[self.token].count
+
+    @property
+    def checksum(self) -> int:
+        return _TALLIES[self.token].checksum
 
     def open(self, ctx: Any) -> SinkWriter:
-        return _ChecksumWriter(self)
+        return _ChecksumWriter(_TALLIES[self.token])
 
 
 class _ChecksumWriter(SinkWriter):
-    def __init__(self, sink: ChecksumSink) -> None:
-        self.sink = sink
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
 
     def write(self, batch: list) -> None:
-        s = self.sink
-        acc = s.checksum
+        acc = 0
         for wv in batch:
             key, total = wv.value
             w = wv.windows[0]
             acc = (acc + record_hash(key, w.start_ms, w.end_ms, total)) & MASK
-        s.checksum = acc
-        s.count += len(batch)
+        t = self.tally
+        with t.lock:
+            t.checksum = (t.checksum + acc) & MASK
+            t.count += len(batch)
 
 
 def baseline(n: int, keys: int) -> tuple[int, int]:
@@ -143,6 +168,8 @@ def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None 
     t0 = time.perf_counter()
     sink = run_pipeline(n, keys, runner, list(extra_argv or []))
     t_runner = time.perf_counter() - t0
+    count, checksum = sink.count, sink.checksum
+    _TALLIES.pop(sink.token, None)
     t0 = time.perf_counter()
     b_count, b_checksum = baseline(n, keys)
     t_base = time.perf_counter() - t0
@@ -153,11 +180,11 @@ def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None 
         "runner": runner,
         "events": n,
         "keys": keys,
-        "outputs": sink.count,
+        "outputs": count,
         "events_per_s": round(eps, 1),
         "baseline_events_per_s": round(beps, 1),
         "ratio": round(eps / beps, 3),
-        "checksum_match": sink.count == b_count and sink.checksum == b_checksum,
+        "checksum_match": count == b_count and checksum == b_checksum,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "runner_seconds": round(t_runner, 3),
         "baseline_seconds": round(t_base, 3),
