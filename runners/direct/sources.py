@@ -124,6 +124,10 @@ class ReadSource(SourceOperator):
         if self.reader is not None:
             self.reader.close()
 
+    def abort(self) -> None:
+        if self.reader is not None:
+            self.reader.abort()
+
     def poll(self, max_records: int) -> int | None:
         if self.done:
             return None

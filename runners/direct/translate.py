@@ -13,8 +13,9 @@ from fluvial.create import Create
 from fluvial.deadletter import (
     DeadLetters,
     check_dead_letter_consumer,
+    dead_letter_descendants,
     dead_letters_node,
-    effective_policy,
+    node_policy,
 )
 from fluvial.errors import PipelineConstructionError
 from fluvial.flatten import Flatten
@@ -54,6 +55,7 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
     chain_tail: dict[int, ParDoOperator] = {}  # pcoll id -> fused ParDo op whose last stage makes it
 
     check_dead_letter_consumer(pipeline, options)
+    handles_dead_letters = dead_letter_descendants(pipeline)
     dl_node = dead_letters_node(pipeline)
     dlq = DeadLetterSource(dl_node.full_label) if dl_node is not None else None
     push = dlq.push if dlq is not None else None
@@ -83,7 +85,8 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         elif isinstance(t, DeadLetters):
             op = dlq  # type: ignore[assignment]
         elif isinstance(t, ParDo):
-            errors = ErrorHandler(label, effective_policy(t.on_error, options), push)
+            policy = node_policy(t.on_error, options, label, id(node) in handles_dead_letters)
+            errors = ErrorHandler(label, policy, push)
             caller = DoFnCaller(label, t, errors)
             if caller.sig.is_stateful:
                 op = StatefulParDoOperator(label, caller, node.inputs[0].windowing)

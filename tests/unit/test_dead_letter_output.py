@@ -226,3 +226,53 @@ def test_checkpoint_restore_with_dead_letters_in_flight(tmp_path):
     q = result.metrics().query(namespace="fluvial", name="dead_letters")
     assert q.counter("dead_letters") == 3  # restored counts, not counted twice
     assert not [f for f in os.listdir(tmp_path / "out") if ".inprogress." in f]
+
+
+def _half(x):
+    return 1 // (x - 2)  # fails for 2
+
+
+def _boom(rec):
+    raise RuntimeError(f"cannot handle {rec.payload}")
+
+
+def test_a_failing_dead_letter_consumer_fails_instead_of_looping():
+    """With --on-error dead_letter, a transform that processes dead letters and raises would
+    send its failure back to its own input; it fails the run instead."""
+    from fluvial.errors import UserCodeError
+
+    p = fl.Pipeline(argv=["--runner", "direct", "--on-error", "dead_letter"])
+    _ = p | fl.Create([1, 2, 3]) | "Half" >> Map(_half)
+    _ = p.dead_letters() | "Handle" >> Map(_boom)
+    with pytest.raises(UserCodeError, match="'Handle/ParDo'.*cannot handle 2"):
+        p.run().wait_until_finish()
+
+
+def test_a_dead_letter_consumer_may_skip_but_not_dead_letter():
+    from fluvial.errors import PipelineConstructionError
+
+    p = fl.Pipeline(argv=["--runner", "direct"])
+    _ = p | fl.Create([1, 2, 3]) | "Half" >> Map(_half, on_error="dead_letter")
+    _ = p.dead_letters() | "Handle" >> Map(_boom, on_error="dead_letter")
+    with pytest.raises(PipelineConstructionError, match="'Handle/ParDo'.*would loop"):
+        p.run().wait_until_finish()
+
+    p = fl.Pipeline(argv=["--runner", "direct"])
+    _ = p | fl.Create([1, 2, 3]) | "Half" >> Map(_half, on_error="dead_letter")
+    _ = p.dead_letters() | "Handle" >> Map(_boom, on_error="skip")
+    res = p.run()
+    res.wait_until_finish()
+    q = res.metrics().query(namespace="fluvial", name="errors_skipped")
+    assert q.counter("errors_skipped") == 1
+
+
+def test_dead_letters_taken_before_an_unbounded_source_is_refused():
+    from fluvial.errors import PipelineConstructionError
+    from fluvial.transforms.io import SyntheticSource
+
+    p = fl.Pipeline(argv=["--runner", "direct"])
+    dl = p.dead_letters()
+    _ = dl | "Dlq" >> Map(str)
+    _ = p | "Unbounded" >> fl.Read(SyntheticSource(count=None, keys=3))
+    with pytest.raises(PipelineConstructionError, match="'Unbounded'.*after applying every"):
+        p.run()

@@ -282,3 +282,11 @@ def test_fresh_run_removes_parts_of_a_run_that_died_before_its_first_checkpoint(
     assert leftovers(tmp_path / "out") == []
     with open(prefix + "-00000-of-00001.jsonl") as f:
         assert f.read() == '{"n":2}\n'
+
+
+def test_bad_records_are_never_retried():
+    from fluvial.errors import BadRecordError
+    from fluvial.runners.direct.restart import is_restartable
+
+    assert not is_restartable(BadRecordError("Write", {"id": None}, "key column 'id' is None"))
+    assert is_restartable(OSError("disk full"))
