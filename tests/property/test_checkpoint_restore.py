@@ -27,15 +27,17 @@ FLUSH = fl.TimerSpec("flush")
 
 
 class BufferAndFlush(fl.DoFn):
-    """Stateful: buffers values per key and window, flushes 3 s of event time after the first."""
+    """Stateful: buffers values per key and window, flushes 3 s of event time after the first
+    (or when the window expires: its end - 1 ms + the 2 s allowed lateness, if that is sooner)."""
 
     def process(self, kv, bag=fl.DoFn.StateParam(BAG), pending=fl.DoFn.StateParam(PENDING),
-                count=fl.DoFn.StateParam(COUNT), t=fl.DoFn.TimerParam(FLUSH), ts=fl.DoFn.TimestampParam):
+                count=fl.DoFn.StateParam(COUNT), t=fl.DoFn.TimerParam(FLUSH), ts=fl.DoFn.TimestampParam,
+                w=fl.DoFn.WindowParam):
         bag.add(kv[1])
         count.add(1)
         if pending.read() is None:
             pending.write(True)
-            t.set(ts.seconds + 3)
+            t.set(min(ts.seconds + 3, (w.end_ms - 1 + 2_000) / 1000))
         yield (kv[0], "seen", count.read())
 
     @fl.on_timer(FLUSH)
