@@ -32,6 +32,7 @@ from .convert import (
     to_beam_ts,
     to_beam_window,
 )
+from .deadletters import ErrorPolicy
 from .metrics import install_bridge
 
 
@@ -65,13 +66,17 @@ def finish_outputs(results: Any, label: str) -> list:
 
 
 class BeamDoFn(beam.DoFn):
-    """Runs a stateless fluvial DoFn."""
+    """Runs a stateless fluvial DoFn under the error policy ``policy`` (see
+    :mod:`.deadletters`): an element's outputs are collected before any is emitted, so a
+    failing element contributes none."""
 
-    def __init__(self, fn: DoFn, label: str, args: tuple, kwargs: dict) -> None:
+    def __init__(self, fn: DoFn, label: str, args: tuple, kwargs: dict,
+                 policy: str = "fail") -> None:
         self.fn = fn
         self.label = label
         self.args = args
         self.kwargs = kwargs
+        self.errors = ErrorPolicy(label, policy)
         self._params: Any = None
 
     def setup(self) -> None:
@@ -111,7 +116,9 @@ class BeamDoFn(beam.DoFn):
         except FluvialError:
             raise
         except Exception as e:
-            raise UserCodeError(self.label, element, e) from e
+            if not self.errors.guarded:
+                raise UserCodeError(self.label, element, e) from e
+            return self.errors.handle(e, element, ts_ms, w)
         return outs
 
     def finish_bundle(self):

@@ -25,7 +25,8 @@ from fluvial.pane import NO_FIRING
 from fluvial.source import Source, SourceContext
 
 from .convert import from_beam_pane, from_beam_ts, from_beam_window, to_beam_ts
-from .metrics import BRIDGE, install_bridge
+from .deadletters import dead_letter_output
+from .metrics import STEP_BRIDGE, install_bridge
 
 
 class _WallClock:
@@ -37,7 +38,9 @@ class _WallClock:
 
 
 class ReadSourceFn(beam.DoFn):
-    """Impulse -> every record of a bounded fluvial Source, at its timestamp."""
+    """Impulse -> every record of a bounded fluvial Source, at its timestamp. The reader's
+    SourceContext sends dead-letter records to the tagged output ``DLQ_TAG`` (declared by the
+    translation when the source's policy is "dead_letter")."""
 
     def __init__(self, source: Source, label: str, options: Any, batch: int) -> None:
         self.source = source
@@ -47,11 +50,16 @@ class ReadSourceFn(beam.DoFn):
 
     def process(self, _impulse):
         install_bridge()
-        ctx = SourceContext(self.options, _WallClock(), self.label, BRIDGE)
+        dead: list = []
+        ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE, dead.append)
         reader = self.source.open(ctx)
         try:
             while True:
                 got = reader.poll(self.batch)
+                if dead:  # records the reader handed to ctx.handle_error
+                    for rec in dead:
+                        yield dead_letter_output(rec)
+                    dead.clear()
                 if got is None:
                     break
                 if isinstance(got, ColumnBatch):
@@ -80,7 +88,7 @@ class WriteSinkFn(beam.DoFn):
 
     def setup(self) -> None:
         install_bridge()
-        ctx = SourceContext(self.options, _WallClock(), self.label, BRIDGE)
+        ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE)
         self.writer = self.sink.open(ctx)
 
     def start_bundle(self) -> None:
@@ -100,7 +108,7 @@ class WriteSinkFn(beam.DoFn):
         try:
             if batch:
                 self.writer.write(batch)
-                BRIDGE.inc(_key(self.label, "elements_written"), len(batch))
+                STEP_BRIDGE.inc(_key(self.label, "elements_written"), len(batch))
             self.writer.snapshot(cid)
             self.writer.notify_checkpoint_complete(cid)
         except FluvialError:

@@ -32,6 +32,7 @@ from fluvial.userstate import StateSpec, TimerSpec
 from fluvial.values import WindowedValue
 
 from .convert import RUNNER, from_beam_pane, from_beam_ts, from_beam_window, to_beam_ts
+from .deadletters import ErrorPolicy
 from .dofns import finish_outputs, to_beam_output
 from .metrics import install_bridge
 
@@ -210,6 +211,7 @@ class _StatefulBase(beam.DoFn):
     timer_names: list[str]
     ttl_names: list[str]
     lateness_ms: int
+    errors: ErrorPolicy
 
     def setup(self) -> None:
         install_bridge()
@@ -278,10 +280,13 @@ class _StatefulBase(beam.DoFn):
         except FluvialError:
             raise
         except Exception as e:
-            raise UserCodeError(self.label, element, e) from e
+            if not self.errors.guarded:
+                raise UserCodeError(self.label, element, e) from e
+            return self.errors.handle(e, element, ts_ms, w)
 
     def _run_callback(self, cb: Any, key, ts, w, states, timers, ttls, what: str,
-                      out_ts: int | None = None) -> list:
+                      out_ts: int | None = None, name: str = "", fire_ts: int | None = None,
+                      ) -> list:
         ts_ms = from_beam_ts(ts) if out_ts is None else out_ts
         fwin = from_beam_window(w)
         state, timer = self._binder(states, timers, ttls, ts_ms)
@@ -292,7 +297,12 @@ class _StatefulBase(beam.DoFn):
         except FluvialError:
             raise
         except Exception as e:
-            raise UserCodeError(self.label, f"<{what} key={key!r}>", e) from e
+            if not self.errors.guarded:
+                raise UserCodeError(self.label, f"<{what} key={key!r}>", e) from e
+            # the same payload as the direct runner's
+            fired = from_beam_ts(ts) if fire_ts is None else fire_ts
+            payload = {"key": key, "timer": name, "window": repr(fwin), "timestamp_ms": fired}
+            return self.errors.handle(e, payload, ts_ms, w)
 
     def _run_timer(self, i, key, ts, w, states, timers, ttls, expire):
         name = self.timer_names[i]
@@ -300,7 +310,7 @@ class _StatefulBase(beam.DoFn):
         if self.sig.timer_specs[name].time_domain is TimeDomain.REAL_TIME:
             out_ts = states[len(self.state_names) + i].read()
         return self._run_callback(self.sig.timer_callbacks[name], key, ts, w, states, timers, ttls,
-                                  f"timer {name}", out_ts)
+                                  f"timer {name}", out_ts, name)
 
     def _run_ttl(self, i, key, ts, w, states, timers, ttls, expire):
         name = self.ttl_names[i]
@@ -317,8 +327,9 @@ class _StatefulBase(beam.DoFn):
         out = []
         if self.sig.expiration is not None:
             # outputs carry the window's max timestamp (the timer is 1 ms after it)
+            end = from_beam_window(w).max_timestamp_ms
             out = self._run_callback(self.sig.expiration, key, ts, w, states, timers, ttls,
-                                     "window expiration", from_beam_window(w).max_timestamp_ms)
+                                     "window expiration", end, "<window expiration>", end)
         for s in states:
             s.clear()
         return out
@@ -328,8 +339,9 @@ def _timer_domain(spec: TimerSpec) -> Any:
     return BeamTimeDomain.REAL_TIME if spec.time_domain is TimeDomain.REAL_TIME else BeamTimeDomain.WATERMARK
 
 
-def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int) -> beam.DoFn:
-    """A Beam DoFn instance running the stateful fluvial DoFn ``fn``."""
+def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fail") -> beam.DoFn:
+    """A Beam DoFn instance running the stateful fluvial DoFn ``fn`` under the error policy
+    ``policy`` (state a failing call changed before raising stays changed)."""
     sig = DoFnSignature(fn, label)
     state_names = sorted(sig.state_specs)
     timer_names = sorted(sig.timer_specs)
@@ -395,4 +407,5 @@ def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int) -> beam.DoFn:
     obj.timer_names = timer_names
     obj.ttl_names = ttl_names
     obj.lateness_ms = lateness_ms
+    obj.errors = ErrorPolicy(label, policy)
     return obj

@@ -1,9 +1,12 @@
 """Translate a fluvial pipeline's primitives into an apache_beam pipeline.
 
 Create -> beam.Create (+ timestamps), TestStream -> Beam's TestStream, Read(Source) -> Impulse +
-a reading DoFn, ParDo -> a Beam DoFn (stateful ones with Beam userstate), WindowInto ->
+a reading DoFn (ReadFromKafka: a splittable DoFn over per-partition offset ranges), ParDo -> a
+Beam DoFn (stateful ones with Beam userstate) under its error policy, WindowInto ->
 beam.WindowInto (windows, triggers, accumulation, lateness and timestamp combiner one to one),
-GroupByKey / CombinePerKey -> Beam's, Flatten -> beam.Flatten, Write(Sink) -> a writing DoFn.
+GroupByKey / CombinePerKey -> Beam's, Flatten -> beam.Flatten, Write(Sink) -> a writing DoFn
+(exactly-once sinks only with ``--beam-sink-guarantee at_least_once``), DeadLetters -> a
+Flatten of every dead-letter output in the global window.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from apache_beam.utils.windowed_value import WindowedValue as BeamWindowedValue
 
 from fluvial.combine import CombinePerKey
 from fluvial.create import Create
+from fluvial.deadletter import (
+    DeadLetters,
+    check_dead_letter_consumer,
+    dead_letters_node,
+    effective_policy,
+)
 from fluvial.errors import UnsupportedFeatureError
 from fluvial.flatten import Flatten
 from fluvial.gbk import GroupByKey
@@ -42,8 +51,17 @@ from .convert import (
     to_beam_ts,
     window_into_kwargs,
 )
+from .deadletters import DLQ_TAG
 from .dofns import BeamDoFn
+from .guarantees import check_sink, sink_guarantee
 from .io import ReadSourceFn, WriteSinkFn
+from .kafka import (
+    ReadKafkaPartitionFn,
+    ReadKafkaRangeFn,
+    check_bounded,
+    is_kafka_source,
+    plan_kafka_read,
+)
 from .stateful import _BeamCombineFn, make_stateful_dofn
 
 
@@ -118,6 +136,10 @@ def _test_stream(t: TestStream) -> Any:
     return ts
 
 
+# Beam runners whose splittable-DoFn support cannot run the Kafka read (see ReadKafkaRangeFn)
+_NO_SDF_RUNNERS = ("BundleBasedDirectRunner", "DirectRunner")
+
+
 class Translation:
     """The Beam pipeline built from a fluvial pipeline, and facts the runner needs."""
 
@@ -127,14 +149,59 @@ class Translation:
         self.labels: dict[str, str] = {}
 
 
+def _order(pipeline: Any) -> tuple[list, set[int]]:
+    """The primitives in an order where ``p.dead_letters()`` comes after every other node it
+    does not feed (its inputs are the dead-letter outputs of those nodes), and the ids of the
+    nodes downstream of it."""
+    nodes = list(pipeline.primitives())
+    dl = dead_letters_node(pipeline)
+    if dl is None:
+        return nodes, set()
+    down = {id(dl)}
+    made = {id(pc) for pc in dl.outputs.values()}
+    for n in nodes:
+        if any(id(pc) in made for pc in n.inputs):
+            down.add(id(n))
+            made.update(id(pc) for pc in n.outputs.values())
+    return [n for n in nodes if id(n) not in down] + [n for n in nodes if id(n) in down], down
+
+
+def _downstream_dead_letters(label: str) -> UnsupportedFeatureError:
+    return UnsupportedFeatureError(
+        RUNNER, label,
+        "on_error='dead_letter' on a transform that reads p.dead_letters(): its dead letters "
+        "would flow back into the output it reads, a cycle a Beam graph cannot express; set "
+        "on_error='fail' or 'skip' on this transform",
+    )
+
+
+def _with_dead_letters(pc_in: Any, label: str, pardo: Any, tags: tuple, dl: bool, node: Any,
+                       pcs: dict, dl_outputs: list) -> None:
+    """Apply ``pardo`` and register its outputs (and its dead-letter output when ``dl``)."""
+    if dl:
+        tags = (*tags, DLQ_TAG)
+    if not tags:
+        pcs[id(node.outputs[None])] = pc_in | label >> pardo
+        return
+    res = pc_in | label >> pardo.with_outputs(*tags, main="__main__")
+    for tag, pc in node.outputs.items():
+        pcs[id(pc)] = res["__main__"] if tag is None else res[tag]
+    if dl:
+        dl_outputs.append(res[DLQ_TAG])
+
+
 def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str = "") -> Translation:
     tr = Translation()
     pcs: dict[int, Any] = {}
+    check_dead_letter_consumer(pipeline, options)
+    accepted = sink_guarantee(getattr(options, "extra_args", ()))
+    nodes, after_dlq = _order(pipeline)
+    dl_outputs: list[Any] = []
 
     def inp(node: Any, i: int = 0) -> Any:
         return pcs[id(node.inputs[i])]
 
-    for node in pipeline.primitives():
+    for node in nodes:
         t = node.transform
         label = node.full_label
         tr.labels[label] = label
@@ -147,6 +214,18 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
             tr.has_test_stream = True
             pcs[id(node.outputs[None])] = bp | label >> _test_stream(t)
         elif isinstance(t, Read):
+            policy = effective_policy(getattr(t.source, "on_error", None), options)
+            dl = policy == "dead_letter"
+            if dl and id(node) in after_dlq:
+                raise _downstream_dead_letters(label)
+            if is_kafka_source(t.source):
+                check_bounded(t.source, label)
+                read_fn = (ReadKafkaRangeFn if runner_name in _NO_SDF_RUNNERS
+                           else ReadKafkaPartitionFn)
+                fn = read_fn(t.source.cfg, label, options)
+                _with_dead_letters(plan_kafka_read(bp, t.source, label), label,
+                                   beam.ParDo(fn), (), dl, node, pcs, dl_outputs)
+                continue
             if not t.source.is_bounded:
                 raise UnsupportedFeatureError(
                     RUNNER, label,
@@ -155,31 +234,37 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
                     "bounded source or the direct runner",
                 )
             batch = getattr(options, "batch_size", 4096)
-            pcs[id(node.outputs[None])] = (
-                bp | f"{label}#impulse" >> beam.Impulse()
-                | label >> beam.ParDo(ReadSourceFn(t.source, label, options, batch))
-            )
+            _with_dead_letters(
+                bp | f"{label}#impulse" >> beam.Impulse(), label,
+                beam.ParDo(ReadSourceFn(t.source, label, options, batch)), (), dl, node, pcs,
+                dl_outputs)
         elif isinstance(t, ParDo):
             pc_in = node.inputs[0]
             sig = t.signature
             src = inp(node)
+            policy = effective_policy(t.on_error, options)
+            if policy == "dead_letter" and id(node) in after_dlq:
+                raise _downstream_dead_letters(label)
             if sig.is_stateful:
                 tr.has_state = True
                 if t.args or t.kwargs:
                     raise UnsupportedFeatureError(
                         RUNNER, label, "extra ParDo arguments on a stateful DoFn")
-                fn = make_stateful_dofn(t.fn, label, pc_in.windowing.allowed_lateness_ms)
+                fn = make_stateful_dofn(t.fn, label, pc_in.windowing.allowed_lateness_ms, policy)
                 src = src | f"{label}#kv" >> beam.Map(lambda kv: (kv[0], kv[1])).with_output_types(
                     beam.typehints.Tuple[Any, Any])
             else:
-                fn = BeamDoFn(t.fn, label, t.args, t.kwargs)
-            pardo = beam.ParDo(fn)
-            if t.output_tags:
-                res = src | label >> pardo.with_outputs(*t.output_tags, main="__main__")
-                for tag, pc in node.outputs.items():
-                    pcs[id(pc)] = res["__main__"] if tag is None else res[tag]
+                fn = BeamDoFn(t.fn, label, t.args, t.kwargs, policy)
+            _with_dead_letters(src, label, beam.ParDo(fn), tuple(t.output_tags),
+                               policy == "dead_letter", node, pcs, dl_outputs)
+        elif isinstance(t, DeadLetters):
+            # every dead-letter output is complete: the other nodes were translated first
+            if dl_outputs:
+                glob = [o | f"{label}#global{i}" >> beam.WindowInto(beam.window.GlobalWindows())
+                        for i, o in enumerate(dl_outputs)]
+                pcs[id(node.outputs[None])] = glob | label >> beam.Flatten()
             else:
-                pcs[id(node.outputs[None])] = src | label >> pardo
+                pcs[id(node.outputs[None])] = bp | label >> beam.Create([])
         elif isinstance(t, WindowInto):
             pcs[id(node.outputs[None])] = inp(node) | label >> beam.WindowInto(
                 **window_into_kwargs(t.windowing, label))
@@ -208,6 +293,7 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
         elif isinstance(t, Flatten):
             pcs[id(node.outputs[None])] = [pcs[id(pc)] for pc in node.inputs] | label >> beam.Flatten()
         elif isinstance(t, Write):
+            check_sink(t.sink, label, accepted)
             inp(node) | label >> beam.ParDo(WriteSinkFn(t.sink, label, options))
         else:
             raise UnsupportedFeatureError(

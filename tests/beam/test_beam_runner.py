@@ -218,7 +218,9 @@ def test_text_io_round_trip_on_beam(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("alpha\nbeta\ngamma\n", encoding="utf-8")
     prefix = str(tmp_path / "out" / "words")
-    p = pipeline()
+    # the file sinks promise exactly-once; on Beam they run only with the at-least-once opt-in
+    # (see test_sink_guarantee.py for the refusal without it)
+    p = pipeline("--beam-sink-guarantee", "at_least_once")
     _ = (
         p
         | ReadFromText(str(src))
