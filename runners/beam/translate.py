@@ -25,6 +25,7 @@ from fluvial.deadletter import (
     check_dead_letter_consumer,
     dead_letters_node,
     effective_policy,
+    node_policy,
 )
 from fluvial.errors import UnsupportedFeatureError
 from fluvial.flatten import Flatten
@@ -166,15 +167,6 @@ def _order(pipeline: Any) -> tuple[list, set[int]]:
     return [n for n in nodes if id(n) not in down] + [n for n in nodes if id(n) in down], down
 
 
-def _downstream_dead_letters(label: str) -> UnsupportedFeatureError:
-    return UnsupportedFeatureError(
-        RUNNER, label,
-        "on_error='dead_letter' on a transform that reads p.dead_letters(): its dead letters "
-        "would flow back into the output it reads, a cycle a Beam graph cannot express; set "
-        "on_error='fail' or 'skip' on this transform",
-    )
-
-
 def _with_dead_letters(pc_in: Any, label: str, pardo: Any, tags: tuple, dl: bool, node: Any,
                        pcs: dict, dl_outputs: list) -> None:
     """Apply ``pardo`` and register its outputs (and its dead-letter output when ``dl``)."""
@@ -216,8 +208,6 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
         elif isinstance(t, Read):
             policy = effective_policy(getattr(t.source, "on_error", None), options)
             dl = policy == "dead_letter"
-            if dl and id(node) in after_dlq:
-                raise _downstream_dead_letters(label)
             if is_kafka_source(t.source):
                 check_bounded(t.source, label)
                 read_fn = (ReadKafkaRangeFn if runner_name in _NO_SDF_RUNNERS
@@ -242,9 +232,9 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
             pc_in = node.inputs[0]
             sig = t.signature
             src = inp(node)
-            policy = effective_policy(t.on_error, options)
-            if policy == "dead_letter" and id(node) in after_dlq:
-                raise _downstream_dead_letters(label)
+            # downstream of p.dead_letters(): the pipeline's --on-error does not apply, and an
+            # own on_error="dead_letter" is refused (it would loop), as on the direct runner
+            policy = node_policy(t.on_error, options, label, id(node) in after_dlq)
             if sig.is_stateful:
                 tr.has_state = True
                 if t.args or t.kwargs:
