@@ -33,6 +33,7 @@ from fluvial.examples import fraud_detection as fraud
 from fluvial.localbroker import LocalBroker, daemon_start, default_state_dir
 from fluvial.transforms import Map
 from fluvial.transforms.kafka import ReadFromKafka
+from fluvial.transforms.kafka.client import create_topics
 
 DEFAULT_EVENTS = 20_000
 DEFAULT_ACCOUNTS = 200
@@ -66,23 +67,6 @@ class DemoResult:
             f"(broker {t.get('broker', 0.0):.2f}s, produce {t['produce']:.2f}s, "
             f"pipeline {t['pipeline']:.2f}s, read back {t['read_back']:.2f}s)"
         )
-
-
-def create_topics(bootstrap_servers: str, topics: Sequence[str],
-                  partitions: int = PARTITIONS) -> None:
-    """Create ``topics`` (replication factor 1); existing ones are left as they are."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="fluvial-demo")
-    try:
-        for t in topics:
-            try:
-                admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1)])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        admin.close()
 
 
 def produce_transactions(bootstrap_servers: str, topic: str, txs: Sequence[dict]) -> None:
@@ -182,7 +166,8 @@ def run_demo(events: int = DEFAULT_EVENTS, accounts: int = DEFAULT_ACCOUNTS, *, 
         timings["broker"] = time.perf_counter() - t0
         say(f"broker: Tansu on {bootstrap_servers}")
     try:
-        create_topics(bootstrap_servers, [topic, alerts_topic])
+        create_topics("fraud-demo", bootstrap_servers, [topic, alerts_topic], PARTITIONS,
+                      client_id="fluvial-demo")
         t0 = time.perf_counter()
         txs = fraud.transactions(events, accounts, seed)
         produce_transactions(bootstrap_servers, topic, txs)

@@ -194,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", default="transactions", help="kafka: the transactions topic")
     p.add_argument("--alerts-topic", default="fraud-alerts", help="kafka: the topic alerts go to")
     p.add_argument("--group-id", default=None,
-                   help="kafka: consumer group the read offsets are committed to (monitoring only)")
+                   help="kafka: consumer group the read offsets are committed to after checkpoints")
     p.add_argument("--threshold", type=int, default=10_000, help="alert when a window's total exceeds this")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic stream")
     p.add_argument("--quiet", action="store_true", help="do not print individual alerts")

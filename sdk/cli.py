@@ -126,7 +126,7 @@ def _bench_kafka(args: argparse.Namespace) -> int:
     else:
         for k, v in res.items():
             print(f"{k:>32}: {v}")
-    return 0 if res["counts_ok"] else 1
+    return 0 if res["counts_ok"] and res.get("values_ok", False) else 1
 
 
 def cmd_broker(args: argparse.Namespace, rest: list[str]) -> int:

@@ -53,6 +53,7 @@ class ReadSourceFn(beam.DoFn):
         dead: list = []
         ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE, dead.append)
         reader = self.source.open(ctx)
+        ok = False
         try:
             while True:
                 got = reader.poll(self.batch)
@@ -66,12 +67,14 @@ class ReadSourceFn(beam.DoFn):
                     got = [((k, v), t) for k, v, t in got.rows()]
                 for value, ts in got:
                     yield BeamTimestampedValue(value, to_beam_ts(ts))
+            ok = True
         except FluvialError:
             raise
         except Exception as e:
             raise UserCodeError(self.label, None, e) from e
         finally:
-            reader.close()
+            # a failed read commits nothing (e.g. no Kafka group offsets)
+            reader.close() if ok else reader.abort()
 
 
 class WriteSinkFn(beam.DoFn):

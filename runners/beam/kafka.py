@@ -262,7 +262,7 @@ class ReadKafkaPartitionFn(beam.DoFn):
         return BeamTimestampedValue(value, to_beam_ts(ts))
 
     def _done(self, element: PartitionRange, stop: int) -> None:
-        """The partition's range is read: commit its end to ``group_id`` (monitoring only)."""
+        """The partition's range is read: commit its end to ``group_id``."""
         if not self.cfg["group_id"] or stop != element.stop:
             return
         from kafka import TopicPartition
@@ -271,7 +271,7 @@ class ReadKafkaPartitionFn(beam.DoFn):
         try:
             tp = TopicPartition(element.topic, element.partition)
             self.consumer.commit({tp: OffsetAndMetadata(stop, "", -1)})
-        except Exception:  # noqa: BLE001 - commits are for monitoring; never fail the run
+        except Exception:  # noqa: BLE001 - a failed offset commit must not fail the read
             pass
 
     def teardown(self) -> None:

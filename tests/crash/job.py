@@ -5,9 +5,11 @@
       -> {"key", "window_start", "sum"} written to three exactly-once sinks:
          JSON-lines files, a SQLite table, and a Kafka topic (transactional producer)
 
-A throttling Map (``--throttle`` seconds per element) keeps the job slow enough that kills land
-during processing and around checkpoints. ``--crash-at SINK.HOOK.WHEN:N`` makes the job SIGKILL
-itself at one step of the sinks' two-phase commit (see crashpoints.py). Pipeline options (``--checkpoint-dir``,
+A throttling Map (``--throttle`` seconds per element) prints ``seen=<n>``, the number of elements
+this run processed, after each element: the test kills the job on that progress, not on
+wall-clock time. ``--cap N`` makes the job SIGKILL itself once the run processed N elements, so a
+run never gets further than that, however slowly the test reacts. ``--crash-at SINK.HOOK.WHEN:N``
+makes the job SIGKILL itself at one step of the sinks' two-phase commit (see crashpoints.py). Pipeline options (``--checkpoint-dir``,
 ``--checkpoint-interval``, ``--batch-size``) are passed through.
 
     python tests/crash/job.py --bootstrap 127.0.0.1:9092 --input in --group g \
@@ -18,6 +20,8 @@ itself at one step of the sinks' two-phase commit (see crashpoints.py). Pipeline
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 
@@ -34,9 +38,19 @@ class ToRow(fl.DoFn):
         yield {"key": kv[0], "window_start": w.start_ms, "sum": kv[1]}
 
 
-def slow(delay: float):
+def slow(delay: float, cap: int | None):
+    """Sleep ``delay`` per element, print ``seen=<n>`` (elements processed by this run) after
+    each, and SIGKILL this process once ``cap`` elements were processed."""
+    seen = 0
+
     def throttle(kv):
+        nonlocal seen
         time.sleep(delay)
+        seen += 1
+        print(f"seen={seen}", flush=True)
+        if cap is not None and seen >= cap:
+            print(f"CAP {cap}", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
         return kv
 
     return throttle
@@ -51,6 +65,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--db", required=True)
     ap.add_argument("--output-topic", default=None)
     ap.add_argument("--throttle", type=float, default=0.002)
+    ap.add_argument("--cap", type=int, default=None,
+                    help="SIGKILL the job once this run processed this many elements")
     ap.add_argument("--crash-at", default=None,
                     help="SINK.HOOK.WHEN:N, e.g. Sql.snapshot.after:2 (see crashpoints.py)")
     args, rest = ap.parse_known_args(argv)
@@ -72,7 +88,7 @@ def main(argv: list[str]) -> None:
         reads
         | "Merge" >> fl.Flatten()
         | "Amount" >> Map(lambda kv: (kv[0], kv[1]["amount"]))
-        | "Throttle" >> Map(slow(args.throttle))
+        | "Throttle" >> Map(slow(args.throttle, args.cap))
         | "Window" >> fl.WindowInto(fl.FixedWindows(10))
         | "Sum" >> fl.CombinePerKey(sum)
         | "Row" >> fl.ParDo(ToRow())

@@ -11,11 +11,16 @@ output, derived here by arithmetic from how the input was made (not by running f
   read_committed consumers, but writes the COMMIT/ABORT control markers like Kafka does), equal
   the same rows exactly.
 
-Six kills come after a random delay (landing during start-up, processing, or commits); six
-right after a new checkpoint file appears, i.e. between the checkpoint being durable and the
-sinks' commits, or during them; six at chosen steps of the sinks' two-phase commit, where the
-job SIGKILLs itself (``--crash-at``, see crashpoints.py), so that every gap between two steps is
-reached in every run. The order is shuffled; the seed is printed; set CRASH_SEED to replay.
+Every kill is placed by the job's progress, never by wall-clock time, so the schedule holds on any
+machine speed: the job prints ``seen=<n>`` (elements this run processed) and SIGKILLs itself
+once a run processed ``--cap`` elements. Six kills come at a random progress point (a random
+number of elements, or a random moment of start-up and restore); six right after a new
+checkpoint file appears, i.e. between the checkpoint being durable and the sinks' commits, or
+during them; six at chosen steps of the sinks' two-phase commit, where the job SIGKILLs itself
+(``--crash-at``, see crashpoints.py), so that every gap between two steps is reached in every
+run. Each run's cap bounds how far it gets; the caps add up to less than the input
+(``worst_case_progress``), so every kill lands before the input is drained. The order is
+shuffled; the seed is printed; set CRASH_SEED to replay.
 """
 
 from __future__ import annotations
@@ -37,7 +42,13 @@ T0 = 1_700_000_000_000  # epoch ms, a multiple of 10 s: window boundaries fall o
 N = 3000  # input records i = 0 .. N-1
 STEP_MS = 100  # record i has event time T0 + 0.1 s * i: 100 records per 10 s window, 30 windows
 KEYS = 7
-MIN_KILLS = 12  # kills from outside, at random delays or right after a checkpoint
+MIN_KILLS = 12  # kills from outside, at random progress points or right after a checkpoint
+BATCH = 10  # --batch-size: each of the 3 reads hands over 10 elements per loop iteration
+THROTTLE = 0.005  # seconds per element: an iteration (30 elements) takes > the 0.1 s interval,
+# so the job checkpoints after every iteration, every 30 elements
+RANDOM_MAX = 50  # a random kill comes after 0..50 elements of the run (0: during start-up)
+RANDOM_SLACK = 30  # ... and the run's cap is 30 elements later
+CHECKPOINT_CAP = 100  # the cap of a run killed after 1 or 2 new checkpoints (<= 60 elements)
 # the job kills itself at these steps of the sinks' two-phase commit (tests/crash/crashpoints.py)
 CRASH_POINTS = (
     "Sql.snapshot.after",  # SQL rows pre-committed, the checkpoint not yet written
@@ -98,6 +109,42 @@ def prepare_db(db: str) -> None:
                   "('insert', NEW.key, NEW.window_start); END")
         c.execute("CREATE TRIGGER tu AFTER UPDATE ON sums BEGIN INSERT INTO changes VALUES "
                   "('update', NEW.key, NEW.window_start); END")
+
+
+def crash_point_cap(n: int) -> int:
+    """The cap of a run that SIGKILLs itself at the n-th meaningful step of a sink (n = 1, 2).
+    A meaningful step follows a write, i.e. a window firing. Windows hold 100 elements (34 per
+    partition); after a restore the current window fires once every partition has read past its
+    end: at most 4 iterations of 3 x 10 elements, 120 elements; each further window 100 more;
+    then a checkpoint follows within 60 elements (it comes after every iteration that ends at
+    least 0.1 s after the last one, and 30 elements take 0.15 s). 100 * n + 150 leaves margin
+    for a partition whose fetch lags behind the others'."""
+    return 100 * n + 150
+
+
+def worst_case_progress(schedule: list[tuple[str, int]]) -> int:
+    """How many elements the kill runs of ``schedule`` can process at most, by their caps."""
+    total = 0
+    for mode, n in schedule:
+        if mode == "random":
+            total += RANDOM_MAX + RANDOM_SLACK
+        elif mode == "after-checkpoint":
+            total += CHECKPOINT_CAP
+        else:
+            total += crash_point_cap(n)
+    return total
+
+
+def seen(log: str) -> int:
+    """The last ``seen=<n>`` the job printed (0: none yet)."""
+    i = log.rfind("seen=")
+    if i < 0:
+        return 0
+    j = log.find("\n", i)
+    try:
+        return int(log[i + 5:j if j >= 0 else None])
+    except ValueError:  # a line still being written
+        return 0
 
 
 def latest_checkpoint(ck: str) -> int:
@@ -171,46 +218,59 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(kafka_broker, kaf
     logs.mkdir()
     cmd = [sys.executable, JOB, "--bootstrap", bs, "--input", in_topic,
            "--group", f"{in_topic}-job", "--out-prefix", prefix, "--db", db,
-           "--output-topic", out_topic, "--throttle", "0.009",
-           "--checkpoint-dir", ck, "--checkpoint-interval", "0.2", "--batch-size", "20"]
+           "--output-topic", out_topic, "--throttle", str(THROTTLE),
+           "--checkpoint-dir", ck, "--checkpoint-interval", "0.1", "--batch-size", str(BATCH)]
     job = Job(cmd, str(logs))
-    # (mode, seconds after start, latest checkpoint id, rows pre-committed but not committed in
-    # SQLite) at each kill
+    # (mode, elements the run processed, latest checkpoint id, rows pre-committed but not
+    # committed in SQLite) at each kill
     kills = []
-    schedule = ["random", "after-checkpoint"] * (MIN_KILLS // 2) + list(CRASH_POINTS)
+    # crash points at their first (four of them) or second (two) meaningful step
+    nth = [1, 1, 1, 1, 2, 2]
+    rng.shuffle(nth)
+    schedule = ([("random", 0), ("after-checkpoint", 0)] * (MIN_KILLS // 2)
+                + list(zip(CRASH_POINTS, nth)))
     rng.shuffle(schedule)
+    # every run ends at its cap at the latest: together they cannot drain the input
+    assert worst_case_progress(schedule) < N, worst_case_progress(schedule)
     try:
-        for mode in schedule:
+        for mode, n in schedule:
             before = latest_checkpoint(ck)
             if mode in CRASH_POINTS:
-                job.cmd = [*cmd, "--crash-at", f"{mode}:{rng.randint(1, 2)}"]
+                job.cmd = [*cmd, "--cap", str(crash_point_cap(n)), "--crash-at", f"{mode}:{n}"]
                 proc = job.start()
-                started = time.monotonic()
-                proc.wait(timeout=60)
-                assert proc.returncode == -signal.SIGKILL, (
-                    f"the job did not reach {job.cmd[-1]} (exit {proc.returncode}):\n{job.log()}")
+                proc.wait(timeout=90)
+                assert proc.returncode == -signal.SIGKILL and "CAP" not in job.log(), (
+                    f"the job did not reach {mode}:{n} (exit {proc.returncode}):\n{job.log()}")
             else:
-                job.cmd = cmd
+                if mode == "random":
+                    target = rng.randint(0, RANDOM_MAX)
+                    job.cmd = [*cmd, "--cap", str(target + RANDOM_SLACK)]
+                else:
+                    target = before + rng.randint(1, 2)
+                    job.cmd = [*cmd, "--cap", str(CHECKPOINT_CAP)]
                 proc = job.start()
                 started = time.monotonic()
-                if mode == "random":
-                    deadline = started + rng.uniform(1.0, 2.5)
+                deadline = started + 90
+                if mode == "random" and target == 0:  # somewhere in start-up or restore
+                    deadline = started + rng.uniform(0.0, 0.6)
                     while time.monotonic() < deadline and proc.poll() is None:
-                        time.sleep(0.005)
+                        time.sleep(0.002)
+                elif mode == "random":  # after a random number of elements
+                    while (seen(job.log()) < target and time.monotonic() < deadline
+                           and proc.poll() is None):
+                        time.sleep(0.002)
                 else:  # right after a new checkpoint file: around the sinks' commits
-                    deadline = started + 20
-                    target = before + rng.randint(1, 3)
                     while (latest_checkpoint(ck) < target and time.monotonic() < deadline
                            and proc.poll() is None):
                         time.sleep(0.001)
                     time.sleep(rng.uniform(0, 0.005))
-                if proc.poll() is not None:
-                    raise AssertionError(
-                        f"the job ended by itself (exit {proc.returncode}) after {len(kills)} "
-                        f"kills; make it slower. Its output:\n{job.log()}")
                 job.kill()
-            kills.append((mode, round(time.monotonic() - started, 3), latest_checkpoint(ck),
-                          staged_rows(db)))
+                assert proc.returncode == -signal.SIGKILL, (
+                    f"the job ended by itself (exit {proc.returncode}) after {len(kills)} "
+                    f"kills; its cap should have stopped it. Its output:\n{job.log()}")
+            if "CAP" in job.log():
+                mode += "+cap"  # the job stopped itself at its cap before the test killed it
+            kills.append((mode, seen(job.log()), latest_checkpoint(ck), staged_rows(db)))
         job.cmd = cmd
         proc = job.start()
         rc = proc.wait(timeout=150)
@@ -226,6 +286,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(kafka_broker, kaf
                     "Sql.notify.before"):
             assert staged > 0, (mode, kills)
     assert len(kills) == MIN_KILLS + len(CRASH_POINTS)
+    # every run was killed having processed no more than its cap
+    assert sum(k[1] for k in kills) <= worst_case_progress(schedule) < N
     # the kills interrupted a run that was making progress: checkpoints advanced across them
     assert kills[-1][2] > kills[0][2]
 

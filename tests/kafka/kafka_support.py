@@ -52,3 +52,29 @@ def collect() -> tuple[list, Any]:
 
     got: list = []
     return got, Map(lambda x: got.append(x) or x)
+
+
+def frame_local(excinfo: Any, name: str, cls: type | None = None) -> Any:
+    """The local variable ``name`` (an instance of ``cls`` if given) of the innermost frame of
+    ``excinfo``'s traceback that has one: how a test reaches an object whose constructor
+    raised, e.g. to check that it closed its client."""
+    tb = excinfo.tb
+    found = None
+    while tb is not None:
+        v = tb.tb_frame.f_locals.get(name)
+        if v is not None and (cls is None or isinstance(v, cls)):
+            found = v
+        tb = tb.tb_next
+    assert found is not None, f"no local {name!r} in the traceback"
+    return found
+
+
+def committed_offsets(servers: str, group: str, topic: str, partitions: int) -> list:
+    """The group's committed offset of each partition of ``topic`` (None: nothing committed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
+    try:
+        return [c.committed(TopicPartition(topic, p)) for p in range(partitions)]
+    finally:
+        c.close(autocommit=False)

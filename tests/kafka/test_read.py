@@ -177,12 +177,14 @@ def test_missing_topic_error_names_it(kafka_broker):
 
 
 def test_create_topic_creates_it(kafka_broker):
+    import uuid
+
     from kafka import KafkaConsumer
 
-    assert _read(kafka_broker.bootstrap_servers, topics=["created-by-reader"],
-                 create_partitions=3) == []
+    topic = f"created-by-reader-{uuid.uuid4().hex[:8]}"  # unique: the broker lives per session
+    assert _read(kafka_broker.bootstrap_servers, topics=[topic], create_partitions=3) == []
     c = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers)
-    assert c.partitions_for_topic("created-by-reader") == {0, 1, 2}
+    assert c.partitions_for_topic(topic) == {0, 1, 2}
     c.close()
 
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import pytest
 from committed_view import committed_view
-from kafka_support import pipeline, read_raw
+from kafka_support import frame_local, pipeline, read_raw
 
 import fluvial as fl
+from fluvial.errors import BadRecordError, PipelineConstructionError
 from fluvial.options import PipelineOptions
 from fluvial.pane import NO_FIRING
 from fluvial.source import SourceContext
-from fluvial.transforms.kafka import KafkaSink, TransactionalKafkaWriter, WriteToKafka
+from fluvial.transforms import Map
+from fluvial.transforms.kafka import (
+    KafkaIOError,
+    KafkaSink,
+    ReadFromKafka,
+    TransactionalKafkaWriter,
+    WriteToKafka,
+)
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 
 
@@ -27,10 +35,13 @@ def _wv(els: list) -> list:
     return [WindowedValue(e, 1_000 + i, GLOBAL_WINDOWS, NO_FIRING) for i, e in enumerate(els)]
 
 
-def _writer(servers: str, topic: str, prefix: str) -> TransactionalKafkaWriter:
+def _writer(servers: str, topic: str, prefix: str, options: PipelineOptions | None = None,
+            **kw) -> TransactionalKafkaWriter:
     sink = KafkaSink(**WriteToKafka(servers, topic, key_serializer="str", value_serializer="str",
-                                    delivery="exactly_once", transactional_id_prefix=prefix).cfg)
-    w = sink.open(SourceContext(PipelineOptions(), None, "Write"))
+                                    delivery="exactly_once", transactional_id_prefix=prefix,
+                                    **kw).cfg)
+    opts = options if options is not None else PipelineOptions(checkpoint_dir="/unused")
+    w = sink.open(SourceContext(opts, None, "Write"))
     assert isinstance(w, TransactionalKafkaWriter)
     return w
 
@@ -69,7 +80,11 @@ def test_exactly_once_pipeline_commits_one_transaction_per_checkpoint(kafka_brok
     view = committed_view(s, out)
     assert sorted(view.values()) == sorted(f"v{i}".encode() for i in range(45))
     assert view.aborted == [] and view.open == []
-    assert view.abort_markers == 0 and view.commit_markers >= 5  # 45 elements, batches of 10
+    # the runner hands the sink batches of 10 (5 batches: 10, 10, 10, 10, 5) and, with interval
+    # 0, checkpoints after each: one transaction per batch, each with one COMMIT marker on the
+    # topic's one partition. The final checkpoint finds nothing written: its transaction holds
+    # only the epoch marker (no record in this topic, so no marker here).
+    assert view.abort_markers == 0 and view.commit_markers == 5
 
 
 def test_abort_discards_the_open_transaction(kafka_broker, kafka_topic):
@@ -130,3 +145,125 @@ def test_restore_of_an_epoch_already_committed_produces_nothing_again(kafka_brok
     assert view.values() == [b"v0", b"v1", b"v2"]
     assert sorted(r.value for r in view.aborted) == [b"lost0", b"lost1"]
     assert view.commit_markers == 1 and view.abort_markers == 1
+
+
+# -- exactly-once settings checked when the writer opens --------------------------------------
+
+def test_exactly_once_on_unbounded_input_without_checkpoint_dir_is_refused(kafka_broker,
+                                                                           kafka_topic):
+    s = kafka_broker.bootstrap_servers
+    src, out = kafka_topic(), kafka_topic()
+    p = pipeline()
+    _ = (p | ReadFromKafka(s, topics=[src])  # no stop: unbounded
+           | "Out" >> WriteToKafka(s, out, delivery="exactly_once"))
+    with pytest.raises(PipelineConstructionError,
+                       match=r"'Out/Write'.*unbounded input needs --checkpoint-dir"):
+        p.run()
+    assert read_raw(s, out) == []
+
+
+def test_checkpoint_interval_not_shorter_than_the_transaction_timeout_is_refused(
+        kafka_broker, kafka_topic, tmp_path):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    p = pipeline("--checkpoint-dir", str(tmp_path), "--checkpoint-interval", "30")
+    _ = (p | fl.Create(_elements(3))
+           | "Out" >> WriteToKafka(s, out, key_serializer="str", value_serializer="str",
+                                   delivery="exactly_once", transaction_timeout_ms=30_000))
+    with pytest.raises(PipelineConstructionError) as ei:
+        p.run()
+    msg = str(ei.value)
+    assert "'Out/Write'" in msg and "--checkpoint-interval 30 s" in msg
+    assert "transaction_timeout_ms=30000" in msg
+
+
+def test_bounded_exactly_once_without_checkpoints_commits_one_transaction(kafka_broker,
+                                                                         kafka_topic):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    with pipeline("--batch-size", "10") as p:
+        _ = (p | fl.Create(_elements(45))
+               | WriteToKafka(s, out, key_serializer="str", value_serializer="str",
+                              delivery="exactly_once"))
+    view = committed_view(s, out)
+    assert sorted(view.values()) == sorted(f"v{i}".encode() for i in range(45))
+    assert view.commit_markers == 1 and view.abort_markers == 0
+
+
+def test_without_checkpoints_the_writer_keeps_no_records_in_memory(kafka_broker, kafka_topic):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    w = _writer(s, out, f"nokeep-{out}", options=PipelineOptions())
+    w.write(_wv(_elements(20)))
+    assert w.epoch_records == []
+    assert w.snapshot(1)["records"] == []
+    w.notify_checkpoint_complete(1)
+    w.close()
+    assert sorted(committed_view(s, out).values()) == sorted(
+        f"v{i}".encode() for i in range(20))
+
+
+def test_failed_init_transactions_closes_the_producer(kafka_broker, kafka_topic):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    with pytest.raises(KafkaIOError, match="'Write': the producer could not initialize") as ei:
+        _writer(s, out, f"noinit-{out}", producer_config={"max_block_ms": 1})
+    assert frame_local(ei, "producer")._closed
+
+
+# -- timestamps -------------------------------------------------------------------------------
+
+def test_event_time_zero_is_written_as_the_record_timestamp(kafka_broker, kafka_topic):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    els = [fl.TimestampedValue(("a", "epoch"), 0), fl.TimestampedValue(("b", "later"), 0.001)]
+    with pipeline() as p:
+        _ = p | fl.Create(els) | WriteToKafka(s, out, key_serializer="str", value_serializer="str")
+    assert sorted((r.value, r.timestamp) for r in read_raw(s, out)) == [
+        (b"epoch", 0), (b"later", 1)]
+
+
+def test_elements_without_event_time_get_the_producers_clock(kafka_broker, kafka_topic):
+    import time
+
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    before = int(time.time() * 1000)
+    with pipeline() as p:  # a global-window Create without timestamps: no event time
+        _ = p | fl.Create([("a", "x")]) | WriteToKafka(s, out, key_serializer="str",
+                                                       value_serializer="str")
+    [rec] = read_raw(s, out)
+    assert rec.timestamp >= before
+
+
+# -- bad elements: BadRecordError naming the transform and the element, never retried ---------
+
+SEEN: list = []  # elements reaching the sink's input, over all attempts of a run
+
+
+OK = (b"ok", b"1")
+
+
+@pytest.mark.parametrize("ok, element, kw, reason", [
+    (OK, "no pair", {}, "must be (key, value) pairs"),
+    ((b"ok", 1), (b"k", {1, 2}), {"value_serializer": "json"}, "the value serializer failed"),
+    (OK, (b"k", "text"), {}, "the value serializer failed: serializer 'bytes' needs bytes"),
+    (OK, (1.5, b"v"), {}, "the key serializer failed"),
+    (OK, fl.TimestampedValue((b"k", b"v"), -5), {}, "event time -5000 ms is before 1970"),
+])
+def test_bad_element_is_a_bad_record_and_is_not_retried(kafka_broker, kafka_topic, tmp_path,
+                                                       ok, element, kw, reason):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    SEEN.clear()
+    p = pipeline("--checkpoint-dir", str(tmp_path), "--restart-attempts", "3",
+                 "--restart-delay", "0")
+    _ = (p | fl.Create([fl.TimestampedValue(ok, 1), element])
+           | Map(lambda x: SEEN.append(x) or x)
+           | "Out" >> WriteToKafka(s, out, **kw))
+    with pytest.raises(BadRecordError) as ei:
+        p.run()
+    bad = element.value if isinstance(element, fl.TimestampedValue) else element
+    assert ei.value.label == "Out/Write" and ei.value.element == bad
+    assert reason in ei.value.reason
+    assert len(SEEN) == 2  # one attempt: the restart strategy did not retry the bad element

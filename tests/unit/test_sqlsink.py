@@ -3,11 +3,14 @@ two steps is a new writer that restores the last durable checkpoint), and its er
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
 
 import fluvial as fl
+from fluvial.errors import BadRecordError
+from fluvial.transforms import Map
 from fluvial.transforms.io import SqliteSink, WriteToSqlite
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 
@@ -262,14 +265,14 @@ def run_one(tmp_path, elements, **kw):
 
 
 def test_non_dict_element_names_the_transform(tmp_path):
-    with pytest.raises(fl.UserCodeError) as ei:
+    with pytest.raises(BadRecordError) as ei:
         run_one(tmp_path, [("a", 1)], columns=["k", "n"])
     msg = str(ei.value)
     assert "'Out/Write'" in msg and "needs dict elements" in msg and "row_fn" in msg
 
 
 def test_missing_key_column_names_the_element(tmp_path):
-    with pytest.raises(fl.UserCodeError) as ei:
+    with pytest.raises(BadRecordError) as ei:
         run_one(tmp_path, [{"k": "a", "n": 1}, {"n": 2}], columns=["k", "n"])
     msg = str(ei.value)
     assert "no value for the key columns ['k']" in msg and "{'n': 2}" in msg
@@ -277,7 +280,7 @@ def test_missing_key_column_names_the_element(tmp_path):
 
 
 def test_unsupported_value_type(tmp_path):
-    with pytest.raises(fl.UserCodeError, match="column 'n' .* is a list"):
+    with pytest.raises(BadRecordError, match="column 'n' is a list"):
         run_one(tmp_path, [{"k": "a", "n": [1]}], columns=["k", "n"])
 
 
@@ -295,3 +298,92 @@ def test_existing_table_without_the_columns(tmp_path):
         c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
     with pytest.raises(fl.PipelineConstructionError, match=r"has no columns \['n'\]"):
         run_one(tmp_path, [{"k": "a", "n": 1}], columns=["k", "n"])
+
+
+# -- bad elements: BadRecordError, never retried by the restart strategy ----------------------
+
+@pytest.mark.parametrize("element, reason", [
+    (("a", 1), "needs dict elements"),
+    ({"n": 2}, "no value for the key columns ['k']"),
+    ({"k": "a", "n": [1]}, "column 'n' is a list"),
+])
+def test_bad_element_raises_bad_record_error_naming_transform_and_element(tmp_path, element,
+                                                                          reason):
+    w = sink(tmp_path / "o.db").open(Ctx())
+    try:
+        with pytest.raises(BadRecordError) as ei:
+            w.write([wv({"k": "ok", "n": 0}), wv(element)])
+    finally:
+        w.abort()
+    assert ei.value.label == "Out/Write" and ei.value.element == element
+    assert reason in ei.value.reason
+    assert "'Out/Write'" in str(ei.value) and repr(element) in str(ei.value)
+
+
+def test_row_fn_returning_a_non_dict_is_a_bad_record(tmp_path):
+    w = SqliteSink(str(tmp_path / "o.db"), "t", ["k"], ["k", "n"], row_fn=lambda x: [x]).open(Ctx())
+    try:
+        with pytest.raises(BadRecordError, match="row_fn must return a dict"):
+            w.write([wv(5)])
+    finally:
+        w.abort()
+
+
+SEEN: list = []  # elements reaching the sink's input, over all attempts of a run
+
+
+def test_bad_record_is_not_retried_by_the_restart_strategy(tmp_path):
+    db = str(tmp_path / "o.db")
+    SEEN.clear()
+    p = fl.Pipeline(argv=["--runner", "direct", "--checkpoint-dir", str(tmp_path / "ck"),
+                          "--restart-attempts", "3", "--restart-delay", "0"])
+    _ = (p | fl.Create([{"k": "a", "n": 1}, "not a row"])
+           | Map(lambda x: SEEN.append(x) or x)
+           | "Out" >> WriteToSqlite(db, "t", ["k"], columns=["k", "n"]))
+    with pytest.raises(BadRecordError) as ei:
+        p.run()
+    assert ei.value.label == "Out/Write" and ei.value.element == "not a row"
+    assert SEEN == [{"k": "a", "n": 1}, "not a row"]  # one attempt: no restart
+    assert rows(db) == []
+
+
+# -- the connection is closed on every failure path -------------------------------------------
+
+def open_fds(path) -> int:
+    """How many file descriptors of this process refer to ``path``."""
+    target = os.path.realpath(str(path))
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds through /proc")
+def test_construction_failure_closes_the_connection(tmp_path):
+    db = tmp_path / "o.db"
+    c = sqlite3.connect(db)
+    c.execute("CREATE TABLE t (k TEXT, n INTEGER)")  # no unique key: _ensure_tables fails
+    c.close()
+    with pytest.raises(fl.PipelineConstructionError, match="no PRIMARY KEY") as ei:
+        sink(db).open(Ctx())
+    # the traceback keeps the half-built writer alive: its connection must be closed anyway
+    assert ei.traceback is not None
+    assert open_fds(db) == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds through /proc")
+def test_close_closes_the_connection_when_the_final_commit_fails(tmp_path):
+    db = tmp_path / "o.db"
+    w = sink(db).open(Ctx())
+    w.write([wv({"k": "a", "n": 1})])
+    assert open_fds(db) == 1
+    c = sqlite3.connect(db)
+    c.execute("DROP TABLE fluvial_staging__t")  # the final snapshot cannot stage
+    c.close()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        w.close()
+    assert w.closed and open_fds(db) == 0

@@ -19,6 +19,10 @@ they are committed by ``notify`` or by the restore, never twice (the commit reco
 the same transaction as the rows). ``abort()`` drops the rows no snapshot staged; staged rows
 stay for the restore to decide.
 
+An element that cannot be a row (not a dict and no ``row_fn``, a key column without a value, a
+value SQLite cannot store) raises :class:`~fluvial.errors.BadRecordError` naming the transform
+and the element; ``--restart-attempts`` never retries it.
+
 The run id is drawn when a run starts without a checkpoint and carried in the checkpoints, so a
 pipeline started afresh (a new ``--checkpoint-dir``) never confuses its checkpoint ids with an
 earlier run's. One sink id (default: the transform label) must not be written by two running
@@ -43,7 +47,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fluvial.errors import PipelineConstructionError
+from fluvial.errors import BadRecordError, PipelineConstructionError
 from fluvial.ptransform import PTransform
 from fluvial.sink import Sink, SinkWriter, Write
 
@@ -84,17 +88,22 @@ class SqliteSinkWriter(SinkWriter):
         d = os.path.dirname(os.path.abspath(sink.path))
         os.makedirs(d, exist_ok=True)
         self.db = sqlite3.connect(sink.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute(
-            f"CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} (sink_id TEXT PRIMARY KEY, "
-            "run_id TEXT NOT NULL, checkpoint_id INTEGER NOT NULL)"
-        )
-        if self.columns is None:
-            existing = self._table_columns()
-            if existing:
-                self.columns = existing
-        if self.columns is not None:
-            self._ensure_tables()
+        try:
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} (sink_id TEXT PRIMARY KEY, "
+                "run_id TEXT NOT NULL, checkpoint_id INTEGER NOT NULL)"
+            )
+            if self.columns is None:
+                existing = self._table_columns()
+                if existing:
+                    self.columns = existing
+            if self.columns is not None:
+                self._ensure_tables()
+        except BaseException:
+            self.db.close()
+            self.closed = True
+            raise
 
     # -- schema ---------------------------------------------------------------------------------
     def _table_columns(self) -> list[str]:
@@ -175,16 +184,15 @@ class SqliteSinkWriter(SinkWriter):
         if self.sink.row_fn is not None:
             row = self.sink.row_fn(value)
             if not isinstance(row, dict):
-                raise TypeError(
-                    f"transform '{self.label}': row_fn must return a dict of column values, "
-                    f"got {row!r} for element {value!r}"
+                raise BadRecordError(
+                    self.label, value, f"row_fn must return a dict of column values, got {row!r}"
                 )
             return row
         if not isinstance(value, dict):
-            raise TypeError(
-                f"transform '{self.label}': WriteToSqlite needs dict elements (column -> value), "
-                f"got {type(value).__name__} {value!r}; map the elements to dicts first or pass "
-                "row_fn=..."
+            raise BadRecordError(
+                self.label, value,
+                f"WriteToSqlite needs dict elements (column -> value), got a "
+                f"{type(value).__name__}; map the elements to dicts first or pass row_fn=...",
             )
         return value
 
@@ -201,17 +209,17 @@ class SqliteSinkWriter(SinkWriter):
             cols = self.columns
             missing = [k for k in keys if row.get(k) is None]
             if missing:
-                raise ValueError(
-                    f"transform '{self.label}': element {wv.value!r} has no value for the key "
-                    f"columns {missing}; every row needs all of {list(keys)}"
+                raise BadRecordError(
+                    self.label, wv.value,
+                    f"no value for the key columns {missing}; every row needs all of {list(keys)}",
                 )
             values = tuple(row.get(c) for c in cols)
             for c, v in zip(cols, values):
                 if not isinstance(v, _SQL_TYPES):
-                    raise TypeError(
-                        f"transform '{self.label}': column {c!r} of element {wv.value!r} is a "
-                        f"{type(v).__name__}; SQLite stores None, int, float, str and bytes: "
-                        "convert it with row_fn"
+                    raise BadRecordError(
+                        self.label, wv.value,
+                        f"column {c!r} is a {type(v).__name__}; SQLite stores None, int, float, "
+                        "str and bytes: convert it with row_fn",
                     )
             key = tuple(row[k] for k in keys)
             buf.pop(key, None)  # re-insert so that the order is the order of the last writes
@@ -304,12 +312,14 @@ class SqliteSinkWriter(SinkWriter):
         """Successful end of input: commit what is still buffered or staged."""
         if self.closed:
             return
-        if self.buffer or self.last_staged > self.committed:
-            cid = max(self.last_staged, self.committed) + 1
-            self.snapshot(cid)
-            self._commit(cid)
-        self.db.close()
-        self.closed = True
+        try:
+            if self.buffer or self.last_staged > self.committed:
+                cid = max(self.last_staged, self.committed) + 1
+                self.snapshot(cid)
+                self._commit(cid)
+        finally:
+            self.db.close()
+            self.closed = True
 
     def abort(self) -> None:
         """Failure: drop the rows no snapshot staged; staged rows wait for the restore."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from typing import Any
 
 N_PARTITIONS = 4
@@ -31,18 +32,27 @@ def _produce_input(servers: str, topic: str, n: int) -> None:
     prod.close()
 
 
-def _count(servers: str, topic: str) -> int:
+def _expected(n: int) -> Counter:
+    """The (key, value) records every pipeline must write: the input recipe, transformed."""
+    return Counter(_transform((b"user-%d" % (i % 1000),
+                               b'{"id": %d, "amount": %d, "kind": "order"}' % (i, i % 97)))
+                   for i in range(n))
+
+
+def _read_back(servers: str, topic: str) -> Counter:
+    """The (key, value) records of ``topic`` as a read_committed consumer sees them."""
     from kafka import KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
-                      consumer_timeout_ms=2000, max_poll_records=10_000)
+                      isolation_level="read_committed", consumer_timeout_ms=2000,
+                      max_poll_records=10_000)
     tps = [TopicPartition(topic, p) for p in range(N_PARTITIONS)]
     c.assign(tps)
     for tp in tps:
         c.seek(tp, 0)
-    n = sum(1 for _ in c)
+    out = Counter((r.key, r.value) for r in c)
     c.close()
-    return n
+    return out
 
 
 def _plain(servers: str, src: str, dst: str, n: int) -> float:
@@ -94,33 +104,34 @@ def _fluvial(servers: str, src: str, dst: str, delivery: str) -> float:
 def run(events: int, delivery: str = "both") -> dict[str, Any]:
     """Start a broker, produce ``events`` records, time the plain loop and fluvial's pipeline
     (at-least-once, and exactly-once with ``delivery`` "exactly_once" or "both")."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-
     from fluvial.localbroker import LocalBroker
+
+    from .client import create_topics
 
     modes = ["at_least_once", "exactly_once"] if delivery == "both" else [delivery]
     with LocalBroker() as b:
         s = b.bootstrap_servers
         topics = ["bench-in", "bench-plain"] + [f"bench-{m}" for m in modes]
-        admin = KafkaAdminClient(bootstrap_servers=s)
-        admin.create_topics([NewTopic(t, N_PARTITIONS, 1) for t in topics])
-        admin.close()
+        create_topics("bench", s, topics, N_PARTITIONS)
         _produce_input(s, "bench-in", events)
         res: dict[str, Any] = {"events": events, "partitions": N_PARTITIONS}
         t_plain = _plain(s, "bench-in", "bench-plain", events)
         res["plain_events_per_s"] = round(events / t_plain)
-        counts = {"plain": _count(s, "bench-plain")}
+        expected = _expected(events)
+        outputs = {"plain": _read_back(s, "bench-plain")}
         times = {}
         for mode in modes:
             times[mode] = _fluvial(s, "bench-in", f"bench-{mode}", mode)
             res[f"fluvial_{mode}_events_per_s"] = round(events / times[mode])
-            counts[mode] = _count(s, f"bench-{mode}")
+            outputs[mode] = _read_back(s, f"bench-{mode}")
         if "at_least_once" in times:
             res["alo_over_plain"] = round(t_plain / times["at_least_once"], 3)
         if "exactly_once" in times:
             res["eos_over_plain"] = round(t_plain / times["exactly_once"], 3)
         if len(times) == 2:
             res["eos_over_alo"] = round(times["at_least_once"] / times["exactly_once"], 3)
-        res["output_counts"] = counts
-        res["counts_ok"] = all(v == events for v in counts.values())
+        res["output_counts"] = {k: sum(v.values()) for k, v in outputs.items()}
+        res["counts_ok"] = all(n == events for n in res["output_counts"].values())
+        # every output holds exactly the expected (key, value) records, each as often as expected
+        res["values_ok"] = all(v == expected for v in outputs.values())
         return res

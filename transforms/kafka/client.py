@@ -7,7 +7,7 @@ transform and the bootstrap servers, topic checks and creation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fluvial.errors import FluvialError
@@ -57,17 +57,24 @@ def ensure_topics(label: str, consumer: Any, topics: list[str], create_partition
             raise KafkaIOError(f"transform '{label}': topic {t!r} was created but has no partitions")
 
 
-def create_topics(label: str, bootstrap_servers: Any, topics: list[str], partitions: int,
-                  connect_timeout: float) -> None:
+def create_topics(label: str, bootstrap_servers: Any, topics: Sequence[str], partitions: int,
+                  connect_timeout: float = 30.0, client_id: str = "fluvial-admin") -> None:
+    """Create ``topics`` with ``partitions`` partitions each (replication factor 1: meant for
+    development brokers); topics that already exist are left as they are.
+
+    >>> create_topics("Demo", "127.0.0.1:9092", ["in", "out"], 3)   # doctest: +SKIP
+    """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = connect(KafkaAdminClient, label, bootstrap_servers, connect_timeout,
-                    client_id="fluvial-admin")
+                    client_id=client_id)
     try:
-        admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1)
-                             for t in topics])
-    except TopicAlreadyExistsError:
-        pass
+        for t in topics:  # one by one: an existing topic must not stop the others
+            try:
+                admin.create_topics([NewTopic(t, num_partitions=partitions,
+                                              replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
     finally:
         admin.close()

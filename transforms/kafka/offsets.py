@@ -7,10 +7,14 @@ an aware ``datetime``; each partition then starts at the earliest offset whose r
 is at or after that time (Kafka's ``ListOffsets`` by timestamp, ``offsets_for_times``), or at
 its end when it has no such record.
 
-The end of a partition (``stop="end"``) is taken once, when the read starts: the larger of
-``ListOffsets(latest)`` and the high watermark a fetch reports. On Kafka the two agree; some
-Kafka-protocol brokers (Tansu) answer ``ListOffsets(latest)`` with the base offset of the last
-record batch plus one, while their fetch responses carry the right high watermark.
+The end of a partition (``stop="end"``) is taken once, when the read starts: Kafka's
+``ListOffsets(latest)`` for the consumer's isolation level (the last stable offset under
+``read_committed``, the high watermark under ``read_uncommitted``), moved past the records that a
+fetch from just before that offset returns. A Kafka broker never returns records at or past that
+offset (a ``read_committed`` fetch stops at the last stable offset, so a transaction still open
+is not waited for), and the end is ``ListOffsets``' answer. Some Kafka-protocol brokers (Tansu)
+answer ``ListOffsets(latest)`` with the base offset of the last record batch plus one: the fetch
+then returns the rest of that batch, and the end is after its last record.
 
 >>> start_kind("earliest"), start_kind(1_700_000_000_000), start_kind({("t", 0): 5})
 ('earliest', 'timestamp', 'offsets')
@@ -81,7 +85,8 @@ def start_offsets(consumer: Any, tps: list[Any], start: Any, ends: dict[Any, int
 
 
 def end_offsets(consumer: Any, tps: list[Any], probe_timeout: float = 5.0) -> dict[Any, int]:
-    """Each partition's end now: max(ListOffsets latest, the high watermark of a fetch).
+    """Each partition's end now: ``ListOffsets(latest)``, moved past the records a fetch from
+    one offset before it returns (see the module docstring).
 
     The consumer must have ``tps`` assigned; this moves its positions (callers seek after)."""
     listed = consumer.end_offsets(tps)
@@ -95,10 +100,13 @@ def end_offsets(consumer: Any, tps: list[Any], probe_timeout: float = 5.0) -> di
     deadline = time.monotonic() + probe_timeout
     pending = set(probe)
     while pending and time.monotonic() < deadline:
-        consumer.poll(timeout_ms=100, max_records=1, update_offsets=False)
+        got = consumer.poll(timeout_ms=100, max_records=1_000_000)
         for tp in list(pending):
-            hw = consumer.highwater(tp)
-            if hw is not None:
-                out[tp] = max(out[tp], hw)
+            recs = got.get(tp)
+            if recs:
+                out[tp] = max(out[tp], recs[-1].offset + 1)
+            # a fetch response for tp was parsed (its records, if any, are in ``got``): the
+            # partition's data up to the broker's limit for this consumer has been seen
+            if recs or consumer.highwater(tp) is not None:
                 pending.discard(tp)
     return out

@@ -23,7 +23,9 @@ class ReadFromKafka(PTransform):
     epoch milliseconds, given a KafkaRecord).
 
     - ``topics=[...]`` (all their partitions) or ``partitions=[("t", 0), ...]``; the reader
-      assigns them itself (no group rebalancing); ``group_id`` is used only to commit offsets.
+      assigns them itself (no group rebalancing); ``group_id`` is used only to commit offsets
+      (after each completed checkpoint, or at the end of a successful bounded run without
+      checkpoints) and for ``start="committed"``.
     - ``start``: ``"earliest"`` (default), ``"latest"``, ``"committed"``, ``{("t", 0): offset}``,
       or a time (epoch ms, :class:`fluvial.Timestamp`, aware datetime) to replay from.
     - ``stop="end"``: bounded, stops at the end offsets found when the read starts (or a dict
@@ -33,7 +35,8 @@ class ReadFromKafka(PTransform):
       None: the pipeline's ``--on-error``).
     - watermark: per partition, highest timestamp − ``max_out_of_orderness`` seconds; the
       minimum over partitions not idle for ``idle_timeout`` seconds.
-    - ``max_buffered_records``: the buffer bound; beyond it the consumer pauses.
+    - ``max_buffered_records``: the buffer bound, shared equally by the partitions; a partition
+      holding its share is paused (the others keep fetching) until it drains to half of it.
     - ``connect_timeout`` seconds of retries before a clear error; a missing topic is an error
       unless ``create_topic=True`` (``create_partitions`` partitions, default 1).
 

@@ -1,18 +1,30 @@
 """KafkaSource and its reader: assigned partitions (no group rebalancing), offsets kept in
-fluvial's checkpoints, per-partition watermarks, and a bounded buffer that pauses the consumer.
+fluvial's checkpoints, per-partition watermarks, and a bounded buffer with per-partition
+backpressure.
 
-**Buffer and backpressure.** Fetched records wait in a buffer of at most
-``max_buffered_records``; when it is full, every partition is paused (``consumer.pause``) and
-fetching stops until the buffer drains to half, then they resume. A slow downstream operator
-blocks :meth:`KafkaReader.poll` on the direct runner, so the buffer plus kafka-python's own fetch
-limits (``max_poll_records``, ``fetch_max_bytes``, ``max_partition_fetch_bytes``) bound memory.
-Metrics (namespace ``kafka``): counter ``pauses``, gauges ``buffered_high_water`` and
-``buffer_capacity``.
+**Buffer and backpressure.** Fetched records wait in per-partition buffers holding at most
+``max_buffered_records`` together. Each partition may hold its share of that bound
+(``max_buffered_records // partitions``): a partition at its share is paused
+(``consumer.pause``) while the others keep fetching, and resumed once it has drained to half of
+its share. :meth:`KafkaReader.poll` hands out records round robin over the partitions with
+records buffered, an equal share each. A slow downstream operator blocks ``poll`` on the direct
+runner, so the buffers plus kafka-python's own fetch limits (``max_poll_records``,
+``fetch_max_bytes``, ``max_partition_fetch_bytes``) bound memory. Metrics (namespace ``kafka``):
+counter ``pauses`` (partition pauses), gauges ``buffered_high_water`` and ``buffer_capacity``.
+``progress()["paused"]`` lists the paused partitions as ``"topic/partition"``.
 
 **Offsets.** The checkpointed position of a partition is the offset after the last record handed
-downstream (records still in the buffer are fetched again after a restore). Offsets are committed
-to ``group_id`` after each completed checkpoint and when a bounded read reaches its end, for
-monitoring; recovery always uses the checkpoint.
+downstream (records still in the buffer are fetched again after a restore); recovery always uses
+the checkpoint. Offsets are committed to ``group_id`` only where they are final: after each
+completed checkpoint (the offsets of that checkpoint), and, for a bounded read without
+``--checkpoint-dir``, in :meth:`KafkaReader.close` at the end of a successful run (the end
+offsets). :meth:`KafkaReader.abort` (a failed or cancelled run) commits nothing. A later read
+with ``start="committed"`` therefore starts after everything a completed checkpoint or a
+successful run covered.
+
+>>> from fluvial.transforms.kafka import ReadFromKafka
+>>> KafkaSource(**ReadFromKafka("127.0.0.1:9092", topics=["in"], stop="end").cfg).is_bounded
+True
 """
 
 from __future__ import annotations
@@ -57,8 +69,10 @@ class KafkaSource(Source):
 
 
 class KafkaReader(SourceReader):
+    """Reads the assigned partitions (see the module docstring)."""
+
     def __init__(self, cfg: dict[str, Any], ctx: SourceContext) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import KafkaConsumer
 
         self.cfg = cfg
         self.ctx = ctx
@@ -73,6 +87,16 @@ class KafkaReader(SourceReader):
             max_partition_fetch_bytes=cfg["max_partition_fetch_bytes"],
             client_id=cfg["client_id"], **cfg["consumer_config"],
         )
+        try:
+            self._setup(cfg, ctx)
+        except BaseException:
+            self.consumer.close(autocommit=False)  # nothing to commit: the read never started
+            raise
+
+    def _setup(self, cfg: dict[str, Any], ctx: SourceContext) -> None:
+        from kafka import TopicPartition
+
+        servers = cfg["bootstrap_servers"]
         topics = cfg["topics"] or sorted({t for t, _ in cfg["partitions"]})
         ensure_topics(self.label, self.consumer, topics, cfg["create_partitions"], servers,
                       cfg["connect_timeout"])
@@ -116,6 +140,9 @@ class KafkaReader(SourceReader):
         self.finished: set[Any] = set()
         self._check_finished_all()
         self._to_commit: dict[Any, int] | None = None
+        # without --checkpoint-dir no checkpoint commits offsets: a bounded read commits its
+        # end when the run succeeds (close); with checkpoints the final checkpoint does
+        self._commit_at_close = not getattr(ctx.options, "checkpoint_dir", None)
         self.exhausted = False
         self._metrics = ctx.metrics if ctx.metrics is not None else m._current.get()
         self._gauge("buffer_capacity", self.capacity)
@@ -366,7 +393,7 @@ class KafkaReader(SourceReader):
         try:
             self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
             self._count("offset_commits")
-        except Exception:  # noqa: BLE001 - commits are for monitoring; never fail the run
+        except Exception:  # noqa: BLE001 - the checkpoint, not the group, is what recovery uses
             self._count("offset_commit_failures")
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
@@ -374,10 +401,15 @@ class KafkaReader(SourceReader):
         self._to_commit = None
 
     def close(self) -> None:
-        """Commits the final offsets only when a bounded read reached its end (the runner
-        also closes readers of failed runs, which must not commit)."""
+        """The run succeeded: without checkpoints, commit the end offsets of a bounded read that
+        reached its end (with checkpoints, the final checkpoint committed them); then close."""
         try:
-            if self.exhausted:
+            if self.exhausted and self._commit_at_close:
                 self._commit(dict(self.next))
         finally:
             self.consumer.close(autocommit=False)
+
+    def abort(self) -> None:
+        """The run failed or was cancelled: close the consumer and commit nothing."""
+        self._to_commit = None
+        self.consumer.close(autocommit=False)

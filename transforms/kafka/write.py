@@ -26,7 +26,12 @@ class WriteToKafka(PTransform):
     committed once the checkpoint is durable; the transactional id derives from
     ``transactional_id_prefix`` (default: a hash of the transform label, topic and checkpoint
     directory, stable across restarts). Consumers must read with ``isolation_level=
-    "read_committed"``. See docs/kafka.md.
+    "read_committed"``. Exactly-once needs ``--checkpoint-dir`` on an unbounded input (a bounded
+    run without it commits one transaction at its end) and a ``--checkpoint-interval`` shorter
+    than ``transaction_timeout_ms``; both are checked when the writer opens. Elements that cannot
+    be written (not a pair, refused by the serializer, event time before 1970) raise
+    :class:`fluvial.errors.BadRecordError`, never retried by ``--restart-attempts``.
+    See docs/kafka.md.
 
     >>> import fluvial as fl                                          # doctest: +SKIP
     >>> with fl.Pipeline() as p:
@@ -77,7 +82,9 @@ class WriteToKafka(PTransform):
             compression_type=compression_type, transaction_timeout_ms=transaction_timeout_ms,
             flush_timeout=flush_timeout, connect_timeout=connect_timeout, client_id=client_id,
             producer_config=dict(producer_config or {}),
+            input_bounded=None,  # set by expand; None: unknown (a KafkaSink built directly)
         )
 
     def expand(self, pcoll: Any) -> Any:
-        return pcoll | "Write" >> Write(KafkaSink(**self.cfg))
+        cfg = {**self.cfg, "input_bounded": pcoll.is_bounded}
+        return pcoll | "Write" >> Write(KafkaSink(**cfg))

@@ -20,6 +20,15 @@ nothing is left to do; otherwise the restored state's records are produced again
 transaction carrying marker ``n`` and committed. Each checkpointed epoch is therefore committed
 exactly once, and records after the restored checkpoint are produced again by the replayed
 source in later transactions. See docs/kafka.md for the resulting guarantee.
+
+**Without checkpoints.** A bounded run without ``--checkpoint-dir`` writes everything in one
+transaction, committed when the run ends successfully (aborted when it fails); its records are
+not kept in memory (there is no restore), and the run must end within ``transaction_timeout_ms``.
+When the writer opens, :func:`check_transaction_settings` refuses an unbounded input without
+``--checkpoint-dir``, and a ``--checkpoint-interval`` not shorter than the transaction timeout.
+
+**Bad elements** (not a ``(key, value)`` pair, a value the serializer refuses, an event time
+before 1970) raise :class:`~fluvial.errors.BadRecordError`, which a restart cannot heal.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from fluvial.errors import BadRecordError, PipelineConstructionError
 from fluvial.sink import Sink, SinkWriter
 from fluvial.timeutil import MIN_TIMESTAMP_MS
 
@@ -47,6 +57,36 @@ def default_prefix(label: str, topic: str | None, checkpoint_dir: str | None) ->
     where = os.path.abspath(checkpoint_dir) if checkpoint_dir else ""
     h = hashlib.sha1(f"{label}\0{topic}\0{where}".encode()).hexdigest()[:16]
     return f"fluvial-{h}"
+
+
+def check_transaction_settings(label: str, cfg: dict[str, Any], options: Any) -> None:
+    """Refuse exactly-once settings under which transactions cannot commit: an unbounded input
+    without ``--checkpoint-dir`` (one transaction for the whole run, never committed, its
+    records held in memory), and a checkpoint interval not shorter than the transaction
+    timeout (the broker would abort each transaction before its checkpoint commits it).
+
+    >>> from fluvial.options import PipelineOptions
+    >>> opts = PipelineOptions(checkpoint_dir="/tmp/ck", checkpoint_interval=5)
+    >>> check_transaction_settings("W", {"transaction_timeout_ms": 60_000}, opts)
+    """
+    checkpoint_dir = getattr(options, "checkpoint_dir", None)
+    if not checkpoint_dir:
+        if cfg.get("input_bounded") is False:
+            raise PipelineConstructionError(
+                f"transform '{label}': WriteToKafka(delivery='exactly_once') on an unbounded "
+                "input needs --checkpoint-dir: its transactions commit at checkpoints, and "
+                "without them the whole run would be one transaction that never commits; pass "
+                "--checkpoint-dir DIR, or use delivery='at_least_once'")
+        return
+    interval = float(getattr(options, "checkpoint_interval", 0.0))
+    timeout_ms = cfg["transaction_timeout_ms"]
+    if interval * 1000 >= timeout_ms:
+        raise PipelineConstructionError(
+            f"transform '{label}': --checkpoint-interval {interval:g} s is not shorter than "
+            f"WriteToKafka's transaction_timeout_ms={timeout_ms} ({timeout_ms / 1000:g} s): "
+            "each transaction stays open for a checkpoint interval, and the broker aborts it "
+            "after the timeout; lower --checkpoint-interval or raise transaction_timeout_ms "
+            "(at most the broker's transaction.max.timeout.ms, 15 minutes by default)")
 
 
 class KafkaSink(Sink):
@@ -97,8 +137,10 @@ class KafkaWriter(SinkWriter):
 
     # -- elements to records -------------------------------------------------------------------
     def _records(self, batch: list) -> list[tuple]:
-        """(topic, key bytes, value bytes, timestamp ms or None) for each element."""
+        """(topic, key bytes, value bytes, timestamp ms or None) for each element; an element
+        that cannot become a record raises :class:`~fluvial.errors.BadRecordError`."""
         ks, vs, key_fn, topic, topic_fn = self.ks, self.vs, self.key_fn, self.topic, self.topic_fn
+        with_ts = self.with_timestamps
         out = []
         for wv in batch:
             el = wv.value
@@ -108,15 +150,26 @@ class KafkaWriter(SinkWriter):
                 try:
                     k, v = el
                 except (TypeError, ValueError):
-                    raise KafkaIOError(
-                        f"transform '{self.label}': elements must be (key, value) pairs, got "
-                        f"{el!r:.100}; pass key_fn=... to write plain values"
-                    ) from None
-            ts = wv.timestamp if self.with_timestamps and wv.timestamp > 0 else None
-            if ts == MIN_TIMESTAMP_MS:
+                    raise BadRecordError(
+                        self.label, el, "elements must be (key, value) pairs; pass key_fn=... "
+                        "to write plain values") from None
+            ts = wv.timestamp if with_ts else None
+            if ts == MIN_TIMESTAMP_MS:  # no event time: the producer's clock
                 ts = None
-            out.append((topic_fn(el) if topic_fn is not None else topic,
-                        None if k is None else ks(k), None if v is None else vs(v), ts))
+            elif ts is not None and ts < 0:
+                raise BadRecordError(
+                    self.label, el, f"its event time {ts} ms is before 1970, and Kafka record "
+                    "timestamps are epoch milliseconds >= 0; pass with_timestamps=False to use "
+                    "the producer's clock, or re-timestamp the elements")
+            try:
+                kb = None if k is None else ks(k)
+            except (TypeError, ValueError) as e:
+                raise BadRecordError(self.label, el, f"the key serializer failed: {e}") from e
+            try:
+                vb = None if v is None else vs(v)
+            except (TypeError, ValueError) as e:
+                raise BadRecordError(self.label, el, f"the value serializer failed: {e}") from e
+            out.append((topic_fn(el) if topic_fn is not None else topic, kb, vb, ts))
         return out
 
     def _send(self, records: list[tuple]) -> None:
@@ -157,8 +210,13 @@ class TransactionalKafkaWriter(KafkaWriter):
     transactional = True
 
     def __init__(self, cfg: dict[str, Any], ctx: Any) -> None:
+        checkpoint_dir = getattr(ctx.options, "checkpoint_dir", None)
+        check_transaction_settings(ctx.label, cfg, ctx.options)
+        # an epoch's records are kept for the checkpoint; without checkpoints there is no
+        # restore to produce them again, so they are not kept
+        self.keep_records = bool(checkpoint_dir)
         self.prefix = cfg["transactional_id_prefix"] or default_prefix(
-            ctx.label, cfg["topic"], getattr(ctx.options, "checkpoint_dir", None))
+            ctx.label, cfg["topic"], checkpoint_dir)
         self.transactional_id = f"{self.prefix}-0"
         self.token = uuid.uuid4().hex[:12]
         self.marker_topic = cfg["marker_topic"] or cfg["topic"]
@@ -174,7 +232,19 @@ class TransactionalKafkaWriter(KafkaWriter):
         producer = super()._open_producer(
             transactional_id=self.transactional_id,
             transaction_timeout_ms=self.cfg["transaction_timeout_ms"])
-        producer.init_transactions()  # fences an older producer with this id, aborts its txn
+        from kafka.errors import KafkaError
+
+        try:
+            producer.init_transactions()  # fences an older producer with this id, aborts its txn
+        except BaseException as e:
+            producer.close(timeout=0)
+            if isinstance(e, KafkaError):
+                raise KafkaIOError(
+                    f"transform '{self.label}': the producer could not initialize transactions "
+                    f"for transactional id {self.transactional_id!r} ({type(e).__name__}: {e}); "
+                    "check that the broker supports transactions, or raise max_block_ms in "
+                    "producer_config") from e
+            raise
         return producer
 
     @property
@@ -197,7 +267,8 @@ class TransactionalKafkaWriter(KafkaWriter):
             self.held.extend(recs)
             return
         self._begin()
-        self.epoch_records.extend(recs)
+        if self.keep_records:
+            self.epoch_records.extend(recs)
         self._send(recs)
 
     def _mark(self, epoch: int) -> None:
@@ -208,7 +279,7 @@ class TransactionalKafkaWriter(KafkaWriter):
 
     def snapshot(self, checkpoint_id: int) -> Any:
         if self.pending is not None:  # the last epoch never completed: it stays in this txn
-            self.epoch_records = self.pending[1] + self.held
+            self.epoch_records = self.pending[1] + self.held if self.keep_records else []
             self._send(self.held)
             self.held = []
             self.pending = None
@@ -230,7 +301,8 @@ class TransactionalKafkaWriter(KafkaWriter):
         held, self.held = self.held, []
         if held:
             self._begin()
-            self.epoch_records.extend(held)
+            if self.keep_records:
+                self.epoch_records.extend(held)
             self._send(held)
 
     def committed_epoch(self) -> int | None:
