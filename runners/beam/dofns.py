@@ -65,6 +65,17 @@ def finish_outputs(results: Any, label: str) -> list:
     return out
 
 
+def call_lifecycle(fn: Any, label: str, what: str) -> Any:
+    """Call the user DoFn's ``setup`` / ``start_bundle`` / ... method ``what``; its exceptions
+    become UserCodeError naming the transform."""
+    try:
+        return getattr(fn, what)()
+    except FluvialError:
+        raise
+    except Exception as e:
+        raise UserCodeError(label, f"<{what}>", e) from e
+
+
 class BeamDoFn(beam.DoFn):
     """Runs a stateless fluvial DoFn under the error policy ``policy`` (see
     :mod:`.deadletters`): an element's outputs are collected before any is emitted, so a
@@ -87,12 +98,7 @@ class BeamDoFn(beam.DoFn):
         self._call("setup")
 
     def _call(self, what: str) -> Any:
-        try:
-            return getattr(self.fn, what)()
-        except FluvialError:
-            raise
-        except Exception as e:
-            raise UserCodeError(self.label, f"<{what}>", e) from e
+        return call_lifecycle(self.fn, self.label, what)
 
     def start_bundle(self) -> None:
         install_bridge()

@@ -33,7 +33,7 @@ from fluvial.values import WindowedValue
 
 from .convert import RUNNER, from_beam_pane, from_beam_ts, from_beam_window, to_beam_ts
 from .deadletters import ErrorPolicy
-from .dofns import finish_outputs, to_beam_output
+from .dofns import call_lifecycle, finish_outputs, to_beam_output
 from .metrics import install_bridge
 
 _PICKLE = coders.PickleCoder()
@@ -219,12 +219,7 @@ class _StatefulBase(beam.DoFn):
         self._call("setup")
 
     def _call(self, what: str) -> Any:
-        try:
-            return getattr(self.fn, what)()
-        except FluvialError:
-            raise
-        except Exception as e:
-            raise UserCodeError(self.label, f"<{what}>", e) from e
+        return call_lifecycle(self.fn, self.label, what)
 
     def start_bundle(self) -> None:
         install_bridge()
