@@ -65,18 +65,35 @@ def finish_outputs(results: Any, label: str) -> list:
     return out
 
 
-def call_lifecycle(fn: Any, label: str, what: str) -> Any:
-    """Call the user DoFn's ``setup`` / ``start_bundle`` / ... method ``what``; its exceptions
-    become UserCodeError naming the transform."""
-    try:
-        return getattr(fn, what)()
-    except FluvialError:
-        raise
-    except Exception as e:
-        raise UserCodeError(label, f"<{what}>", e) from e
+class UserDoFnLifecycle(beam.DoFn):
+    """The lifecycle of the wrapped fluvial DoFn ``self.fn`` (label ``self.label``), shared by
+    the stateless and the stateful wrappers: its exceptions become UserCodeError naming the
+    transform, and finish_bundle's outputs are converted for Beam."""
+
+    fn: DoFn
+    label: str
+
+    def _call(self, what: str) -> Any:
+        try:
+            return getattr(self.fn, what)()
+        except FluvialError:
+            raise
+        except Exception as e:
+            raise UserCodeError(self.label, f"<{what}>", e) from e
+
+    def start_bundle(self) -> None:
+        install_bridge()
+        self._call("start_bundle")
+
+    def finish_bundle(self):
+        results = self._call("finish_bundle")
+        return finish_outputs(results, self.label) if results is not None else None
+
+    def teardown(self) -> None:
+        self._call("teardown")
 
 
-class BeamDoFn(beam.DoFn):
+class BeamDoFn(UserDoFnLifecycle):
     """Runs a stateless fluvial DoFn under the error policy ``policy`` (see
     :mod:`.deadletters`): an element's outputs are collected before any is emitted, so a
     failing element contributes none."""
@@ -96,13 +113,6 @@ class BeamDoFn(beam.DoFn):
         self._params = sig.process_params
         self._needs = {p.kind for _, p in self._params}
         self._call("setup")
-
-    def _call(self, what: str) -> Any:
-        return call_lifecycle(self.fn, self.label, what)
-
-    def start_bundle(self) -> None:
-        install_bridge()
-        self._call("start_bundle")
 
     def process(self, element, ts=beam.DoFn.TimestampParam, w=beam.DoFn.WindowParam,
                 pane=beam.DoFn.PaneInfoParam):
@@ -127,9 +137,3 @@ class BeamDoFn(beam.DoFn):
             return self.errors.handle(e, element, ts_ms, w)
         return outs
 
-    def finish_bundle(self):
-        results = self._call("finish_bundle")
-        return finish_outputs(results, self.label) if results is not None else None
-
-    def teardown(self) -> None:
-        self._call("teardown")

@@ -33,7 +33,7 @@ from fluvial.values import WindowedValue
 
 from .convert import RUNNER, from_beam_pane, from_beam_ts, from_beam_window, to_beam_ts
 from .deadletters import ErrorPolicy
-from .dofns import call_lifecycle, finish_outputs, to_beam_output
+from .dofns import UserDoFnLifecycle, to_beam_output
 from .metrics import install_bridge
 
 _PICKLE = coders.PickleCoder()
@@ -202,7 +202,7 @@ class _TimerHandle:
 
 
 # -- the generated DoFn ----------------------------------------------------------------------------
-class _StatefulBase(beam.DoFn):
+class _StatefulBase(UserDoFnLifecycle):
     """Behaviour shared by every generated stateful DoFn; subclasses only declare parameters."""
 
     fn: DoFn
@@ -217,20 +217,6 @@ class _StatefulBase(beam.DoFn):
         install_bridge()
         self.sig = DoFnSignature(self.fn, self.label)
         self._call("setup")
-
-    def _call(self, what: str) -> Any:
-        return call_lifecycle(self.fn, self.label, what)
-
-    def start_bundle(self) -> None:
-        install_bridge()
-        self._call("start_bundle")
-
-    def finish_bundle(self):
-        results = self._call("finish_bundle")
-        return finish_outputs(results, self.label) if results is not None else None
-
-    def teardown(self) -> None:
-        self._call("teardown")
 
     def _binder(self, states: tuple, timers: tuple, ttls: tuple, write_ts: int):
         ctx = _Ctx(write_ts, dict(zip(self.ttl_names, ttls)))
