@@ -35,6 +35,16 @@ class SinkWriter:
 
 
 class Sink:
+    #: True when the sink commits its output exactly once at completed checkpoints (two-phase
+    #: commit through the SinkWriter hooks); a runner that cannot call
+    #: ``notify_checkpoint_complete`` refuses such a sink rather than silently weakening it
+    exactly_once: bool = False
+
+    def exactly_once_promise(self) -> str | None:
+        """What this sink promises beyond at-least-once, for error messages; None when nothing.
+        Sinks whose promise depends on their configuration override this."""
+        return f"{type(self).__name__} declares exactly_once" if self.exactly_once else None
+
     def open(self, ctx: Any) -> SinkWriter:
         raise NotImplementedError
 

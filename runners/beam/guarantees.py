@@ -9,7 +9,8 @@ translating such a sink silently would break its promise. The translation refuse
 :class:`~fluvial.errors.UnsupportedFeatureError` unless the pipeline passes
 ``--beam-sink-guarantee at_least_once``.
 
-A custom sink declares its promise with a class attribute ``exactly_once = True``.
+A sink declares its promise with ``exactly_once = True`` (see :class:`fluvial.Sink`); a sink
+whose promise depends on its configuration overrides ``exactly_once_promise``.
 
 >>> sink_guarantee(["--beam-sink-guarantee", "at_least_once"])
 'at_least_once'
@@ -48,22 +49,9 @@ def sink_guarantee(extra_args: Sequence[str]) -> str | None:
 
 
 def exactly_once_promise(sink: Any) -> str | None:
-    """What in ``sink`` promises exactly-once output, or None when it promises no more than
-    at-least-once."""
-    declared = getattr(sink, "exactly_once", None)
-    if declared is not None:
-        return f"{type(sink).__name__} declares exactly_once" if declared else None
-    from fluvial.transforms.io.filesink import FileSink
-    from fluvial.transforms.io.sqlsink import SqliteSink
-    from fluvial.transforms.kafka.writer import KafkaSink
-
-    if isinstance(sink, KafkaSink):
-        return "delivery='exactly_once'" if sink.cfg.get("delivery") == "exactly_once" else None
-    if isinstance(sink, FileSink):
-        return f"{type(sink).__name__} (files committed exactly once at checkpoints)"
-    if isinstance(sink, SqliteSink):
-        return "WriteToSqlite (rows committed exactly once at checkpoints)"
-    return None
+    """What in ``sink`` promises exactly-once output (the sink says: Sink.exactly_once_promise),
+    or None when it promises no more than at-least-once."""
+    return sink.exactly_once_promise()
 
 
 def check_sink(sink: Any, label: str, accepted: str | None) -> None:

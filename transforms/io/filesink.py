@@ -241,6 +241,11 @@ class FileSinkWriter(SinkWriter):
 class FileSink(Sink):
     """A sink of formatted lines in sharded files, committed at checkpoints."""
 
+    exactly_once = True
+
+    def exactly_once_promise(self) -> str | None:
+        return f"{type(self).__name__} (files committed exactly once at checkpoints)"
+
     def __init__(
         self,
         path_prefix: str,

@@ -332,6 +332,11 @@ class SqliteSinkWriter(SinkWriter):
 class SqliteSink(Sink):
     """The sink behind :class:`WriteToSqlite`."""
 
+    exactly_once = True
+
+    def exactly_once_promise(self) -> str | None:
+        return "WriteToSqlite (rows committed exactly once at checkpoints)"
+
     def __init__(
         self,
         path: str,

@@ -98,6 +98,13 @@ class KafkaSink(Sink):
     def display_name(self) -> str:
         return "KafkaSink"
 
+    @property
+    def exactly_once(self) -> bool:  # type: ignore[override]
+        return self.cfg["delivery"] == "exactly_once"
+
+    def exactly_once_promise(self) -> str | None:
+        return "delivery='exactly_once'" if self.exactly_once else None
+
     def open(self, ctx: Any) -> SinkWriter:
         if self.cfg["delivery"] == "exactly_once":
             return TransactionalKafkaWriter(self.cfg, ctx)
