@@ -26,6 +26,7 @@ from typing import Any
 from fluvial.errors import PipelineConstructionError, UnsupportedFeatureError
 
 from .convert import RUNNER
+from .options import flag_value
 
 FLAG = "--beam-sink-guarantee"
 CHOICES = ("at_least_once",)
@@ -36,10 +37,9 @@ def sink_guarantee(extra_args: Sequence[str]) -> str | None:
     args = list(extra_args)
     value: str | None = None
     for i, a in enumerate(args):
-        name, eq, inline = a.partition("=")
-        if name not in (FLAG, "--beam_sink_guarantee"):
+        if a.partition("=")[0] not in (FLAG, "--beam_sink_guarantee"):
             continue
-        value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+        value, _ = flag_value(args, i)
         if value not in CHOICES:
             raise PipelineConstructionError(
                 f"pipeline options: {FLAG} accepts {', '.join(CHOICES)}, got {value!r}; pass "

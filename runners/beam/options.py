@@ -20,6 +20,17 @@ SHORT_NAMES = {
 }
 
 
+def flag_value(args: list[str], i: int) -> tuple[str, int]:
+    """The value of the flag at ``args[i]`` (``--flag=value`` or ``--flag value``; "" when
+    missing) and the index of the last argument it used."""
+    _, eq, inline = args[i].partition("=")
+    if eq:
+        return inline, i
+    if i + 1 < len(args):
+        return args[i + 1], i + 1
+    return "", i
+
+
 def parse_beam_args(extra_args: Sequence[str]) -> tuple[str | None, list[str]]:
     """(runner name or None, Beam argv) from fluvial's unparsed flags. Other flags are ignored
     (they belong to the user's program)."""
@@ -29,15 +40,9 @@ def parse_beam_args(extra_args: Sequence[str]) -> tuple[str | None, list[str]]:
     i = 0
     while i < len(args):
         a = args[i]
-        name, eq, inline = a.partition("=")
+        name = a.partition("=")[0]
         if name in ("--beam-runner", "--beam_runner"):
-            if eq:
-                value = inline
-            elif i + 1 < len(args):
-                i += 1
-                value = args[i]
-            else:
-                value = ""
+            value, i = flag_value(args, i)
             if not value or value.startswith("--"):
                 raise PipelineConstructionError(
                     "pipeline options: --beam-runner needs a Beam runner name, e.g. "
@@ -45,13 +50,7 @@ def parse_beam_args(extra_args: Sequence[str]) -> tuple[str | None, list[str]]:
                 )
             runner = SHORT_NAMES.get(value, value)
         elif name in ("--beam-option", "--beam_option"):
-            if eq:
-                kv = inline
-            elif i + 1 < len(args):
-                i += 1
-                kv = args[i]
-            else:
-                kv = ""
+            kv, i = flag_value(args, i)
             key, eq2, val = kv.partition("=")
             key = key.strip().lstrip("-")
             if not eq2 or not key:
