@@ -31,6 +31,7 @@ import attrs
 import fluvial as fl
 from fluvial.examples import fraud_detection as fraud
 from fluvial.localbroker import LocalBroker, daemon_start, default_state_dir
+from fluvial.options import positive_int
 from fluvial.transforms import Map
 from fluvial.transforms.kafka import ReadFromKafka
 from fluvial.transforms.kafka.client import create_topics
@@ -205,18 +206,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(s: str) -> int:
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The demo's flags (``fluvial demo fraud`` adds the same)."""
-    p.add_argument("--events", type=_positive, default=DEFAULT_EVENTS,
+    p.add_argument("--events", type=positive_int, default=DEFAULT_EVENTS,
                    help=f"transactions to produce (default {DEFAULT_EVENTS:,})")
-    p.add_argument("--accounts", type=_positive, default=DEFAULT_ACCOUNTS,
+    p.add_argument("--accounts", type=positive_int, default=DEFAULT_ACCOUNTS,
                    help=f"number of accounts (default {DEFAULT_ACCOUNTS})")
     p.add_argument("--port", type=int, default=0,
                    help="the broker's port on 127.0.0.1 (default: a free one)")

@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fluvial.options import positive_int
+
 
 def _load_build(path: str) -> Any:
     spec = importlib.util.spec_from_file_location("fluvial_user_pipeline", path)
@@ -187,13 +189,6 @@ def cmd_runners(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _positive(s: str) -> int:
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
-    return v
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fluvial", description="fluvial: portable stream processing")
     sub = p.add_subparsers(dest="command", required=True)
@@ -210,8 +205,8 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="run a benchmark against its plain-Python baseline")
     b.add_argument("name", help="sliding-sum | kafka-passthrough")
-    b.add_argument("--events", type=_positive, default=1_000_000)
-    b.add_argument("--keys", type=_positive, default=1000)
+    b.add_argument("--events", type=positive_int, default=1_000_000)
+    b.add_argument("--keys", type=positive_int, default=1000)
     b.add_argument("--runner", default="direct")
     b.add_argument("--json", action="store_true")
     b.add_argument("--delivery", choices=("at_least_once", "exactly_once", "both"),
@@ -230,8 +225,8 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="fraud: fraud detection from Kafka, exactly once, on a "
                        "local broker it starts (needs fluvial[broker])")
     d.add_argument("name", choices=("fraud",))
-    d.add_argument("--events", type=_positive, default=20_000, help="transactions to produce")
-    d.add_argument("--accounts", type=_positive, default=200, help="number of accounts")
+    d.add_argument("--events", type=positive_int, default=20_000, help="transactions to produce")
+    d.add_argument("--accounts", type=positive_int, default=200, help="number of accounts")
     d.add_argument("--port", type=int, default=0,
                    help="the broker's port on 127.0.0.1 (default: a free one)")
     d.add_argument("--keep-broker", action="store_true",

@@ -23,7 +23,8 @@ class _Parser(argparse.ArgumentParser):
         raise PipelineConstructionError(f"pipeline options: {message}")
 
 
-def _positive_int(s: str) -> int:
+def positive_int(s: str) -> int:
+    """argparse type: an integer >= 1."""
     v = int(s)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
@@ -77,7 +78,7 @@ class PipelineOptions:
         p.add_argument("--checkpoint-interval", "--checkpoint_interval", dest="checkpoint_interval",
                        type=_non_negative_float, default=10.0,
                        help="seconds between checkpoints (0: after every batch)")
-        p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_positive_int, default=4096,
+        p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=4096,
                        help="elements a source hands over at once")
         p.add_argument("--on-error", "--on_error", dest="on_error", default="fail",
                        choices=_CHOICES["on_error"],
