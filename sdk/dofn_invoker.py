@@ -137,6 +137,17 @@ def bind_kwargs(params: list[tuple[str, _Param]], inv: Invocation, label: str) -
     return kw
 
 
+def check_tag(label: str, tag: str, declared: set[str] | frozenset[str]) -> None:
+    """Raise naming the transform when user code emits an output tag ParDo did not declare."""
+    if tag not in declared:
+        from fluvial.errors import FluvialError
+
+        raise FluvialError(
+            f"transform '{label}': output tagged {tag!r} is not declared; declare it with "
+            f"ParDo(...).with_outputs({tag!r}) (declared: {sorted(declared)})"
+        )
+
+
 def normalize_outputs(
     results: Iterable[Any] | None,
     timestamp_ms: int,

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from fluvial.errors import PipelineConstructionError
-from fluvial.timeutil import GLOBAL_WINDOW_MAX_MS, MIN_TIMESTAMP_MS, Timestamp, to_millis
+from fluvial.timeutil import (
+    GLOBAL_WINDOW_MAX_MS,
+    MAX_TIMESTAMP_MS,
+    MIN_TIMESTAMP_MS,
+    Timestamp,
+    to_millis,
+)
 
 
 class BoundedWindow:
@@ -119,6 +125,23 @@ class GlobalWindow(BoundedWindow):
 
 
 GLOBAL_WINDOW = GlobalWindow()
+
+
+def expiry_time(window: BoundedWindow, allowed_lateness_ms: int) -> int:
+    """The last instant of ``window``'s life: its max timestamp plus the allowed lateness, capped
+    1 ms before the end of time so that every window (the global one with any lateness
+    included) expires when the input ends. The window is expired, its state garbage-collected
+    and its elements dropped as too late, once ``watermark > expiry_time``.
+
+    >>> expiry_time(IntervalWindow(0, 60_000), 5_000)
+    64999
+    """
+    return min(window.max_timestamp_ms + allowed_lateness_ms, MAX_TIMESTAMP_MS - 1)
+
+
+def is_expired(window: BoundedWindow, allowed_lateness_ms: int, watermark: int) -> bool:
+    """Whether ``window`` has expired at ``watermark`` (see :func:`expiry_time`)."""
+    return expiry_time(window, allowed_lateness_ms) < watermark
 
 
 class _Invalid(Exception):

@@ -1,24 +1,124 @@
 """The window/trigger driver: Beam's GroupByKey-with-windowing semantics for one key, written
-once over an injected per-key state store and timer service.
+once over an injected per-key store (:class:`WindowStore`) and an output (:class:`PaneSink`).
 
-A runner calls :meth:`WindowDriver.process_element` for each element of the current key,
-:meth:`WindowDriver.on_event_timer` when the input watermark passes a timer it registered and
-:meth:`WindowDriver.on_processing_timer` when processing time reaches one. The driver emits panes
-through a :class:`PaneSink`. Rules, as documented in docs/concepts.md:
+Every runner that groups in Python runs this code; only the store differs. The in-memory
+reference store is :class:`fluvial.window_store.InMemoryWindowStore`; the store-contract kit
+:mod:`fluvial.testing.store_contract` checks any store against scripted timelines without an
+engine.
 
-* A window ``w`` expires when ``w.max_timestamp + allowed_lateness < watermark``. Elements whose
-  assigned window has expired are dropped (counted, or sent to the late-data output).
-* The end-of-window moment is ``watermark > w.max_timestamp``; the window is garbage-collected
-  when it expires. If both happen in one watermark advance, the pane fired then is the last.
-* A pane is emitted when its trigger fires and elements arrived since the previous pane, or when
-  it is the ON_TIME pane fired at the end of the window (emitted even if empty). At expiry,
-  elements not yet emitted form a final pane.
+How a runner drives it
+======================
+
+* For each element of key ``k``: bind the store to ``k``, set ``store.watermark``,
+  ``store.output_watermark`` and ``store.processing_time``, then call
+  :meth:`WindowDriver.process_element` with the element's value, timestamp and windows.
+* When the input watermark passes a time ``t`` given to ``store.set_event_timer(window, t)``,
+  call :meth:`WindowDriver.on_event_timer` for that key and window, with ``store.watermark`` set
+  to the new watermark. This must happen before the runner forwards a watermark greater than
+  ``t`` downstream, so the panes it emits precede that watermark.
+* When processing time reaches ``t`` given to ``store.set_processing_timer(window, t)``, call
+  :meth:`WindowDriver.on_processing_timer`, with ``store.processing_time >= t``.
+
+The semantics (Beam's model; docs/concepts.md states them for users)
+====================================================================
+
+* Time is integer milliseconds. A window ``w`` *ends* once ``watermark > w.max_timestamp`` and
+  *expires* once ``watermark > expiry_time(w, allowed_lateness)``
+  (:func:`fluvial.window.expiry_time`). Elements of an expired window are dropped, counted as
+  ``dropped_due_to_lateness`` (per window) and handed to ``sink.late``.
+* Triggers are evaluated after every element and on every timer of their window. A pane is
+  emitted when the trigger fires and elements arrived since the previous pane, or when it is the
+  ON_TIME pane fired at the end of the window (emitted even if empty). At expiry, elements not yet
+  emitted form a final pane. If the end and the expiry happen in one watermark advance, the pane
+  fired then is the last.
 * Timing: EARLY while ``watermark <= w.max_timestamp``; afterwards the first non-early pane is
   ON_TIME if fired at the end of the window or if it holds elements that arrived before the
   watermark passed the end; every other pane is LATE.
-* A finished trigger closes the window: later elements for it are dropped and counted.
-* Merged windows (Sessions) combine contents and trigger state; pane indices continue from the
-  largest index among the merged windows.
+* A finished trigger closes the window: its later elements are dropped and counted as
+  ``dropped_due_to_closed_window``.
+* Merged windows (Sessions) combine contents, trigger state and holds; pane indices continue from
+  the largest index among the merged windows.
+* Watermark holds and pane timestamps (Beam Java's ``WatermarkHold``). An element's *output
+  time* is its timestamp (EARLIEST, LATEST) or its window's max timestamp (EOW). The element
+  places an *element hold* at its output time only if its window has not ended and the output
+  time is not behind ``store.output_watermark`` (a hold there could not be respected);
+  otherwise it places a *garbage-collection hold* at the window's expiry time. A window's
+  element hold is the earliest (EARLIEST, EOW) or latest (LATEST) of its holding elements since
+  the previous pane; its store hold is the earlier of that and its garbage-collection hold. The
+  pane is stamped with the element hold, or with the window's max timestamp when no element
+  holds (late panes, empty ON_TIME panes, panes of elements behind the output watermark). A pane
+  releases both holds; merging windows keeps the combined element hold and places a
+  garbage-collection hold. So no pane leaves the grouping stamped behind its output watermark
+  unless none of its elements could hold, and then the output watermark has not passed the
+  window's expiry: a downstream grouping with the same windowing never drops it.
+
+The store contract
+==================
+
+:class:`WindowStore` is bound to one key by the runner. Its members:
+
+``watermark``
+    The input watermark in ms: every element with a smaller timestamp has arrived. The driver's
+    convention is that a time ``t`` has *passed* when ``watermark > t``. A backend whose timers
+    fire at ``watermark >= t`` (Flink, Beam) registers its timer at ``t + 1`` and passes its
+    watermark through unchanged.
+``output_watermark``
+    The watermark this operator has already published downstream (the minimum of its input
+    watermark and its holds when last computed). A store that cannot hold the output watermark
+    (Flink) reports the input watermark here.
+``processing_time``
+    Processing time in ms (a scripted clock under TestStream).
+``get_meta(window)``
+    The window's :class:`WindowMeta`, or None if the window has no state for this key. May
+    return a copy: the driver writes every change back with ``put_meta``.
+``put_meta(window, meta)``
+    Store the window's metadata (small: pane indices, flags, hold, trigger state).
+``windows()``
+    The windows with metadata for this key (used to merge windows).
+``remove(window)``
+    Forget the window: its metadata and its contents.
+``append(window, value)`` / ``read_bag(window)``
+    GroupByKey contents: an append-only bag; ``read_bag`` returns the values in any order (a new
+    list). A serialising backend maps these onto a list/bag state so one element costs O(1).
+``get_accumulator(window, default)`` / ``put_accumulator(window, acc)``
+    CombinePerKey contents: one accumulator cell (``default`` when absent).
+``clear_contents(window)``
+    Drop the window's contents (bag or accumulator), keep its metadata.
+``set_event_timer(window, t)``
+    Ask for :meth:`WindowDriver.on_event_timer` once ``watermark > t``. Timers are never
+    deleted: the driver tolerates stale and repeated calls (of windows merged away, expired, or
+    already fired) and re-checks every condition against the watermark, so a spurious call is
+    harmless and a store may coalesce equal ``(window, t)`` requests. A missing call is a bug.
+    On the final watermark (end of input) every pending timer is due.
+``set_processing_timer(window, t)``
+    Ask for :meth:`WindowDriver.on_processing_timer` once ``processing_time >= t``; the same
+    tolerance applies.
+``set_hold(window, t | None)``
+    Hold this key's output watermark at or below ``t`` for ``window`` (None releases it). The
+    output watermark of the operator is the minimum of its input watermark and all holds. A
+    store of a backend without holds ignores the call (and reports ``output_watermark`` as the
+    input watermark); EARLIEST/LATEST pane timestamps may then be late downstream.
+
+:class:`PaneSink` receives what the driver produces for the bound key:
+``emit(window, value, timestamp_ms, pane)`` one pane (the list of values for GroupByKey, the
+extracted output for CombinePerKey); ``late(value, timestamp_ms, window)`` an element dropped
+for lateness; ``dropped(reason, count)`` a counter increment (``dropped_due_to_lateness`` or
+``dropped_due_to_closed_window``).
+
+>>> from fluvial.window import FixedWindows
+>>> from fluvial.windowing import Windowing
+>>> from fluvial.window_store import InMemoryWindowStore
+>>> store, out = InMemoryWindowStore(), []
+>>> driver = WindowDriver(Windowing(FixedWindows(10)))
+>>> class Sink:
+...     def for_key(self, key): return self
+...     def emit(self, window, value, ts, pane): out.append((value, ts, pane.timing.value))
+...     def late(self, value, ts, window): pass
+...     def dropped(self, reason, n): pass
+>>> store.process("k", 1, 5_000, FixedWindows(10).assign(5_000, 1), driver, Sink())
+>>> store.advance_watermark(10_000, driver, Sink())
+>>> out
+[([1], 9999, 'ON_TIME')]
 """
 
 from __future__ import annotations
@@ -27,40 +127,37 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from fluvial.pane import PaneInfo, PaneTiming
-from fluvial.timeutil import MAX_TIMESTAMP_MS
 from fluvial.triggers import ROOT, AccumulationMode
+from fluvial.window import expiry_time
 from fluvial.windowing import TimestampCombiner, Windowing
 
 EOW, GC, ELEMENT, PROC = 0, 1, 2, 3
 
 
-class WindowState:
-    """Everything the driver keeps for one (key, window)."""
+class WindowMeta:
+    """The driver's small per-(key, window) state: pane indices, flags, the watermark hold and
+    the trigger's state. Contents live apart, in the store's bag or accumulator cell."""
 
-    __slots__ = (
-        "contents",
-        "trig",
-        "index",
-        "nonspec",
-        "closed",
-        "has_new",
-        "ontime_pending",
-        "eow_done",
-        "hold_min",
-        "hold_max",
-    )
+    __slots__ = ("trig", "index", "nonspec", "closed", "has_new", "ontime_pending", "eow_done",
+                 "hold", "gc_hold")
 
-    def __init__(self, contents: Any) -> None:
-        self.contents = contents
+    def __init__(self) -> None:
         self.trig: dict[str, Any] = {}
-        self.index = 0
-        self.nonspec = 0
-        self.closed = False
-        self.has_new = False
-        self.ontime_pending = False
-        self.eow_done = False
-        self.hold_min: int | None = None
-        self.hold_max: int | None = None
+        self.index = 0  # panes emitted so far
+        self.nonspec = 0  # non-early panes emitted so far
+        self.closed = False  # the trigger finished: later elements are dropped
+        self.has_new = False  # elements arrived since the previous pane
+        self.ontime_pending = False  # some of them arrived before the window ended
+        self.eow_done = False  # the end of the window has been handled
+        self.hold: int | None = None  # combined element hold since the previous pane
+        self.gc_hold = False  # a garbage-collection hold is placed
+
+    def copy(self) -> WindowMeta:
+        m = WindowMeta()
+        for s in self.__slots__:
+            setattr(m, s, getattr(self, s))
+        m.trig = dict(self.trig)
+        return m
 
     def __getstate__(self):
         return tuple(getattr(self, s) for s in self.__slots__)
@@ -69,55 +166,90 @@ class WindowState:
         for s, v in zip(self.__slots__, st):
             setattr(self, s, v)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WindowMeta) and self.__getstate__() == other.__getstate__()
+
+    def __repr__(self) -> str:
+        return "WindowMeta(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__) + ")"
+
 
 class WindowStore(Protocol):
-    """Per-key state and timers, bound to the key being processed."""
+    """Per-key state, timers and holds of one grouping, bound to the key being processed. The
+    members' contract is in this module's docstring."""
 
     watermark: int
+    output_watermark: int
     processing_time: int
 
-    def get(self, window: Any) -> WindowState | None: ...
-    def put(self, window: Any, ws: WindowState) -> None: ...
-    def remove(self, window: Any) -> None: ...
+    def get_meta(self, window: Any) -> WindowMeta | None: ...
+    def put_meta(self, window: Any, meta: WindowMeta) -> None: ...
     def windows(self) -> Iterable[Any]: ...
+    def remove(self, window: Any) -> None: ...
+    def append(self, window: Any, value: Any) -> None: ...
+    def read_bag(self, window: Any) -> list: ...
+    def get_accumulator(self, window: Any, default: Any) -> Any: ...
+    def put_accumulator(self, window: Any, acc: Any) -> None: ...
+    def clear_contents(self, window: Any) -> None: ...
     def set_event_timer(self, window: Any, t: int) -> None: ...
     def set_processing_timer(self, window: Any, t: int) -> None: ...
     def set_hold(self, window: Any, t: int | None) -> None: ...
 
 
 class PaneSink(Protocol):
+    """Where the driver's panes, late elements and drop counts go (see the module docstring)."""
+
     def emit(self, window: Any, value: Any, timestamp_ms: int, pane: PaneInfo) -> None: ...
     def late(self, value: Any, timestamp_ms: int, window: Any) -> None: ...
     def dropped(self, reason: str, count: int) -> None: ...
 
 
-class Contents:
-    """How a pane's contents are kept: a list (GroupByKey) or a combiner accumulator."""
+_ABSENT = object()
 
-    def __init__(self, combine_fn: Any = None) -> None:
-        self.fn = combine_fn
 
-    def create(self) -> Any:
-        return [] if self.fn is None else self.fn.create_accumulator()
+class BagContents:
+    """GroupByKey: the window's values in an append-only bag; a pane is their list. Merging
+    moves the sources' values into the target's bag (the target keeps its own)."""
 
-    def add(self, contents: Any, value: Any) -> Any:
-        if self.fn is None:
-            contents.append(value)
-            return contents
-        return self.fn.add_input(contents, value)
+    def add(self, store: WindowStore, window: Any, value: Any) -> None:
+        store.append(window, value)
 
-    def merge(self, parts: list[Any]) -> Any:
-        if self.fn is None:
-            out: list[Any] = []
-            for p in parts:
-                out.extend(p)
-            return out
-        return self.fn.merge_accumulators(parts)
+    def extract(self, store: WindowStore, window: Any) -> Any:
+        return store.read_bag(window)
 
-    def extract(self, contents: Any) -> Any:
-        if self.fn is None:
-            return list(contents)
-        return self.fn.extract_output(contents)
+    def merge_into(self, store: WindowStore, sources: list[Any], target: Any) -> None:
+        values = [v for s in sources for v in store.read_bag(s)]
+        for s in sources:
+            store.clear_contents(s)
+        for v in values:
+            store.append(target, v)
+
+
+class CombiningContents:
+    """CombinePerKey: one accumulator per window, folded with the CombineFn. Merging merges the
+    target's and the sources' accumulators into the target."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def add(self, store: WindowStore, window: Any, value: Any) -> None:
+        acc = store.get_accumulator(window, _ABSENT)
+        if acc is _ABSENT:
+            acc = self.fn.create_accumulator()
+        store.put_accumulator(window, self.fn.add_input(acc, value))
+
+    def extract(self, store: WindowStore, window: Any) -> Any:
+        acc = store.get_accumulator(window, _ABSENT)
+        if acc is _ABSENT:
+            acc = self.fn.create_accumulator()
+        return self.fn.extract_output(acc)
+
+    def merge_into(self, store: WindowStore, sources: list[Any], target: Any) -> None:
+        cells = [target, *sources]
+        accs = [a for a in (store.get_accumulator(c, _ABSENT) for c in cells) if a is not _ABSENT]
+        for s in sources:
+            store.clear_contents(s)
+        if accs:
+            store.put_accumulator(target, accs[0] if len(accs) == 1 else self.fn.merge_accumulators(accs))
 
 
 class _Ctx:
@@ -136,7 +268,8 @@ class _Ctx:
 
 
 class WindowDriver:
-    """Runs one windowing strategy over elements of one key at a time."""
+    """Runs one windowing strategy over the elements of one key at a time; ``combine_fn`` None
+    groups values into lists (GroupByKey), else folds them (CombinePerKey)."""
 
     def __init__(self, windowing: Windowing, combine_fn: Any = None) -> None:
         self.windowing = windowing
@@ -145,26 +278,51 @@ class WindowDriver:
         self.lateness = windowing.allowed_lateness_ms
         self.discarding = windowing.accumulation_mode is AccumulationMode.DISCARDING
         self.tc = windowing.timestamp_combiner
-        self.contents = Contents(combine_fn)
+        self.eow = self.tc is TimestampCombiner.OUTPUT_AT_EOW
+        self.latest = self.tc is TimestampCombiner.OUTPUT_AT_LATEST
+        self.contents: Any = BagContents() if combine_fn is None else CombiningContents(combine_fn)
         self.merging = bool(getattr(self.window_fn, "is_merging", False))
 
     # -- helpers ------------------------------------------------------------------------------
     def gc_time(self, window: Any) -> int:
-        return min(window.max_timestamp_ms + self.lateness, MAX_TIMESTAMP_MS - 1)
+        """The instant after which ``window`` expires (:func:`fluvial.window.expiry_time`)."""
+        return expiry_time(window, self.lateness)
 
     def is_expired(self, window: Any, watermark: int) -> bool:
-        # capped like the expiry timer, so the global window expires at the end of input even
-        # with more than a day of allowed lateness
-        return self.gc_time(window) < watermark
+        return expiry_time(window, self.lateness) < watermark
 
-    def _new_state(self, window: Any, store: WindowStore) -> WindowState:
-        ws = WindowState(self.contents.create())
+    def _new_meta(self, window: Any, store: WindowStore) -> WindowMeta:
+        meta = WindowMeta()
         if store.watermark > window.max_timestamp_ms:
-            ws.eow_done = True
+            meta.eow_done = True
         else:
             store.set_event_timer(window, window.max_timestamp_ms)
         store.set_event_timer(window, self.gc_time(window))
-        return ws
+        return meta
+
+    def _combine_hold(self, a: int | None, b: int) -> int:
+        if a is None:
+            return b
+        return (a if a >= b else b) if self.latest else (a if a <= b else b)
+
+    def _store_hold(self, window: Any, meta: WindowMeta) -> int | None:
+        """The hold the store keeps for ``window``: the earlier of its element hold and its
+        garbage-collection hold."""
+        if not meta.gc_hold:
+            return meta.hold
+        gc = self.gc_time(window)
+        return gc if meta.hold is None or meta.hold > gc else meta.hold
+
+    def _add_hold(self, w: Any, ts: int, meta: WindowMeta, store: WindowStore) -> None:
+        before = self._store_hold(w, meta)
+        out = w.max_timestamp_ms if self.eow else ts
+        if store.watermark <= w.max_timestamp_ms and out >= store.output_watermark:
+            meta.hold = self._combine_hold(meta.hold, out)
+        else:
+            meta.gc_hold = True
+        after = self._store_hold(w, meta)
+        if after != before:
+            store.set_hold(w, after)
 
     # -- elements -----------------------------------------------------------------------------
     def process_element(
@@ -181,48 +339,42 @@ class WindowDriver:
         if not live:
             return
         if self.merging:
-            live = self._merge(live, store, sink)
+            live = self._merge(live, store)
         for w in live:
             self._add(w, value, timestamp_ms, store, sink)
 
     def _add(self, w: Any, value: Any, ts: int, store: WindowStore, sink: PaneSink) -> None:
-        ws = store.get(w)
-        if ws is None:
-            ws = self._new_state(w, store)
-        elif ws.closed:
+        meta = store.get_meta(w)
+        if meta is None:
+            meta = self._new_meta(w, store)
+        elif meta.closed:
             sink.dropped("dropped_due_to_closed_window", 1)
             return
-        ws.contents = self.contents.add(ws.contents, value)
-        ws.has_new = True
+        self.contents.add(store, w, value)
+        meta.has_new = True
         if store.watermark <= w.max_timestamp_ms:
-            ws.ontime_pending = True
-            if self.tc is not TimestampCombiner.OUTPUT_AT_EOW:
-                if ws.hold_min is None or ts < ws.hold_min:
-                    ws.hold_min = ts
-                    store.set_hold(w, ts)
-        if self.tc is not TimestampCombiner.OUTPUT_AT_EOW:
-            if ws.hold_max is None or ts > ws.hold_max:
-                ws.hold_max = ts
-            if ws.hold_min is None:
-                ws.hold_min = ts
+            meta.ontime_pending = True
+        self._add_hold(w, ts, meta, store)
         ctx = _Ctx(store, w)
-        self.trigger.on_element(ROOT, ws.trig, w, ctx)
-        if self.trigger.should_fire(ROOT, ws.trig, w, ctx):
-            self._fire(w, ws, ELEMENT, False, store, sink)
+        self.trigger.on_element(ROOT, meta.trig, w, ctx)
+        if self.trigger.should_fire(ROOT, meta.trig, w, ctx):
+            self._fire(w, meta, ELEMENT, False, store, sink)
         else:
-            store.put(w, ws)
+            store.put_meta(w, meta)
 
-    def _merge(self, new_windows: list[Any], store: WindowStore, sink: PaneSink) -> list[Any]:
+    def _merge(self, new_windows: list[Any], store: WindowStore) -> list[Any]:
         existing = list(store.windows())
         candidates = set(existing) | set(new_windows)
         mapping: dict[Any, Any] = {}
         for members, result in self.window_fn.merge(candidates):
-            states = [s for s in (store.get(m) for m in members) if s is not None]
-            if result in existing and len(states) == 1 and store.get(result) is not None:
+            metas = {m: store.get_meta(m) for m in members}
+            holders = [m for m in members if metas[m] is not None]
+            if len(holders) == 1 and holders[0] == result:
                 for m in members:
                     mapping[m] = result
                 continue
-            merged = WindowState(self.contents.merge([s.contents for s in states if s.contents is not None]))
+            states = [metas[m] for m in holders]
+            merged = WindowMeta()
             ctx = _Ctx(store, result)
             self.trigger.merge_state(ROOT, merged.trig, [s.trig for s in states], result, ctx)
             merged.index = max((s.index for s in states), default=0)
@@ -230,23 +382,29 @@ class WindowDriver:
             merged.closed = any(s.closed for s in states)
             merged.has_new = any(s.has_new for s in states)
             merged.ontime_pending = any(s.ontime_pending for s in states)
-            mins = [s.hold_min for s in states if s.hold_min is not None]
-            maxs = [s.hold_max for s in states if s.hold_max is not None]
-            merged.hold_min = min(mins) if mins else None
-            merged.hold_max = max(maxs) if maxs else None
-            for m in members:
-                if store.get(m) is not None:
+            if not self.eow:
+                for s in states:
+                    if s.hold is not None:
+                        merged.hold = self._combine_hold(merged.hold, s.hold)
+            elif any(s.hold is not None for s in states):
+                end = result.max_timestamp_ms  # the output time depends on the window only
+                if store.watermark <= end and end >= store.output_watermark:
+                    merged.hold = end
+            self.contents.merge_into(store, [m for m in holders if m != result], result)
+            for m in holders:
+                if m != result:
                     store.remove(m)
                     store.set_hold(m, None)
+            for m in members:
                 mapping[m] = result
             if store.watermark > result.max_timestamp_ms:
                 merged.eow_done = True
             else:
                 store.set_event_timer(result, result.max_timestamp_ms)
             store.set_event_timer(result, self.gc_time(result))
-            if merged.hold_min is not None and merged.ontime_pending:
-                store.set_hold(result, merged.hold_min)
-            store.put(result, merged)
+            merged.gc_hold = True
+            store.set_hold(result, self._store_hold(result, merged))
+            store.put_meta(result, merged)
         out = []
         for w in new_windows:
             r = mapping.get(w, w)
@@ -256,89 +414,85 @@ class WindowDriver:
 
     # -- timers -------------------------------------------------------------------------------
     def on_event_timer(self, window: Any, store: WindowStore, sink: PaneSink) -> None:
-        """The watermark passed a timer of ``window``: end of window and/or expiry."""
-        ws = store.get(window)
-        if ws is None:
+        """The watermark passed a timer of ``window``: its end and/or its expiry."""
+        meta = store.get_meta(window)
+        if meta is None:
             return
         wm = store.watermark
         final_now = self.is_expired(window, wm)
-        if not ws.eow_done and wm > window.max_timestamp_ms:
-            ws.eow_done = True
-            if not ws.closed:
+        if not meta.eow_done and wm > window.max_timestamp_ms:
+            meta.eow_done = True
+            if not meta.closed:
                 ctx = _Ctx(store, window)
-                if self.trigger.should_fire(ROOT, ws.trig, window, ctx):
-                    self._fire(window, ws, EOW, final_now, store, sink)
-                    if final_now or store.get(window) is None:
-                        return
-                    ws = store.get(window)
-                    assert ws is not None
+                if self.trigger.should_fire(ROOT, meta.trig, window, ctx):
+                    self._fire(window, meta, EOW, final_now, store, sink)
+                    return
         if final_now:
-            if not ws.closed and ws.has_new:
-                self._emit_final(window, ws, store, sink)
-            store.remove(window)
-            store.set_hold(window, None)
+            if not meta.closed and meta.has_new:
+                self._emit(window, meta, self._timing(window, meta, GC, wm), True, store, sink)
+            self._forget(window, store)
         else:
-            store.put(window, ws)
+            store.put_meta(window, meta)
 
     def on_processing_timer(self, window: Any, store: WindowStore, sink: PaneSink) -> None:
-        ws = store.get(window)
-        if ws is None or ws.closed:
+        meta = store.get_meta(window)
+        if meta is None or meta.closed:
             return
         ctx = _Ctx(store, window)
-        if self.trigger.should_fire(ROOT, ws.trig, window, ctx):
-            self._fire(window, ws, PROC, False, store, sink)
+        if self.trigger.should_fire(ROOT, meta.trig, window, ctx):
+            self._fire(window, meta, PROC, False, store, sink)
 
     # -- firing -------------------------------------------------------------------------------
-    def _timing(self, window: Any, ws: WindowState, reason: int, wm: int) -> PaneTiming:
-        if ws.nonspec == 0:
+    def _timing(self, window: Any, meta: WindowMeta, reason: int, wm: int) -> PaneTiming:
+        if meta.nonspec == 0:
             if wm <= window.max_timestamp_ms:
                 return PaneTiming.EARLY
-            if reason == EOW or ws.ontime_pending:
+            if reason == EOW or meta.ontime_pending:
                 return PaneTiming.ON_TIME
         return PaneTiming.LATE
 
-    def _emit(self, window: Any, ws: WindowState, timing: PaneTiming, is_last: bool, sink: PaneSink) -> None:
-        nonspec = -1 if timing is PaneTiming.EARLY else ws.nonspec
-        pane = PaneInfo(ws.index == 0, is_last, timing, ws.index, nonspec)
-        if self.tc is TimestampCombiner.OUTPUT_AT_EOW or ws.hold_min is None:
-            ts = window.max_timestamp_ms
-        elif self.tc is TimestampCombiner.OUTPUT_AT_EARLIEST:
-            ts = ws.hold_min
-        else:
-            ts = ws.hold_max if ws.hold_max is not None else window.max_timestamp_ms
-        sink.emit(window, self.contents.extract(ws.contents), ts, pane)
-        ws.index += 1
+    def pane_timestamp(self, window: Any, meta: WindowMeta) -> int:
+        """The timestamp of the next pane: the combined element hold, else (and never later
+        than) the window's max timestamp."""
+        end = window.max_timestamp_ms
+        if meta.hold is None or meta.hold > end:
+            return end
+        return meta.hold
+
+    def _emit(self, window: Any, meta: WindowMeta, timing: PaneTiming, is_last: bool,
+              store: WindowStore, sink: PaneSink) -> None:
+        nonspec = -1 if timing is PaneTiming.EARLY else meta.nonspec
+        pane = PaneInfo(meta.index == 0, is_last, timing, meta.index, nonspec)
+        sink.emit(window, self.contents.extract(store, window), self.pane_timestamp(window, meta), pane)
+        meta.index += 1
         if timing is not PaneTiming.EARLY:
-            ws.nonspec += 1
+            meta.nonspec += 1
 
-    def _fire(
-        self, window: Any, ws: WindowState, reason: int, final: bool, store: WindowStore, sink: PaneSink
-    ) -> None:
+    def _fire(self, window: Any, meta: WindowMeta, reason: int, final: bool, store: WindowStore,
+              sink: PaneSink) -> None:
         wm = store.watermark
-        ctx = _Ctx(store, window)
-        finished = self.trigger.on_fire(ROOT, ws.trig, window, ctx)
+        finished = self.trigger.on_fire(ROOT, meta.trig, window, _Ctx(store, window))
         is_last = finished or final
-        timing = self._timing(window, ws, reason, wm)
-        if ws.has_new or (timing is PaneTiming.ON_TIME and reason == EOW):
-            self._emit(window, ws, timing, is_last, sink)
-        self._after_pane(window, ws, is_last, final, store)
-
-    def _emit_final(self, window: Any, ws: WindowState, store: WindowStore, sink: PaneSink) -> None:
-        timing = self._timing(window, ws, GC, store.watermark)
-        self._emit(window, ws, timing, True, sink)
-
-    def _after_pane(self, window: Any, ws: WindowState, is_last: bool, final: bool, store: WindowStore) -> None:
-        ws.has_new = False
-        ws.ontime_pending = False
-        ws.hold_min = ws.hold_max = None
-        store.set_hold(window, None)
+        timing = self._timing(window, meta, reason, wm)
+        if meta.has_new or (timing is PaneTiming.ON_TIME and reason == EOW):
+            self._emit(window, meta, timing, is_last, store, sink)
+        meta.has_new = False
+        meta.ontime_pending = False
+        if meta.hold is not None or meta.gc_hold:
+            meta.hold = None
+            meta.gc_hold = False
+            store.set_hold(window, None)
         if final:
-            store.remove(window)
+            self._forget(window, store)
             return
         if is_last:
-            ws.closed = True
-            ws.contents = None
-            ws.trig = {}
+            meta.closed = True
+            meta.trig = {}
+            store.clear_contents(window)
         elif self.discarding:
-            ws.contents = self.contents.create()
-        store.put(window, ws)
+            store.clear_contents(window)
+        store.put_meta(window, meta)
+
+    def _forget(self, window: Any, store: WindowStore) -> None:
+        store.remove(window)
+        store.set_hold(window, None)

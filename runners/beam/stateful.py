@@ -1,15 +1,17 @@
-"""A stateful fluvial DoFn as a Beam stateful DoFn: Beam userstate holds the state and Beam
-timers the timers.
+"""A stateful fluvial DoFn as a Beam stateful DoFn: the sdk's stateful driver
+(:mod:`fluvial.stateful_driver`) runs it, over Beam userstate and Beam timers.
 
-* ValueState -> ReadModifyWriteState, BagState -> BagState, CombiningState ->
-  CombiningValueState (the fluvial CombineFn wrapped as a Beam CombineFn).
-* MapState (Beam Python has none) -> a ReadModifyWriteState holding a dict.
-* StateTTL in event time -> the cell keeps its expiry; an event-time timer per state clears it
-  (for MapState the timer follows the earliest entry). Processing-time TTL cannot be expressed:
-  a Beam Python DoFn cannot read the current processing time to compute the expiry.
-* Event-time and processing-time timers -> Beam timers of the same domain.
-* ``@on_window_expiration`` -> an event-time timer at the window's max timestamp + allowed
-  lateness + 1 ms (the instant the window expires), then the key's state is cleared.
+* Raw cells (:mod:`fluvial.state_cells`): a value, combining or map cell -> a
+  ReadModifyWriteState (a map as a dict: Beam Python has no MapState), a bag -> a BagState, the
+  expiry of a bag with TTL -> a ReadModifyWriteState of its own.
+* Timers -> Beam timers of the same domain; a processing-time timer keeps the timestamp of the
+  element that set it in a hidden ReadModifyWriteState (its outputs carry it).
+* TTL cleanup -> one event-time timer per state with TTL. Processing-time TTL cannot be
+  expressed: a Beam Python DoFn cannot read the current processing time, so it is refused.
+* ``@on_window_expiration`` -> an event-time timer 1 ms after the window's expiry time; without
+  the callback, Beam's own garbage collection of expired windows clears the state.
+* A Beam DoFn cannot read the input watermark: late elements are left to Beam to drop, and the
+  driver sees the best lower bound it has (a timer's time inside its callback).
 
 Beam needs the state and timer parameters declared on ``process`` itself, so the Beam DoFn's
 class is generated per fluvial DoFn (:func:`make_stateful_dofn`).
@@ -25,16 +27,19 @@ from apache_beam.transforms import userstate as bus
 from apache_beam.transforms.timeutil import TimeDomain as BeamTimeDomain
 
 from fluvial.dofn import DoFn
-from fluvial.dofn_invoker import DoFnSignature, Invocation, bind_kwargs, normalize_outputs
-from fluvial.errors import FluvialError, UnsupportedFeatureError, UserCodeError
-from fluvial.timeutil import GLOBAL_WINDOW_MAX_MS, TimeDomain, to_millis
+from fluvial.dofn_invoker import DoFnSignature
+from fluvial.errors import UnsupportedFeatureError
+from fluvial.metrics import MetricKey
+from fluvial.state_cells import TTL_SUFFIX
+from fluvial.stateful_driver import StatefulDriver
+from fluvial.timeutil import GLOBAL_WINDOW_MAX_MS, MIN_TIMESTAMP_MS, TimeDomain
 from fluvial.userstate import StateSpec, TimerSpec
 from fluvial.values import WindowedValue
 
 from .convert import RUNNER, from_beam_pane, from_beam_ts, from_beam_window, to_beam_ts
 from .deadletters import ErrorPolicy
 from .dofns import UserDoFnLifecycle, to_beam_output
-from .metrics import install_bridge
+from .metrics import STEP_BRIDGE, install_bridge
 
 _PICKLE = coders.PickleCoder()
 
@@ -56,278 +61,263 @@ class _BeamCombineFn(beam.CombineFn):
         return self.fn.extract_output(acc)
 
 
-# -- state cells over Beam state -------------------------------------------------------------------
-class _Ctx:
-    """Per call: the write timestamp (element or timer time) and the TTL timers."""
+# -- raw cells over Beam state ----------------------------------------------------------------------
+class _BeamValue:
+    """A ReadModifyWriteState as a RawValue (fluvial's payloads are never None)."""
 
-    __slots__ = ("write_ts", "ttl_timers")
+    __slots__ = ("s",)
 
-    def __init__(self, write_ts: int, ttl_timers: dict) -> None:
-        self.write_ts = write_ts
-        self.ttl_timers = ttl_timers
+    def __init__(self, s: Any) -> None:
+        self.s = s
 
+    def get(self, default: Any) -> Any:
+        v = self.s.read()
+        return default if v is None else v
 
-class _Cell:
-    def __init__(self, spec: StateSpec, beam_state: Any, ctx: _Ctx) -> None:
-        self.spec = spec
-        self.s = beam_state
-        self.ctx = ctx
-
-    def _touch(self) -> int | None:
-        ttl = self.spec.ttl
-        if ttl is None:
-            return None
-        expire_at = self.ctx.write_ts + ttl.ttl_ms + 1  # expired once watermark > write + ttl
-        self.ctx.ttl_timers[self.spec.name].set(to_beam_ts(expire_at))
-        return expire_at
+    def set(self, value: Any) -> None:
+        self.s.write(value)
 
     def clear(self) -> None:
         self.s.clear()
 
 
-class ValueCell(_Cell):
-    def read(self) -> Any:
-        return self.s.read()
+class _BeamBag:
+    __slots__ = ("s",)
 
-    def write(self, v: Any) -> None:
-        self.s.write(v)
-        self._touch()
+    def __init__(self, s: Any) -> None:
+        self.s = s
 
+    def add(self, value: Any) -> None:
+        self.s.add(value)
 
-class BagCell(_Cell):
     def read(self) -> list:
         return list(self.s.read())
 
-    def add(self, v: Any) -> None:
-        self.s.add(v)
-        self._touch()
+    def clear(self) -> None:
+        self.s.clear()
 
 
-class CombiningCell(_Cell):
-    def read(self) -> Any:
-        return self.s.read()
+class _BeamMap:
+    """MapState emulated on a ReadModifyWriteState holding a dict (Beam Python has no MapState)."""
 
-    def add(self, v: Any) -> None:
-        self.s.add(v)
-        self._touch()
+    __slots__ = ("s",)
 
-
-class MapCell(_Cell):
-    """MapState emulated on a ReadModifyWriteState holding {key: (value, expire_at|None)}."""
+    def __init__(self, s: Any) -> None:
+        self.s = s
 
     def _d(self) -> dict:
         return self.s.read() or {}
 
-    def get(self, k: Any, default: Any = None) -> Any:
-        e = self._d().get(k)
-        return default if e is None else e[0]
+    def get(self, key: Any, default: Any) -> Any:
+        return self._d().get(key, default)
 
-    def put(self, k: Any, v: Any) -> None:
+    def put(self, key: Any, value: Any) -> None:
         d = self._d()
-        d[k] = (v, None)
-        self.s.write(d)
-        if self.spec.ttl is not None:
-            d[k] = (v, self.ctx.write_ts + self.spec.ttl.ttl_ms + 1)
-            self.s.write(d)
-            self._rearm(d)
-
-    def _rearm(self, d: dict) -> None:
-        times = [e[1] for e in d.values() if e[1] is not None]
-        timer = self.ctx.ttl_timers[self.spec.name]
-        if times:
-            timer.set(to_beam_ts(min(times)))
-        else:
-            timer.clear()
-
-    def expire(self, now_ms: int) -> None:
-        d = {k: e for k, e in self._d().items() if e[1] is None or e[1] > now_ms}
-        if d:
-            self.s.write(d)
-            self._rearm(d)
-        else:
-            self.s.clear()
-
-    def remove(self, k: Any) -> None:
-        d = self._d()
-        d.pop(k, None)
+        d[key] = value
         self.s.write(d)
 
-    def contains(self, k: Any) -> bool:
-        return k in self._d()
+    def remove(self, key: Any) -> None:
+        d = self._d()
+        if key in d:
+            del d[key]
+            self.s.write(d) if d else self.s.clear()
 
     def items(self) -> list:
-        return [(k, e[0]) for k, e in self._d().items()]
+        return list(self._d().items())
 
-    def keys(self) -> list:
-        return list(self._d())
-
-    def values(self) -> list:
-        return [e[0] for e in self._d().values()]
-
-    def is_empty(self) -> bool:
-        return not self._d()
+    def clear(self) -> None:
+        self.s.clear()
 
 
-_CELLS = {"value": ValueCell, "bag": BagCell, "combining": CombiningCell, "map": MapCell}
+class _BeamStorage:
+    __slots__ = ("states",)
+
+    def __init__(self, states: dict[str, Any]) -> None:
+        self.states = states
+
+    def value(self, name: str) -> _BeamValue:
+        return _BeamValue(self.states[name])
+
+    def bag(self, name: str) -> _BeamBag:
+        return _BeamBag(self.states[name])
+
+    def map(self, name: str) -> _BeamMap:
+        return _BeamMap(self.states[name])
 
 
 def _beam_state_spec(spec: StateSpec, name: str) -> Any:
-    if spec.kind == "value" or spec.kind == "map":
-        return bus.ReadModifyWriteStateSpec(name, _PICKLE)
     if spec.kind == "bag":
         return bus.BagStateSpec(name, _PICKLE)
-    if spec.kind == "combining":
-        return bus.CombiningValueStateSpec(name, _PICKLE, _BeamCombineFn(spec.combine_fn))  # type: ignore[attr-defined]
-    raise ValueError(spec.kind)
+    return bus.ReadModifyWriteStateSpec(name, _PICKLE)  # value, combining, map (a dict)
 
 
-class _TimerHandle:
-    """fluvial's ``set(t)`` (seconds) / ``clear()`` over a Beam timer."""
+class _BeamStore:
+    """The sdk driver's StatefulStore over the Beam state and timers of one call. A Beam DoFn
+    cannot read the watermark or the processing time: ``watermark`` is the best lower bound
+    known (a timer's time inside its callback, else MIN), ``processing_time`` 0."""
 
-    __slots__ = ("t", "out_ts", "write_ts")
+    __slots__ = ("owner", "states", "timers", "hidden", "ttls", "expire", "watermark",
+                 "processing_time")
 
-    def __init__(self, beam_timer: Any, out_ts: Any, write_ts: int) -> None:
-        self.t = beam_timer
-        self.out_ts = out_ts  # processing-time timers: where the setter's timestamp is kept
-        self.write_ts = write_ts
+    def __init__(self, owner: _StatefulBase, states: dict, timers: dict, hidden: dict, ttls: dict,
+                 expire: Any, watermark: int = MIN_TIMESTAMP_MS) -> None:
+        self.owner = owner
+        self.states = states
+        self.timers = timers
+        self.hidden = hidden
+        self.ttls = ttls
+        self.expire = expire
+        self.watermark = watermark
+        self.processing_time = 0
 
-    def set(self, t: Any) -> None:
-        if self.out_ts is not None:
-            # the model: outputs of a processing-time timer carry the setting element's time
-            self.out_ts.write(self.write_ts)
-        self.t.set(to_beam_ts(to_millis(t)))
+    def storage(self) -> _BeamStorage:
+        return _BeamStorage(self.states)
 
-    def clear(self) -> None:
-        self.t.clear()
+    def set_timer(self, name: str, domain: TimeDomain, t: int, output_ts: int) -> None:
+        if domain is TimeDomain.REAL_TIME:
+            # outputs of a processing-time timer carry the setting element's timestamp
+            self.hidden[name].write(output_ts)
+        self.timers[name].set(to_beam_ts(t))
+
+    def clear_timer(self, name: str) -> None:
+        self.timers[name].clear()
+
+    def set_expiry_timer(self, t: int) -> None:
+        # without an expiration callback Beam's own end-of-window garbage collection suffices
+        if self.owner.sig.expiration is not None:
+            self.expire.set(to_beam_ts(min(t, GLOBAL_WINDOW_MAX_MS + 1)))
+
+    def set_cleanup_timer(self, name: str, domain: TimeDomain, t: int) -> None:
+        # processing-time TTL is refused at translation. Reads here cannot see the watermark,
+        # so expiry rests on this timer: a map's must follow its earliest entry, not the last
+        if self.owner.sig.state_specs[name].kind == "map":
+            times = [at for _, (_, at) in _BeamMap(self.states[name]).items() if at is not None]
+            t = min(times) + 1 if times else t
+        self.ttls[name].set(to_beam_ts(t))
+
+    def release(self) -> None:
+        for h in self.hidden.values():
+            h.clear()
+
+    def state_empty(self) -> None:
+        pass  # Beam keeps no bookkeeping of its own per key beyond its state
+
+
+class _Results:
+    """The driver's output for one Beam call: converted Beam outputs, in order."""
+
+    __slots__ = ("items", "native_ts", "windows", "label")
+
+    def __init__(self, native_ts: int, fwin: Any, label: str) -> None:
+        self.items: list = []
+        self.native_ts = native_ts
+        self.windows = (fwin,)
+        self.label = label
+
+    def emit(self, tag: str | None, wv: WindowedValue) -> None:
+        self.items.append(to_beam_output(tag, wv, self.native_ts, self.windows))
+
+    def dropped(self, reason: str, count: int) -> None:
+        STEP_BRIDGE.inc(MetricKey(self.label, "fluvial", reason), count)
+
+
+class _Errors:
+    """The transform's error policy for one Beam call: dead-letter outputs join the results."""
+
+    __slots__ = ("policy", "results", "beam_window", "guarded")
+
+    def __init__(self, policy: ErrorPolicy, results: _Results, beam_window: Any) -> None:
+        self.policy = policy
+        self.results = results
+        self.beam_window = beam_window
+        self.guarded = policy.guarded
+
+    def handle(self, exc: BaseException, payload: Any, timestamp_ms: int | None, window: Any) -> None:
+        self.results.items.extend(self.policy.handle(exc, payload, timestamp_ms, self.beam_window))
 
 
 # -- the generated DoFn ----------------------------------------------------------------------------
 class _StatefulBase(UserDoFnLifecycle):
-    """Behaviour shared by every generated stateful DoFn; subclasses only declare parameters."""
+    """Behaviour shared by every generated stateful DoFn; subclasses only declare parameters.
+    The semantics are the sdk's stateful driver; this class maps Beam's parameters onto it."""
 
     fn: DoFn
     label: str
-    state_names: list[str]
+    state_names: list[str]  # the Beam states: user states, then bag TTL expiries
     timer_names: list[str]
     ttl_names: list[str]
     lateness_ms: int
     errors: ErrorPolicy
+    tags: tuple[str, ...]
 
     def setup(self) -> None:
         install_bridge()
         self.sig = DoFnSignature(self.fn, self.label)
+        self.driver = StatefulDriver(self.fn, self.sig, self.label, self.lateness_ms,
+                                     set(self.tags))
         self._call("setup")
 
-    def _binder(self, states: tuple, timers: tuple, ttls: tuple, write_ts: int):
-        ctx = _Ctx(write_ts, dict(zip(self.ttl_names, ttls)))
-        cells: dict[str, Any] = {}
-        specs = self.sig.state_specs
+    def _store(self, packed: tuple, expire: Any, watermark: int = MIN_TIMESTAMP_MS) -> _BeamStore:
+        states, timers, ttls = packed
+        n = len(self.state_names)
+        return _BeamStore(
+            self, dict(zip(self.state_names, states[:n])), dict(zip(self.timer_names, timers)),
+            dict(zip(self.timer_names, states[n:])), dict(zip(self.ttl_names, ttls)), expire,
+            watermark)
 
-        def state(spec: StateSpec) -> Any:
-            c = cells.get(spec.name)
-            if c is None:
-                i = self.state_names.index(spec.name)
-                c = cells[spec.name] = _CELLS[spec.kind](specs[spec.name], states[i], ctx)
-            return c
+    def _run(self, call: Any, native_ts: int, fwin: Any, beam_window: Any) -> list:
+        results = _Results(native_ts, fwin, self.label)
+        self.driver.errors = _Errors(self.errors, results, beam_window)
+        call(results)
+        return results.items
 
-        def timer(spec: TimerSpec) -> Any:
-            i = self.timer_names.index(spec.name)
-            proc = spec.time_domain is TimeDomain.REAL_TIME
-            hidden = states[len(self.state_names) + i] if proc else None
-            return _TimerHandle(timers[i], hidden, write_ts)
-
-        return state, timer
-
-    def _emit(self, results: Any, ts_ms: int, fwin: Any, pane: Any, element: Any,
-              native_ts_ms: int | None = None) -> list:
-        windows = (fwin,)
-        native = ts_ms if native_ts_ms is None else native_ts_ms
-        return [to_beam_output(tag, o, native, windows)
-                for tag, o in normalize_outputs(results, ts_ms, windows, pane, self.label, element)]
-
-    def _run_process(self, element, ts, w, pane, states, timers, ttls, expire):
+    def _run_process(self, element, ts, w, pane, packed, expire):
         ts_ms = from_beam_ts(ts)
         fwin = from_beam_window(w)
-        fpane = from_beam_pane(pane)
-        if expire is not None and self.sig.expiration is not None:
-            end = fwin.max_timestamp_ms + self.lateness_ms + 1
-            expire.set(to_beam_ts(min(end, GLOBAL_WINDOW_MAX_MS + 1)))
-        state, timer = self._binder(states, timers, ttls, ts_ms)
-        wv = WindowedValue(element, ts_ms, (fwin,), fpane)
-        try:
-            kw = bind_kwargs(self.sig.process_params,
-                             Invocation(wv, fwin, element[0], state, timer, ts_ms), self.label)
-            return self._emit(self.fn.process(element, **kw), ts_ms, fwin, fpane, element)
-        except FluvialError:
-            raise
-        except Exception as e:
-            if not self.errors.guarded:
-                raise UserCodeError(self.label, element, e) from e
-            return self.errors.handle(e, element, ts_ms, w)
+        wv = WindowedValue(element, ts_ms, (fwin,), from_beam_pane(pane))
+        store = self._store(packed, expire)
+        return self._run(lambda out: self.driver.process(element[0], wv, lambda _w: store, out),
+                         ts_ms, fwin, w)
 
-    def _run_callback(self, cb: Any, key, ts, w, states, timers, ttls, what: str,
-                      out_ts: int | None = None, name: str = "", fire_ts: int | None = None,
-                      ) -> list:
-        ts_ms = from_beam_ts(ts) if out_ts is None else out_ts
-        fwin = from_beam_window(w)
-        state, timer = self._binder(states, timers, ttls, ts_ms)
-        fn, params = cb
-        try:
-            kw = bind_kwargs(params, Invocation(None, fwin, key, state, timer, ts_ms), self.label)
-            return self._emit(fn(**kw), ts_ms, fwin, None, what, from_beam_ts(ts))
-        except FluvialError:
-            raise
-        except Exception as e:
-            if not self.errors.guarded:
-                raise UserCodeError(self.label, f"<{what} key={key!r}>", e) from e
-            # the same payload as the direct runner's
-            fired = from_beam_ts(ts) if fire_ts is None else fire_ts
-            payload = {"key": key, "timer": name, "window": repr(fwin), "timestamp_ms": fired}
-            return self.errors.handle(e, payload, ts_ms, w)
-
-    def _run_timer(self, i, key, ts, w, states, timers, ttls, expire):
+    def _run_timer(self, i, key, ts, w, packed, expire):
         name = self.timer_names[i]
-        out_ts = None
+        fire_ts = from_beam_ts(ts)
+        fwin = from_beam_window(w)
         if self.sig.timer_specs[name].time_domain is TimeDomain.REAL_TIME:
-            out_ts = states[len(self.state_names) + i].read()
-        return self._run_callback(self.sig.timer_callbacks[name], key, ts, w, states, timers, ttls,
-                                  f"timer {name}", out_ts, name)
-
-    def _run_ttl(self, i, key, ts, w, states, timers, ttls, expire):
-        name = self.ttl_names[i]
-        s = states[self.state_names.index(name)]
-        spec = self.sig.state_specs[name]
-        if spec.kind == "map":
-            ctx = _Ctx(from_beam_ts(ts), dict(zip(self.ttl_names, ttls)))
-            MapCell(spec, s, ctx).expire(from_beam_ts(ts))
+            store = self._store(packed, expire)
+            out_ts = store.hidden[name].read()
+            out_ts = fire_ts if out_ts is None else out_ts
         else:
-            s.clear()
+            store = self._store(packed, expire, watermark=fire_ts)
+            out_ts = fire_ts
+        return self._run(lambda out: self.driver.on_timer(name, key, fwin, fire_ts, out_ts, store, out),
+                         fire_ts, fwin, w)
+
+    def _run_ttl(self, i, key, ts, w, packed, expire):
+        store = self._store(packed, expire, watermark=from_beam_ts(ts))
+        self.driver.on_cleanup(self.ttl_names[i], store)
         return []
 
-    def _run_expire(self, key, ts, w, states, timers, ttls, expire):
-        out = []
-        if self.sig.expiration is not None:
-            # outputs carry the window's max timestamp (the timer is 1 ms after it)
-            end = from_beam_window(w).max_timestamp_ms
-            out = self._run_callback(self.sig.expiration, key, ts, w, states, timers, ttls,
-                                     "window expiration", end, "<window expiration>", end)
-        for s in states:
-            s.clear()
-        return out
+    def _run_expire(self, key, ts, w, packed, expire):
+        fwin = from_beam_window(w)
+        store = self._store(packed, expire, watermark=from_beam_ts(ts))
+        return self._run(lambda out: self.driver.on_expiry(key, fwin, store, out),
+                         from_beam_ts(ts), fwin, w)
 
 
 def _timer_domain(spec: TimerSpec) -> Any:
     return BeamTimeDomain.REAL_TIME if spec.time_domain is TimeDomain.REAL_TIME else BeamTimeDomain.WATERMARK
 
 
-def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fail") -> beam.DoFn:
-    """A Beam DoFn instance running the stateful fluvial DoFn ``fn`` under the error policy
-    ``policy`` (state a failing call changed before raising stays changed)."""
+def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fail",
+                       tags: tuple[str, ...] = ()) -> beam.DoFn:
+    """A Beam DoFn instance running the stateful fluvial DoFn ``fn`` (with declared output
+    ``tags``) under the error policy ``policy``, through the sdk's stateful driver."""
     sig = DoFnSignature(fn, label)
-    state_names = sorted(sig.state_specs)
+    user_states = sorted(sig.state_specs)
     timer_names = sorted(sig.timer_specs)
     ttl_names = []
-    for n in state_names:
+    for n in user_states:
         ttl = sig.state_specs[n].ttl
         if ttl is None:
             continue
@@ -339,13 +329,19 @@ def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fa
                 "(StateTTL(..., TimeDomain.WATERMARK)) or a processing-time timer that clears it",
             )
         ttl_names.append(n)
+    # Beam states: the user states, the expiry of each bag with TTL, then h0..: per timer, the
+    # timestamp of the element that set it
+    state_names = user_states + [
+        n + TTL_SUFFIX for n in user_states
+        if sig.state_specs[n].kind == "bag" and sig.state_specs[n].ttl is not None]
     ns: dict[str, Any] = {"beam": beam, "bus": bus}
-    # user states s0.., then h0..: per timer, the timestamp of the element that set it
     sp = [f"s{i}" for i in range(len(state_names))] + [f"h{i}" for i in range(len(timer_names))]
     tp = [f"t{i}" for i in range(len(timer_names))]
     xp = [f"x{i}" for i in range(len(ttl_names))]
     for i, n in enumerate(state_names):
-        ns[f"S{i}"] = _beam_state_spec(sig.state_specs[n], f"s{i}")
+        spec = sig.state_specs.get(n)
+        ns[f"S{i}"] = (_beam_state_spec(spec, f"s{i}") if spec is not None
+                       else bus.ReadModifyWriteStateSpec(f"s{i}", _PICKLE))
     for i, n in enumerate(timer_names):
         ns[f"H{i}"] = bus.ReadModifyWriteStateSpec(f"h{i}", _PICKLE)
         ns[f"T{i}"] = bus.TimerSpec(f"t{i}", _timer_domain(sig.timer_specs[n]))
@@ -357,8 +353,8 @@ def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fa
         + [f"{p}=beam.DoFn.TimerParam({p.upper()})" for p in tp + xp]
         + ["_e=beam.DoFn.TimerParam(E)"]
     )
-    pack = f"({', '.join(sp)}{',' if sp else ''}), ({', '.join(tp)}{',' if tp else ''}), " \
-           f"({', '.join(xp)}{',' if xp else ''})"
+    pack = f"(({', '.join(sp)}{',' if sp else ''}), ({', '.join(tp)}{',' if tp else ''}), " \
+           f"({', '.join(xp)}{',' if xp else ''}))"
     expire = "_e"  # set only when the DoFn has @on_window_expiration
     src = [
         f"def process(self, element, _ts=beam.DoFn.TimestampParam, _w=beam.DoFn.WindowParam, "
@@ -389,4 +385,5 @@ def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fa
     obj.ttl_names = ttl_names
     obj.lateness_ms = lateness_ms
     obj.errors = ErrorPolicy(label, policy)
+    obj.tags = tuple(tags)
     return obj

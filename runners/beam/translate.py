@@ -240,7 +240,8 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
                 if t.args or t.kwargs:
                     raise UnsupportedFeatureError(
                         RUNNER, label, "extra ParDo arguments on a stateful DoFn")
-                fn = make_stateful_dofn(t.fn, label, pc_in.windowing.allowed_lateness_ms, policy)
+                fn = make_stateful_dofn(t.fn, label, pc_in.windowing.allowed_lateness_ms, policy,
+                                        tuple(t.output_tags))
                 src = src | f"{label}#kv" >> beam.Map(lambda kv: (kv[0], kv[1])).with_output_types(
                     beam.typehints.Tuple[Any, Any])
             else:

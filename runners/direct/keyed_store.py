@@ -1,45 +1,103 @@
-"""In-memory keyed window state and timers for the window driver (fluvial.window_driver)."""
+"""The direct runner's store for the window driver (contract: :mod:`fluvial.window_driver`):
+all keys of one grouping in memory, timers in heaps with lazy deletion, holds in a heap feeding
+the output watermark.
+
+It differs from the reference store (:class:`fluvial.window_store.InMemoryWindowStore`) only in
+speed: ``get_meta`` hands out the stored object itself (the driver writes every change back
+anyway), and a key's windows, metadata and contents sit in one dict looked up once per
+:meth:`bind`. Both pass the store-contract kit (:mod:`fluvial.testing.store_contract`).
+"""
 
 from __future__ import annotations
 
 import heapq
 from typing import Any
 
-from fluvial.window_driver import WindowState
+from fluvial.timeutil import MIN_TIMESTAMP_MS
+from fluvial.window_driver import WindowDriver, WindowMeta
+
+
+class _Slot:
+    """One window of one key: its metadata and its contents (a list or an accumulator)."""
+
+    __slots__ = ("meta", "contents")
+
+    def __init__(self) -> None:
+        self.meta: WindowMeta | None = None
+        self.contents: Any = _EMPTY
+
+    def __getstate__(self):
+        return (self.meta, self.contents)
+
+    def __setstate__(self, st):
+        self.meta, self.contents = st
+
+
+class _Empty:
+    """The marker of a slot without contents (a singleton that survives pickling)."""
+
+    _inst: _Empty | None = None
+
+    def __new__(cls) -> _Empty:
+        if cls._inst is None:
+            cls._inst = super().__new__(cls)
+        return cls._inst
+
+    def __reduce__(self):
+        return (_Empty, ())
+
+
+_EMPTY = _Empty()
 
 
 class KeyedWindowStore:
     """Implements the driver's WindowStore for all keys of one operator; ``bind(key)`` selects
-    the key. Timers are heaps with lazy deletion; holds feed the output watermark."""
+    the key, and :meth:`process`, :meth:`advance_watermark` and
+    :meth:`advance_processing_time` are the runner's side."""
 
     def __init__(self) -> None:
-        self.state: dict[Any, dict[Any, WindowState]] = {}
+        self.state: dict[Any, dict[Any, _Slot]] = {}
         self.event_timers: list[tuple[int, int, Any, Any]] = []
         self.proc_timers: list[tuple[int, int, Any, Any]] = []
         self.timer_keys: set[tuple] = set()
         self.holds: dict[tuple, int] = {}
-        self.hold_heap: list[tuple[int, Any, Any]] = []
+        self.hold_heap: list[tuple[int, int, tuple]] = []
         self.key: Any = None
-        self._cur: dict[Any, WindowState] | None = None
-        self.watermark = 0
+        self._cur: dict[Any, _Slot] | None = None
+        self.watermark = MIN_TIMESTAMP_MS
+        self.output_watermark = MIN_TIMESTAMP_MS
         self.processing_time = 0
         self._seq = 0
 
     def bind(self, key: Any) -> KeyedWindowStore:
+        """Select ``key``; raises TypeError for an unhashable key."""
         self.key = key
         self._cur = self.state.get(key)
         return self
 
-    # WindowStore protocol -------------------------------------------------------------------
-    def get(self, window: Any) -> WindowState | None:
-        cur = self._cur
-        return None if cur is None else cur.get(window)
-
-    def put(self, window: Any, ws: WindowState) -> None:
+    def _slot(self, window: Any) -> _Slot:
         cur = self._cur
         if cur is None:
             cur = self._cur = self.state[self.key] = {}
-        cur[window] = ws
+        slot = cur.get(window)
+        if slot is None:
+            slot = cur[window] = _Slot()
+        return slot
+
+    # WindowStore: metadata ------------------------------------------------------------------
+    def get_meta(self, window: Any) -> WindowMeta | None:
+        cur = self._cur
+        if cur is None:
+            return None
+        slot = cur.get(window)
+        return None if slot is None else slot.meta
+
+    def put_meta(self, window: Any, meta: WindowMeta) -> None:
+        self._slot(window).meta = meta
+
+    def windows(self) -> list[Any]:
+        cur = self._cur
+        return [] if cur is None else [w for w, s in cur.items() if s.meta is not None]
 
     def remove(self, window: Any) -> None:
         cur = self._cur
@@ -49,10 +107,34 @@ class KeyedWindowStore:
                 del self.state[self.key]
                 self._cur = None
 
-    def windows(self):
-        cur = self._cur
-        return () if cur is None else list(cur)
+    # WindowStore: contents ------------------------------------------------------------------
+    def append(self, window: Any, value: Any) -> None:
+        slot = self._slot(window)
+        if slot.contents is _EMPTY:
+            slot.contents = [value]
+        else:
+            slot.contents.append(value)
 
+    def read_bag(self, window: Any) -> list:
+        cur = self._cur
+        slot = None if cur is None else cur.get(window)
+        return [] if slot is None or slot.contents is _EMPTY else list(slot.contents)
+
+    def get_accumulator(self, window: Any, default: Any) -> Any:
+        cur = self._cur
+        slot = None if cur is None else cur.get(window)
+        return default if slot is None or slot.contents is _EMPTY else slot.contents
+
+    def put_accumulator(self, window: Any, acc: Any) -> None:
+        self._slot(window).contents = acc
+
+    def clear_contents(self, window: Any) -> None:
+        cur = self._cur
+        slot = None if cur is None else cur.get(window)
+        if slot is not None:
+            slot.contents = _EMPTY
+
+    # WindowStore: timers and holds ----------------------------------------------------------
     def set_event_timer(self, window: Any, t: int) -> None:
         tk = (0, self.key, window, t)
         if tk in self.timer_keys:
@@ -75,25 +157,37 @@ class KeyedWindowStore:
             self.holds.pop(hk, None)
         else:
             self.holds[hk] = t
-            heapq.heappush(self.hold_heap, (t, self._seq, hk))
             self._seq += 1
+            heapq.heappush(self.hold_heap, (t, self._seq, hk))
 
-    # runner side ----------------------------------------------------------------------------
-    def pop_event_timer(self, wm: int) -> tuple[Any, Any] | None:
+    # the runner's side ----------------------------------------------------------------------
+    def process(self, key: Any, value: Any, timestamp_ms: int, windows: Any, driver: WindowDriver,
+                sink: Any) -> None:
+        """One element of ``key``; ``sink.for_key(key)`` receives the panes."""
+        driver.process_element(value, timestamp_ms, windows, self.bind(key), sink.for_key(key))
+
+    def advance_watermark(self, watermark: int, driver: WindowDriver, sink: Any) -> None:
+        """Set the input watermark and fire the event timers it passed (``t < watermark``),
+        earliest first."""
+        if watermark > self.watermark:
+            self.watermark = watermark
+        wm = self.watermark
         h = self.event_timers
-        if not h or h[0][0] >= wm:
-            return None
-        t, _, key, window = heapq.heappop(h)
-        self.timer_keys.discard((0, key, window, t))
-        return key, window
+        while h and h[0][0] < wm:
+            t, _, key, window = heapq.heappop(h)
+            self.timer_keys.discard((0, key, window, t))
+            driver.on_event_timer(window, self.bind(key), sink.for_key(key))
 
-    def pop_processing_timer(self, now: int) -> tuple[Any, Any] | None:
+    def advance_processing_time(self, now: int, driver: WindowDriver, sink: Any) -> None:
+        """Set processing time and fire the processing timers due (``t <= now``), earliest
+        first."""
+        if now > self.processing_time:
+            self.processing_time = now
         h = self.proc_timers
-        if not h or h[0][0] > now:
-            return None
-        t, _, key, window = heapq.heappop(h)
-        self.timer_keys.discard((1, key, window, t))
-        return key, window
+        while h and h[0][0] <= self.processing_time:
+            t, _, key, window = heapq.heappop(h)
+            self.timer_keys.discard((1, key, window, t))
+            driver.on_processing_timer(window, self.bind(key), sink.for_key(key))
 
     def next_processing_timer(self) -> int | None:
         return self.proc_timers[0][0] if self.proc_timers else None
@@ -116,6 +210,7 @@ class KeyedWindowStore:
             "holds": self.holds,
             "hold_heap": self.hold_heap,
             "seq": self._seq,
+            "times": (self.watermark, self.output_watermark, self.processing_time),
         }
 
     def restore(self, st: dict) -> None:
@@ -126,4 +221,10 @@ class KeyedWindowStore:
         self.holds = st["holds"]
         self.hold_heap = st["hold_heap"]
         self._seq = st["seq"]
+        self.watermark, self.output_watermark, self.processing_time = st["times"]
+        self.key = None
         self._cur = None
+
+    def is_empty(self) -> bool:
+        """No state, contents or holds of any key are left."""
+        return not (self.state or self.holds)

@@ -480,7 +480,8 @@ def test_on_window_expiration_called_once_per_key_and_window(lateness):
         (("b", (0, 10_000), [2]), 9_999),
     ]
     op = next(o for o in ex.ops if isinstance(o, StatefulParDoOperator))
-    assert op.table.cells == {}, "state must be cleared after the expiration callback"
+    assert op.cells == {}, "state must be cleared after the expiration callback"
+    assert op.bookkeeping_size() == 0, "every per-key structure is released at expiry"
     assert ex.metrics.query().counter("dropped_due_to_lateness") == 1
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fluvial.pane import NO_FIRING
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
-from fluvial.windowing import TimestampCombiner, Windowing
+from fluvial.windowing import Windowing
 
 from ..keyed_store import KeyedWindowStore
 from .base import Operator
@@ -16,7 +16,7 @@ from .errors import as_kv, unhashable_key, user_error
 
 
 class _Sink:
-    """Collects what the driver emits for the current key."""
+    """Collects what the driver emits; :meth:`for_key` tells it the key of the next calls."""
 
     __slots__ = ("op", "key", "out", "late_out")
 
@@ -26,8 +26,14 @@ class _Sink:
         self.out: list[WindowedValue] = []
         self.late_out: list[WindowedValue] = []
 
+    def for_key(self, key: Any) -> _Sink:
+        self.key = key
+        return self
+
     def emit(self, window: Any, value: Any, timestamp_ms: int, pane: Any) -> None:
         self.out.append(WindowedValue((self.key, value), timestamp_ms, (window,), pane))
+        if len(self.out) > 4096:
+            self.op._flush()
 
     def late(self, value: Any, timestamp_ms: int, window: Any) -> None:
         if self.op.late_output:
@@ -45,7 +51,6 @@ class GroupOperator(Operator):
         self.sink = _Sink(self)
         self.late_output = late_output
         self.what = what
-        self.uses_holds = windowing.timestamp_combiner is not TimestampCombiner.OUTPUT_AT_EOW
 
     def _flush(self) -> None:
         s = self.sink
@@ -56,60 +61,49 @@ class GroupOperator(Operator):
             late, s.late_out = s.late_out, []
             self.emit(late, "late")
 
-    def process(self, idx: int, batch: Any) -> None:
-        store, sink, driver = self.store, self.sink, self.driver
+    def _times(self) -> KeyedWindowStore:
+        store = self.store
         store.watermark = self.watermark
+        store.output_watermark = self.out_wm
         store.processing_time = self.processing_time
-        label = self.label
+        return store
+
+    def process(self, idx: int, batch: Any) -> None:
+        store, sink, driver = self._times(), self.sink, self.driver
+        label, what = self.label, self.what
         for wv in batch:
-            kv = as_kv(label, wv.value, self.what)
-            key = kv[0]
+            kv = as_kv(label, wv.value, what)
             try:
-                store.bind(key)
-            except TypeError:
-                raise unhashable_key(label, kv) from None
-            sink.key = key
-            try:
-                driver.process_element(kv[1], wv.timestamp, wv.windows, store, sink)
+                store.process(kv[0], kv[1], wv.timestamp, wv.windows, driver, sink)
+            except TypeError as e:
+                if not _hashable(kv[0]):
+                    raise unhashable_key(label, kv) from None
+                raise user_error(label, kv, e) from e
             except Exception as e:
                 raise user_error(label, kv, e) from e
         self._flush()
-        if self.uses_holds:
-            self.forward_watermark()  # a pane may have released a hold
+        self.forward_watermark()  # a pane may have released a hold
 
-    def _drain(self, pop: Any, fire: Any, t: int) -> None:
-        store, sink = self.store, self.sink
-        store.processing_time = self.processing_time
-        store.watermark = self.watermark
-        while True:
-            got = pop(t)
-            if got is None:
-                break
-            key, window = got
-            store.bind(key)
-            sink.key = key
-            try:
-                fire(window, store, sink)
-            except Exception as e:
-                raise user_error(self.label, f"<pane of key {key!r} in {window!r}>", e) from e
-            if len(sink.out) > 4096:
-                self._flush()
+    def _fire(self, advance: Any, t: int) -> None:
+        try:
+            advance(t, self.driver, self.sink)
+        except Exception as e:
+            raise user_error(self.label, f"<pane of key {self.sink.key!r}>", e) from e
         self._flush()
 
     def on_watermark(self, wm: int) -> None:
-        self._drain(self.store.pop_event_timer, self.driver.on_event_timer, wm)
+        self._times()
+        self._fire(self.store.advance_watermark, wm)
 
     def output_watermark(self) -> int:
-        if not self.uses_holds:
-            return self.watermark
         h = self.store.min_hold()
         return self.watermark if h is None else min(self.watermark, h)
 
     def on_processing_time(self, now: int) -> None:
         self.processing_time = now
-        self._drain(self.store.pop_processing_timer, self.driver.on_processing_timer, now)
-        if self.uses_holds:
-            self.forward_watermark()
+        self._times()
+        self._fire(self.store.advance_processing_time, now)
+        self.forward_watermark()
 
     def next_processing_timer(self) -> int | None:
         return self.store.next_processing_timer()
@@ -122,3 +116,11 @@ class GroupOperator(Operator):
     def restore(self, st: Any) -> None:
         super().restore(st)
         self.store.restore(st["store"])
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True

@@ -41,9 +41,11 @@ class ErrorHandler:
         self.guarded = policy != "fail"  # buffer each element's outputs, catch per element
         self._skipped = MetricKey(label, "fluvial", "errors_skipped")
 
-    def handle(self, exc: BaseException, payload: Any, timestamp_ms: int | None) -> None:
+    def handle(self, exc: BaseException, payload: Any, timestamp_ms: int | None,
+               window: Any = None) -> None:
         """Called from an ``except`` block: raise (policy "fail", or a fluvial usage error),
-        or record the failure and return so processing continues."""
+        or record the failure and return so processing continues (``window``, the window being
+        processed, is not part of the record: dead letters live in the global window)."""
         if self.policy == "fail" or isinstance(exc, FluvialError):
             raise user_error(self.label, payload, exc) from exc
         if self.policy == "skip":

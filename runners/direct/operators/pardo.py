@@ -15,7 +15,7 @@ import numpy as np
 
 from fluvial import metrics as m
 from fluvial.dofn import CallableDoFn
-from fluvial.dofn_invoker import Invocation, bind_kwargs, normalize_outputs
+from fluvial.dofn_invoker import Invocation, bind_kwargs, check_tag, normalize_outputs
 from fluvial.errors import FluvialError, UserCodeError
 from fluvial.values import WindowedValue
 
@@ -118,11 +118,8 @@ class DoFnCaller:
         out.setdefault(tag, []).append(r)
 
     def _check_tag(self, tag: str | None, value: Any) -> None:
-        if tag is not None and tag not in self.tags:
-            raise FluvialError(
-                f"transform '{self.label}': output tagged {tag!r} is not declared; declare it with "
-                f"ParDo(...).with_outputs({tag!r}) (declared: {sorted(self.tags)})"
-            )
+        if tag is not None:
+            check_tag(self.label, tag, self.tags)
 
     def _fast(self, batch: list[WindowedValue], out: list) -> None:
         f = self.fn.fn

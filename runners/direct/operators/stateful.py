@@ -1,66 +1,113 @@
-"""Stateful ParDo on the direct runner: per key-and-window state cells (with TTL), event- and
-processing-time timers, and the window-expiration callback.
+"""Stateful ParDo on the direct runner: the sdk's stateful driver
+(:mod:`fluvial.stateful_driver`) over in-memory state and timer queues.
 
-Under the error policies "dead_letter" and "skip" a failing ``process`` call or timer callback
-contributes no outputs (they are buffered per call); state it changed before raising stays
-changed. A timer's dead-letter payload is ``{"key", "timer", "window", "timestamp_ms"}``."""
+What the direct runner keeps, per operator: the raw cells of each (key, window) with state (a
+dict, dropped when empty), and five timer queues — user event-time and processing-time timers,
+the expiry of each (key, window) seen, and TTL cleanups in each time domain. A (key, window)
+leaves every structure when it expires, or earlier when TTL cleanup empties its state and
+nothing else waits for it, so memory follows live keys (not keys ever seen). Pending event-time
+timers hold the output watermark at their time.
+"""
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 from fluvial import metrics as m
-from fluvial.dofn_invoker import Invocation, bind_kwargs
-from fluvial.errors import FluvialError, UserCodeError
-from fluvial.pane import NO_FIRING
-from fluvial.runners.common.state_cells import StateTable
-from fluvial.timeutil import MAX_TIMESTAMP_MS, TimeDomain, to_millis
+from fluvial.state_cells import DictStorage
+from fluvial.stateful_driver import StatefulDriver
+from fluvial.timeutil import TimeDomain
 from fluvial.values import WindowedValue
 from fluvial.windowing import Windowing
 
+from ..timer_queue import TimerQueue
 from .base import Operator
-from .errors import as_kv, unhashable_key, user_error
-from .pardo import DoFnCaller, merge_outputs
-
-_GC = "\x00gc"
+from .errors import as_kv, unhashable_key
+from .pardo import DoFnCaller
 
 
-class TimerHandle:
-    """``set(t)`` (seconds: event time, or absolute processing time) and ``clear()``."""
+class _Bound:
+    """The stateful store (:class:`fluvial.stateful_driver.StatefulStore`) of one key and
+    window, over the operator's tables."""
 
-    __slots__ = ("op", "key", "window", "spec", "element_ts")
+    __slots__ = ("op", "key", "window", "watermark", "processing_time")
 
-    def __init__(self, op: StatefulParDoOperator, key: Any, window: Any, spec: Any, element_ts: int) -> None:
+    def __init__(self, op: StatefulParDoOperator, key: Any, window: Any) -> None:
         self.op = op
         self.key = key
         self.window = window
-        self.spec = spec
-        self.element_ts = element_ts
+        self.watermark = op.watermark
+        self.processing_time = op.processing_time
 
-    def set(self, t: Any) -> None:
-        self.op.set_timer(self.key, self.window, self.spec, to_millis(t), self.element_ts)
+    def storage(self) -> DictStorage:
+        kw = (self.key, self.window)
+        data = self.op.cells.get(kw)
+        if data is None:
+            data = self.op.cells[kw] = {}
+        return DictStorage(data)
 
-    def clear(self) -> None:
-        self.op.clear_timer(self.key, self.window, self.spec.name)
+    def set_timer(self, name: str, domain: TimeDomain, t: int, output_ts: int) -> None:
+        q = self.op.proc if domain is TimeDomain.REAL_TIME else self.op.event
+        q.set((self.key, self.window, name), t, output_ts)
+
+    def clear_timer(self, name: str) -> None:
+        ident = (self.key, self.window, name)
+        self.op.event.clear(ident)
+        self.op.proc.clear(ident)
+
+    def set_expiry_timer(self, t: int) -> None:
+        kw = (self.key, self.window)
+        if kw not in self.op.expiries:
+            self.op.expiries.set(kw, t)
+
+    def set_cleanup_timer(self, name: str, domain: TimeDomain, t: int) -> None:
+        q = self.op.proc_cleanups if domain is TimeDomain.REAL_TIME else self.op.event_cleanups
+        q.set((self.key, self.window, name), t)
+
+    def _pending_user_timers(self) -> bool:
+        op = self.op
+        return any((self.key, self.window, n) in op.event or (self.key, self.window, n) in op.proc
+                   for n in op.timer_names)
+
+    def release(self) -> None:
+        op, key, window = self.op, self.key, self.window
+        op.cells.pop((key, window), None)
+        op.expiries.clear((key, window))
+        for n in op.timer_names:
+            self.clear_timer(n)
+        for n in op.state_names:
+            op.event_cleanups.clear((key, window, n))
+            op.proc_cleanups.clear((key, window, n))
+
+    def state_empty(self) -> None:
+        if not self._pending_user_timers():
+            self.release()
 
 
 class StatefulParDoOperator(Operator):
     def __init__(self, label: str, caller: DoFnCaller, windowing: Windowing) -> None:
         super().__init__(label)
         self.caller = caller
-        self.sig = caller.sig
-        self.lateness = windowing.allowed_lateness_ms
-        self.table = StateTable()
-        # timers: heap entries (t, seq, key, window, name, output_ts); current[(key, window, name)] = seq
-        self.event_heap: list[tuple] = []
-        self.proc_heap: list[tuple] = []
-        self.gc_heap: list[tuple] = []
-        self.current: dict[tuple, int] = {}
-        self.live: set[tuple] = set()  # (key, window) with a registered expiry
-        self._seq = 0
+        sig = caller.sig
+        self.driver = StatefulDriver(caller.fn, sig, label, windowing.allowed_lateness_ms,
+                                     caller.tags, caller.errors, caller.args, caller.kwargs)
+        self.timer_names = tuple(sig.timer_specs)
+        self.state_names = tuple(sig.state_specs)
+        self.cells: dict[tuple, dict] = {}
+        self.event = TimerQueue()  # (key, window, name) -> t, payload: output timestamp
+        self.proc = TimerQueue()
+        self.expiries = TimerQueue()  # (key, window) -> due time (watermark >= t)
+        self.event_cleanups = TimerQueue()  # (key, window, state name) -> due time
+        self.proc_cleanups = TimerQueue()
         self.out: dict[str | None, list] = {}
 
+    def emit_one(self, tag: str | None, wv: WindowedValue) -> None:
+        lst = self.out.setdefault(tag, [])
+        lst.append(wv)
+        if tag is None and len(lst) > 4096:
+            self._flush()
+
+    # lifecycle --------------------------------------------------------------------------------
     def open(self, metrics: Any) -> None:
         super().open(metrics)
         self.caller.errors.metrics = metrics
@@ -70,51 +117,19 @@ class StatefulParDoOperator(Operator):
     def close(self) -> None:
         self.caller.teardown()
 
-    # timers ---------------------------------------------------------------------------------
-    def set_timer(self, key: Any, window: Any, spec: Any, t: int, element_ts: int) -> None:
-        proc = spec.time_domain is TimeDomain.REAL_TIME
-        expiry = window.max_timestamp_ms + self.lateness
-        if not proc and t > expiry:
-            raise FluvialError(
-                f"transform '{self.label}': event-time timer '{spec.name}' set to {t} ms, after "
-                f"window {window!r} expires ({expiry} ms = its max timestamp + allowed lateness); "
-                "it could never fire. Set it within the window, or use a larger window or lateness."
-            )
-        self._seq += 1
-        ck = (key, window, spec.name)
-        self.current[ck] = self._seq
-        out_ts = element_ts if proc else t
-        entry = (t, self._seq, key, window, spec.name, out_ts)
-        heapq.heappush(self.proc_heap if proc else self.event_heap, entry)
+    def _bind(self, key: Any, window: Any) -> _Bound:
+        return _Bound(self, key, window)
 
-    def clear_timer(self, key: Any, window: Any, name: str) -> None:
-        self.current.pop((key, window, name), None)
+    def _tidy(self, key: Any, window: Any) -> None:
+        data = self.cells.get((key, window))
+        if data is not None and not data:
+            del self.cells[(key, window)]
 
-    def _ensure_expiry(self, key: Any, window: Any) -> None:
-        kw = (key, window)
-        if kw not in self.live:
-            self.live.add(kw)
-            t = min(window.max_timestamp_ms + self.lateness, MAX_TIMESTAMP_MS - 1)
-            self._seq += 1
-            self.current[(key, window, _GC)] = self._seq
-            heapq.heappush(self.gc_heap, (t, self._seq, key, window, _GC, window.max_timestamp_ms))
-
-    # invocation -----------------------------------------------------------------------------
-    def _state(self, key: Any, window: Any):
-        table = self.table
-        return lambda spec: table.cell(spec, key, window)
-
-    def _timers(self, key: Any, window: Any, element_ts: int):
-        return lambda spec: TimerHandle(self, key, window, spec, element_ts)
-
+    # data -------------------------------------------------------------------------------------
     def process(self, idx: int, batch: Any) -> None:
         m.set_step(self.label)
-        clock = self.table.clock
-        clock.watermark = self.watermark
-        clock.processing_time = self.processing_time
-        caller = self.caller
+        caller, driver, out = self.caller, self.driver, _Out(self)
         caller.start_bundle()
-        out = self.out
         for wv in batch:
             kv = as_kv(self.label, wv.value, "stateful DoFn")
             key = kv[0]
@@ -122,15 +137,10 @@ class StatefulParDoOperator(Operator):
                 hash(key)
             except TypeError:
                 raise unhashable_key(self.label, kv) from None
+            driver.process(key, wv, lambda w, key=key: _Bound(self, key, w), out)
             for w in wv.windows:
-                if w.max_timestamp_ms + self.lateness < self.watermark:
-                    self.count("dropped_due_to_lateness")
-                    continue
-                self._ensure_expiry(key, w)
-                clock.write_ts = wv.timestamp
-                single = WindowedValue(kv, wv.timestamp, (w,), wv.pane)
-                caller.call(single, out, key, self._state(key, w), self._timers(key, w, wv.timestamp))
-        caller.finish_bundle(out)
+                self._tidy(key, w)
+        caller.finish_bundle(self.out)
         self._flush()
         self.forward_watermark()  # timers set or cleared change the hold
 
@@ -140,105 +150,93 @@ class StatefulParDoOperator(Operator):
             for tag, b in out.items():
                 self.emit(b, tag)
 
-    def _fire(self, entry: tuple) -> None:
-        t, seq, key, window, name, out_ts = entry
-        if self.current.get((key, window, name)) != seq:
-            return
-        del self.current[(key, window, name)]
-        clock = self.table.clock
-        clock.write_ts = out_ts
-        if name == _GC:
-            self._expire(key, window)
-            return
-        cb, params = self.sig.timer_callbacks[name]
-        self._invoke(cb, params, key, window, out_ts, t, name)
-
-    def _invoke(self, cb: Any, params: list, key: Any, window: Any, out_ts: int, fire_ts: int,
-                name: str) -> None:
-        inv = Invocation(None, window, key, self._state(key, window), self._timers(key, window, out_ts), fire_ts)
-        errors = self.caller.errors
-        dest: dict = {} if errors.guarded else self.out
-        try:
-            kw = bind_kwargs(params, inv, self.label)
-            self.caller.route(cb(**kw), out_ts, (window,), NO_FIRING, key, dest)
-        except (FluvialError, UserCodeError):
-            raise
-        except Exception as e:
-            if not errors.guarded:
-                raise user_error(self.label, f"<timer callback for key {key!r}>", e) from e
-            payload = {"key": key, "timer": name, "window": repr(window), "timestamp_ms": fire_ts}
-            errors.handle(e, payload, out_ts)
-            return
-        if errors.guarded:
-            merge_outputs(dest, self.out)
-
-    def _expire(self, key: Any, window: Any) -> None:
-        if self.sig.expiration is not None:
-            cb, params = self.sig.expiration
-            end = window.max_timestamp_ms
-            self._invoke(cb, params, key, window, end, end, "<window expiration>")
-        self.table.clear_window(key, window, iter(self.sig.state_specs))
-        self.live.discard((key, window))
-        for name in self.sig.timer_specs:
-            self.current.pop((key, window, name), None)
-
+    # time -------------------------------------------------------------------------------------
     def on_watermark(self, wm: int) -> None:
         m.set_step(self.label)
-        clock = self.table.clock
-        clock.watermark = wm
-        clock.processing_time = self.processing_time
-        eh, gh = self.event_heap, self.gc_heap
+        driver, out = self.driver, _Out(self)
+
+        def due(t: int) -> bool:
+            return t <= wm
+
+        # in order of time; at equal times user timers, then cleanups, then expiries
+        queues = (self.event, self.event_cleanups, self.expiries)
         while True:
-            a = eh[0] if eh and eh[0][0] <= wm else None
-            b = gh[0] if gh and gh[0][0] < wm else None
-            if a is None and b is None:
+            best, best_t = None, None
+            for q in queues:
+                t = q.peek()
+                if t is not None and t <= wm and (best_t is None or t < best_t):
+                    best, best_t = q, t
+            if best is None:
                 break
-            if b is None or (a is not None and a[0] <= b[0]):
-                self._fire(heapq.heappop(eh))
+            ident, t, payload = best.pop_due(due)
+            if best is self.event:
+                key, window, name = ident
+                driver.on_timer(name, key, window, t, payload, _Bound(self, key, window), out)
+                self._tidy(key, window)
+            elif best is self.event_cleanups:
+                key, window, name = ident
+                driver.on_cleanup(name, _Bound(self, key, window))
+                self._tidy(key, window)
             else:
-                self._fire(heapq.heappop(gh))
-            if len(self.out.get(None, ())) > 4096:
-                self._flush()
-        self.table.sweep()
+                key, window = ident
+                driver.on_expiry(key, window, _Bound(self, key, window), out)
         self._flush()
 
     def on_processing_time(self, now: int) -> None:
         self.processing_time = now
         m.set_step(self.label)
-        clock = self.table.clock
-        clock.processing_time = now
-        clock.watermark = self.watermark
-        h = self.proc_heap
-        while h and h[0][0] <= now:
-            self._fire(heapq.heappop(h))
-        self.table.sweep()
+        driver, out = self.driver, _Out(self)
+
+        def due(t: int) -> bool:
+            return t <= now
+
+        while (got := self.proc.pop_due(due)) is not None:
+            (key, window, name), t, out_ts = got
+            driver.on_timer(name, key, window, t, out_ts, _Bound(self, key, window), out)
+            self._tidy(key, window)
+        while (got := self.proc_cleanups.pop_due(due)) is not None:
+            (key, window, name), _, _ = got
+            driver.on_cleanup(name, _Bound(self, key, window))
+            self._tidy(key, window)
         self._flush()
         self.forward_watermark()
 
     def next_processing_timer(self) -> int | None:
-        h = self.proc_heap
-        while h and self.current.get((h[0][2], h[0][3], h[0][4])) != h[0][1]:
-            heapq.heappop(h)
-        return h[0][0] if h else None
+        times = [t for t in (self.proc.peek(), self.proc_cleanups.peek()) if t is not None]
+        return min(times) if times else None
 
     def output_watermark(self) -> int:
-        h = self.event_heap
-        while h and self.current.get((h[0][2], h[0][3], h[0][4])) != h[0][1]:
-            heapq.heappop(h)
-        return min(self.watermark, h[0][0]) if h else self.watermark
+        t = self.event.peek()
+        return self.watermark if t is None else min(self.watermark, t)
+
+    # checkpoints ------------------------------------------------------------------------------
+    _TABLES = ("cells", "event", "proc", "expiries", "event_cleanups", "proc_cleanups")
 
     def snapshot(self) -> Any:
         st = super().snapshot()
-        st.update(table=self.table.snapshot(), event_heap=self.event_heap, gc_heap=self.gc_heap, proc_heap=self.proc_heap,
-                  current=self.current, live=self.live, seq=self._seq)
+        st.update({name: getattr(self, name) for name in self._TABLES})
         return st
 
     def restore(self, st: Any) -> None:
         super().restore(st)
-        self.table.restore(st["table"])
-        self.event_heap = st["event_heap"]
-        self.proc_heap = st["proc_heap"]
-        self.gc_heap = st["gc_heap"]
-        self.current = st["current"]
-        self.live = st["live"]
-        self._seq = st["seq"]
+        for name in self._TABLES:
+            setattr(self, name, st[name])
+
+    def bookkeeping_size(self) -> int:
+        """Entries held for all keys (state and timers): bounded by live keys and timers."""
+        return len(self.cells) + sum(len(getattr(self, n)) for n in self._TABLES[1:])
+
+
+class _Out:
+    """The driver's output: buffers on the operator, counts drops."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op: StatefulParDoOperator) -> None:
+        self.op = op
+
+    def emit(self, tag: str | None, wv: WindowedValue) -> None:
+        self.op.emit_one(tag, wv)
+
+    def dropped(self, reason: str, count: int) -> None:
+        self.op.count(reason, count)

@@ -70,6 +70,8 @@ def _map_op(m, op):
         return [name, op[1], m.get(op[1], "absent")]
     if name == "contains":
         return [name, op[1], m.contains(op[1])]
+    if name == "in":
+        return [name, op[1], op[1] in m]
     if name == "items":
         return [name, sorted([list(kv) for kv in m.items()])]
     if name == "keys":
@@ -201,6 +203,14 @@ def _map_ops(p):
     ts = TestStream()
     for e in elements:
         ts = ts.add_elements([e])
+    return p | ts.advance_watermark_to_infinity() | ParDo(MapOps())
+
+
+def _map_in(p):
+    ops = [("put", "x", 1), ("in", "x"), ("in", "z"), ("remove", "x"), ("in", "x")]
+    ts = TestStream()
+    for i, op in enumerate(ops):
+        ts = ts.add_elements([tv(("a", op), i + 1)])
     return p | ts.advance_watermark_to_infinity() | ParDo(MapOps())
 
 
@@ -421,5 +431,17 @@ CASES = [
         ),
         "CombiningState(Sum) TTL 10 s processing time: clock 0 → 1; clock 5 → 3 (write at 5); "
         "clock 15 >= 5+10 → expired, restarts at 4.",
+    ),
+    Case(
+        "map_state_in_operator",
+        ("state", "map_state", "global"),
+        _map_in,
+        (
+            Out(["a", ["in", "x", True]], None, U, 2),
+            Out(["a", ["in", "z", False]], None, U, 3),
+            Out(["a", ["in", "x", False]], None, U, 5),
+        ),
+        "`key in map_state` (Python's membership test) as MapState.contains: put x; x in → "
+        "True; z in → False; remove x; x in → False.",
     ),
 ]

@@ -1,7 +1,10 @@
 """Timestamps: timestamp combiners of grouped panes, DoFn timestamps and re-timestamping.
 
 Rules: OUTPUT_AT_EOW gives a pane the window's max_timestamp; OUTPUT_AT_EARLIEST / LATEST the
-min / max timestamp of the elements that arrived since the previous pane of the window.
+min / max timestamp of the elements that arrived since the previous pane of the window and
+placed a watermark hold: an element holds only if its window has not ended and its timestamp is
+not behind the grouping's output watermark (Beam Java's WatermarkHold). With no holding element
+the pane carries the window's max timestamp.
 """
 
 from __future__ import annotations
@@ -70,6 +73,28 @@ def _sessions_earliest(p):
     )
     w = WindowInto(Sessions(10), timestamp_combiner=TimestampCombiner.OUTPUT_AT_EARLIEST)
     return p | ts | w | CombinePerKey(SumCombineFn())
+
+
+def _earliest_behind(rewindow: bool):
+    """1@5, watermark 8, then 2@3 (on time: the window ends at 10) into FixedWindows(10) with
+    EARLIEST; optionally re-keyed, re-windowed into FixedWindows(4) and summed again."""
+
+    def build(p):
+        ts = (
+            TestStream()
+            .add_elements(tvs("k", [(1, 5)]))
+            .advance_watermark_to(8)
+            .add_elements(tvs("k", [(2, 3)]))
+            .advance_watermark_to_infinity()
+        )
+        w = WindowInto(FixedWindows(10), timestamp_combiner=TimestampCombiner.OUTPUT_AT_EARLIEST)
+        first = p | ts | w | "First" >> CombinePerKey(SumCombineFn())
+        if not rewindow:
+            return first
+        return (first | ParDo(ReKey("total")) | "Rewindow" >> WindowInto(FixedWindows(4))
+                | "Second" >> CombinePerKey(SumCombineFn()))
+
+    return build
 
 
 class ReKey(DoFn):
@@ -220,5 +245,26 @@ CASES = [
         ),
         "As two_stage_end_of_window with EARLIEST: stage 1 emits a:1@10 and b:2@20 (hold at 10), "
         "stage 2 inherits EARLIEST → total 3 at 10; [60,120) total 3 at 70.",
+    ),
+    Case(
+        "timestamp_combiner_earliest_behind_output_watermark",
+        ("timestamps", "timestamp_combiner", "watermark_hold", "fixed", "combine"),
+        _earliest_behind(False),
+        (Out(["k", 3], (0, 10), on_time(), 5),),
+        "EARLIEST, FixedWindows(10): 1@5 holds the output watermark at 5; the watermark advances "
+        "to 8, so the output watermark is min(8, 5) = 5; 2@3 is on time (the window ends at 10) "
+        "but behind the output watermark, so it places no hold. The ON_TIME pane 1+2 = 3 is "
+        "stamped with the hold, 5 (not 3: a pane at 3 would be late downstream).",
+    ),
+    Case(
+        "timestamp_combiner_earliest_behind_output_watermark_downstream",
+        ("timestamps", "timestamp_combiner", "watermark_hold", "fixed", "combine", "multi_stage"),
+        _earliest_behind(True),
+        (Out(["total", 3], (4, 8), on_time(), 7.999),),
+        "As timestamp_combiner_earliest_behind_output_watermark, then re-keyed to 'total', "
+        "re-windowed into FixedWindows(4) and summed: the pane at 5 lands in [4,8), which the "
+        "second grouping's watermark (5 while the first holds) has not passed: ON_TIME total 3 "
+        "at 7.999, nothing dropped.",
+        counters=(("dropped_due_to_lateness", 0),),
     ),
 ]
