@@ -144,6 +144,46 @@ def is_expired(window: BoundedWindow, allowed_lateness_ms: int, watermark: int) 
     return expiry_time(window, allowed_lateness_ms) < watermark
 
 
+@attrs.frozen
+class Slicing:
+    """Windows that are runs of ``per_window`` consecutive *slices* of ``period_ms`` (fixed
+    windows: one slice each; sliding windows whose size is a multiple of the period). Slice
+    ``s`` covers ``[s * period + offset, (s + 1) * period + offset)``; window ``j`` is slices
+    ``j .. j + per_window - 1``; an element's windows are those of its slice. A runner may keep
+    one partial aggregate per slice and share it between the overlapping windows.
+
+    >>> sl = SlidingWindows(10, 5).slicing()
+    >>> sl.slice_of(12_000), [sl.window(j) for j in sl.windows_of_slice(2)]
+    (2, [IntervalWindow(Timestamp(5), Timestamp(15)), IntervalWindow(Timestamp(10), Timestamp(20))])
+    """
+
+    period_ms: int
+    size_ms: int
+    offset_ms: int
+
+    @property
+    def per_window(self) -> int:
+        return self.size_ms // self.period_ms
+
+    def slice_of(self, t: int) -> int:
+        return (t - self.offset_ms) // self.period_ms
+
+    def window(self, j: int) -> IntervalWindow:
+        start = j * self.period_ms + self.offset_ms
+        return IntervalWindow(start, start + self.size_ms)
+
+    def windows_of_slice(self, s: int) -> range:
+        return range(s - self.per_window + 1, s + 1)
+
+    def last_expired(self, watermark: int, allowed_lateness_ms: int) -> int:
+        """The largest window index whose window has expired at ``watermark``
+        (:func:`is_expired`: ``watermark > max timestamp + lateness``, every window at the end
+        of time); windows grow with their index."""
+        if watermark >= MAX_TIMESTAMP_MS:
+            return self.slice_of(MAX_TIMESTAMP_MS)
+        return (watermark - self.offset_ms - self.size_ms - allowed_lateness_ms) // self.period_ms
+
+
 class _Invalid(Exception):
     pass
 
@@ -162,6 +202,10 @@ class WindowFn:
 
     def assign(self, timestamp_ms: int, element: object) -> Sequence[BoundedWindow]:
         raise NotImplementedError
+
+    def slicing(self) -> Slicing | None:
+        """How the windows decompose into shared slices, or None (see :class:`Slicing`)."""
+        return None
 
     def merge(self, windows: Iterable[BoundedWindow]) -> list[tuple[list[BoundedWindow], BoundedWindow]]:
         """For merging WindowFns: groups of windows to merge and their result."""
@@ -220,6 +264,10 @@ class FixedWindows(WindowFn):
         start = timestamp_ms - (timestamp_ms - self.offset_ms) % self.size_ms
         return [IntervalWindow(start, start + self.size_ms)]
 
+    def slicing(self) -> Slicing | None:
+        _check(self)
+        return Slicing(self.size_ms, self.size_ms, self.offset_ms)
+
 
 @attrs.frozen
 class SlidingWindows(WindowFn):
@@ -258,6 +306,12 @@ class SlidingWindows(WindowFn):
             out.append(IntervalWindow(start, start + size))
             start -= period
         return out
+
+    def slicing(self) -> Slicing | None:
+        _check(self)
+        if self.size_ms % self.period_ms:
+            return None
+        return Slicing(self.period_ms, self.size_ms, self.offset_ms)
 
 
 @attrs.frozen

@@ -127,7 +127,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from fluvial.pane import PaneInfo, PaneTiming
-from fluvial.triggers import ROOT, AccumulationMode
+from fluvial.triggers import ROOT, AccumulationMode, DefaultTrigger
 from fluvial.window import expiry_time
 from fluvial.windowing import TimestampCombiner, Windowing
 
@@ -323,6 +323,21 @@ class WindowDriver:
         after = self._store_hold(w, meta)
         if after != before:
             store.set_hold(w, after)
+
+    def end_of_window_pane(self, window: Any) -> tuple[PaneInfo, int]:
+        """The pane info and timestamp the default trigger gives ``window``'s first pane when
+        every element arrived on time and the watermark passes the window's end: what a fast
+        path emitting one result per window at its end must produce. Only for the default
+        trigger with the OUTPUT_AT_EOW timestamp combiner."""
+        if not isinstance(self.trigger, DefaultTrigger) or not self.eow:
+            raise ValueError("end_of_window_pane needs the default trigger and OUTPUT_AT_EOW")
+        meta = WindowMeta()
+        meta.has_new = meta.ontime_pending = True
+        meta.hold = window.max_timestamp_ms
+        wm = window.max_timestamp_ms + 1  # the first watermark past the window's end
+        timing = self._timing(window, meta, EOW, wm)
+        pane = PaneInfo(True, self.is_expired(window, wm), timing, 0, 0)
+        return pane, self.pane_timestamp(window, meta)
 
     # -- elements -----------------------------------------------------------------------------
     def process_element(

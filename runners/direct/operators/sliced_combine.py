@@ -1,14 +1,22 @@
 """WindowInto(FixedWindows | SlidingWindows) fused with CombinePerKey(built-in combiner) under
-the default trigger and no allowed lateness: the direct runner's vectorised path.
+the default trigger, no allowed lateness and OUTPUT_AT_EOW: the direct runner's vectorised path.
 
-Every window is a run of ``size / period`` consecutive *slices* (period-long intervals); each
-element is folded once into its slice's per-key accumulator — with NumPy for columnar batches —
-and a window's result merges its slices when the watermark passes its end. Overlapping sliding
-windows share slices, so an element costs one update instead of one per window.
+The model decides everything here; this operator only changes how the work is done:
 
-Semantics are those of the general path (fluvial.window_driver) for this configuration: one
-pane per key and window, ON_TIME, first and last, timestamped at the window's max timestamp;
-elements whose windows have expired are dropped and counted per window.
+* the windows are runs of slices, as the WindowFn describes them
+  (:meth:`fluvial.window.WindowFn.slicing`); each element is folded once into its slice's
+  per-key accumulator — with NumPy for columns — and overlapping sliding windows share slices;
+* a window's result merges its slices' accumulators with the CombineFn's
+  ``merge_accumulators`` and ``extract_output``; the NumPy kernels only build accumulators in
+  the CombineFn's own format (``fast_kind``: sum/count a number, mean ``(sum, count)``, min/max
+  the value);
+* which windows have expired is :func:`fluvial.window.is_expired` (through
+  :meth:`Slicing.last_expired`); each window's pane info and timestamp come from the window
+  driver (:meth:`fluvial.window_driver.WindowDriver.end_of_window_pane`);
+* elements whose windows have expired are dropped and counted per window, as the driver does.
+
+Property tests prove it equal to the general path (the window driver) with out-of-order data,
+watermark steps, late data and checkpoints (tests/property/test_sliced_path.py).
 """
 
 from __future__ import annotations
@@ -19,27 +27,21 @@ import numpy as np
 
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
-from fluvial.pane import PaneInfo, PaneTiming
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
-from fluvial.window import FixedWindows, IntervalWindow, SlidingWindows
+from fluvial.window_driver import WindowDriver
 from fluvial.windowing import TimestampCombiner, Windowing
 
 from .base import Operator
 from .errors import as_kv, unhashable_key
 
-PANE = PaneInfo(True, True, PaneTiming.ON_TIME, 0, 0)
 KINDS = ("sum", "count", "min", "max", "mean")
 
 
 def can_slice(windowing: Windowing, combine_fn: Any) -> bool:
-    fn = windowing.window_fn
-    if not isinstance(fn, (FixedWindows, SlidingWindows)):
-        return False
-    if isinstance(fn, SlidingWindows) and fn.size_ms % fn.period_ms != 0:
-        return False
     return (
-        isinstance(windowing.trigger, DefaultTrigger)
+        windowing.window_fn.slicing() is not None
+        and isinstance(windowing.trigger, DefaultTrigger)
         and windowing.allowed_lateness_ms == 0
         and windowing.timestamp_combiner is TimestampCombiner.OUTPUT_AT_EOW
         and getattr(combine_fn, "fast_kind", None) in KINDS
@@ -54,37 +56,34 @@ def _int_sum_safe(values: np.ndarray) -> bool:
     return bound * len(values) < 2**62
 
 
-def _merge_fn(kind: str):
-    if kind in ("sum", "count"):
-        return lambda a, b: a + b
+def _partials(kind: str, vv: np.ndarray, starts: np.ndarray) -> list:
+    """One accumulator (in the CombineFn's format) per run of ``vv`` beginning at ``starts``."""
+    counts = np.diff(np.append(starts, len(vv)))
+    if kind == "sum":
+        return np.add.reduceat(vv, starts).tolist()
+    if kind == "count":
+        return counts.tolist()
     if kind == "min":
-        return lambda a, b: a if a <= b else b
+        return np.minimum.reduceat(vv, starts).tolist()
     if kind == "max":
-        return lambda a, b: a if a >= b else b
-    return lambda a, b: (a[0] + b[0], a[1] + b[1])
+        return np.maximum.reduceat(vv, starts).tolist()
+    return list(zip(np.add.reduceat(vv, starts).tolist(), counts.tolist()))
 
 
 class SlicedCombineOperator(Operator):
     accepts_columns = True
+
     def __init__(self, label: str, window_label: str, windowing: Windowing, combine_fn: Any) -> None:
         super().__init__(label)
         self.window_label = window_label
-        fn = windowing.window_fn
-        if isinstance(fn, FixedWindows):
-            self.period, self.size = fn.size_ms, fn.size_ms
-        else:
-            self.period, self.size = fn.period_ms, fn.size_ms
-        self.offset = fn.offset_ms
-        self.k = self.size // self.period
+        self.slicing = windowing.window_fn.slicing()
+        self.lateness = windowing.allowed_lateness_ms
+        self.k = self.slicing.per_window
         self.kind = combine_fn.fast_kind
         self.combine_fn = combine_fn
-        self.merge = _merge_fn(self.kind)
+        self.driver = WindowDriver(windowing, combine_fn)
         self.slices: dict[int, dict[Any, Any]] = {}
-        self.fired = None  # largest window index already fired
-
-    def _expired_index(self, wm: int) -> int:
-        """Largest window index j whose window has ended (end <= wm)."""
-        return (wm - self.offset - self.size) // self.period
+        self.fired: int | None = None  # largest window index already fired
 
     # input ----------------------------------------------------------------------------------
     def process(self, idx: int, batch: Any) -> None:
@@ -112,11 +111,15 @@ class SlicedCombineOperator(Operator):
         if karr.dtype.kind not in "iu" or karr.ndim != 1:
             self._python(keys, values, stamps)
             return
-        self._columns(karr, vals if vals is not None else np.ones(len(keys), dtype=np.int64), np.asarray(stamps, dtype=np.int64))
+        ones = np.ones(len(keys), dtype=np.int64)
+        self._columns(karr, vals if vals is not None else ones, np.asarray(stamps, dtype=np.int64))
+
+    def _last_expired(self) -> int:
+        return self.slicing.last_expired(self.watermark, self.lateness)
 
     def _drop_expired(self, s: np.ndarray) -> np.ndarray | None:
         """Count drops for windows already expired; return a mask of elements still live."""
-        jexp = self._expired_index(self.watermark)
+        jexp = self._last_expired()
         first = s - (self.k - 1)
         n_expired = np.clip(jexp - first + 1, 0, self.k)
         total = int(n_expired.sum())
@@ -131,7 +134,8 @@ class SlicedCombineOperator(Operator):
         if values.dtype.kind in "iu" and self.kind in ("sum", "mean") and not _int_sum_safe(values):
             self._python(keys.tolist(), values.tolist(), ts.tolist())
             return
-        s = (ts - self.offset) // self.period
+        sl = self.slicing
+        s = (ts - sl.offset_ms) // sl.period_ms  # Slicing.slice_of, on a column
         live = self._drop_expired(s)
         if live is not None:
             keys, values, s = keys[live], values[live], s[live]
@@ -141,94 +145,81 @@ class SlicedCombineOperator(Operator):
         ss, kk, vv = s[order], keys[order], values[order]
         change = np.flatnonzero((ss[1:] != ss[:-1]) | (kk[1:] != kk[:-1])) + 1
         starts = np.concatenate((np.zeros(1, dtype=np.int64), change))
-        kind = self.kind
-        counts = np.diff(np.append(starts, len(vv)))
-        if kind == "sum":
-            parts = np.add.reduceat(vv, starts).tolist()
-        elif kind == "count":
-            parts = counts.tolist()
-        elif kind == "min":
-            parts = np.minimum.reduceat(vv, starts).tolist()
-        elif kind == "max":
-            parts = np.maximum.reduceat(vv, starts).tolist()
-        else:
-            parts = list(zip(np.add.reduceat(vv, starts).tolist(), counts.tolist()))
-        slices, merge = self.slices, self.merge
+        parts = _partials(self.kind, vv, starts)
+        slices, merge = self.slices, self.combine_fn.merge_accumulators
         cur_s, slot = None, None
-        for sl, key, p in zip(ss[starts].tolist(), kk[starts].tolist(), parts):
-            if sl != cur_s:
-                cur_s = sl
-                slot = slices.get(sl)
+        for si, key, p in zip(ss[starts].tolist(), kk[starts].tolist(), parts):
+            if si != cur_s:
+                cur_s = si
+                slot = slices.get(si)
                 if slot is None:
-                    slot = slices[sl] = {}
+                    slot = slices[si] = {}
             old = slot.get(key)
-            slot[key] = p if old is None else merge(old, p)
+            slot[key] = p if old is None else merge((old, p))
 
     def _python(self, keys: list, values: list, stamps: list) -> None:
-        off, period, k = self.offset, self.period, self.k
-        jexp = self._expired_index(self.watermark)
-        slices, merge, kind = self.slices, self.merge, self.kind
+        sl, k = self.slicing, self.k
+        jexp = self._last_expired()
+        slices, fn = self.slices, self.combine_fn
+        add, create = fn.add_input, fn.create_accumulator
         dropped = 0
         for key, v, t in zip(keys, values, stamps):
-            sl = (t - off) // period
-            if sl - k + 1 <= jexp:
-                n = min(jexp - (sl - k + 1) + 1, k)
-                dropped += n
-                if sl <= jexp:
+            si = sl.slice_of(t)
+            first = si - k + 1
+            if first <= jexp:
+                dropped += min(jexp - first + 1, k)
+                if si <= jexp:
                     continue
-            slot = slices.get(sl)
+            slot = slices.get(si)
             if slot is None:
-                slot = slices[sl] = {}
+                slot = slices[si] = {}
             try:
                 old = slot.get(key)
             except TypeError:
                 raise unhashable_key(self.label, (key, v)) from None
-            p = 1 if kind == "count" else ((v, 1) if kind == "mean" else v)
-            slot[key] = p if old is None else merge(old, p)
+            slot[key] = add(create() if old is None else old, v)
         if dropped:
             self.count("dropped_due_to_lateness", dropped)
 
     # output ---------------------------------------------------------------------------------
     def on_watermark(self, wm: int) -> None:
-        jexp = self._expired_index(wm)
+        jexp = self._last_expired()
         if self.fired is not None and jexp <= self.fired:
             return
         lo = self.fired
-        k = self.k
+        sl, slices = self.slicing, self.slices
         cand: set[int] = set()
-        for sl in self.slices:
-            for j in range(sl - k + 1, sl + 1):
+        for si in slices:
+            for j in sl.windows_of_slice(si):
                 if j <= jexp and (lo is None or j > lo):
                     cand.add(j)
+        fn = self.combine_fn
+        merge, extract = fn.merge_accumulators, fn.extract_output
         out: list[WindowedValue] = []
-        merge, kind = self.merge, self.kind
-        slices = self.slices
         for j in sorted(cand):
-            acc: dict[Any, Any] = {}
-            for sl in range(j, j + k):
-                slot = slices.get(sl)
-                if not slot:
-                    continue
-                if not acc:
-                    acc = dict(slot)
-                    continue
-                for key, p in slot.items():
-                    old = acc.get(key)
-                    acc[key] = p if old is None else merge(old, p)
-            if not acc:
+            parts: dict[Any, list] = {}
+            for si in range(j, j + self.k):
+                slot = slices.get(si)
+                if slot:
+                    for key, acc in slot.items():
+                        lst = parts.get(key)
+                        if lst is None:
+                            parts[key] = [acc]
+                        else:
+                            lst.append(acc)
+            if not parts:
                 continue
-            start = j * self.period + self.offset
-            window = (IntervalWindow(start, start + self.size),)
-            ts = start + self.size - 1
-            if kind == "mean":
-                out.extend(WindowedValue((key, a[0] / a[1]), ts, window, PANE) for key, a in acc.items())
-            else:
-                out.extend(WindowedValue(kv, ts, window, PANE) for kv in acc.items())
+            window = sl.window(j)
+            pane, ts = self.driver.end_of_window_pane(window)
+            windows = (window,)
+            for key, accs in parts.items():
+                acc = accs[0] if len(accs) == 1 else merge(accs)
+                out.append(WindowedValue((key, extract(acc)), ts, windows, pane))
             if len(out) >= 8192:
                 self.emit(out)
                 out = []
-        for sl in [sl for sl in slices if sl <= jexp]:
-            del slices[sl]
+        for si in [si for si in slices if si <= jexp]:
+            del slices[si]
         self.fired = jexp
         self.emit(out)
 
