@@ -1,8 +1,9 @@
 """Watermarks: what a source declares, one generator per split, one combinator over inputs.
 
 The watermark says "no more elements earlier than this are expected"; elements behind it are
-late. Every runner and every source derives watermarks with the two pieces of this module, so
-the rules below hold everywhere (direct runner, Beam, Flink, Kafka partitions, file splits).
+late. Sources, Kafka's partitions and the direct runner's operators derive their watermarks
+with the two pieces of this module, so the rules below are the same wherever fluvial computes a
+watermark; a runner on another engine uses the same classes.
 
 **Strategies** (what a source declares): :class:`BoundedOutOfOrderness` ``(max_delay,
 idle_timeout=None)`` and :class:`Monotonic` ``(idle_timeout=None)``. ``strategy.create()``
@@ -34,6 +35,10 @@ source):
 * the watermark never moves backwards: an input that comes back from idleness behind the
   current value does not lower it (its records behind the watermark are late; that is the price
   of an idle timeout);
+* changes apply in the order they happen: :meth:`WatermarkCombinator.follow` applies the
+  idleness of several splits in the order their idle time came, so a source's watermark does
+  not depend on how often it is sampled (two partitions, one that never produced: it went idle
+  first, so the watermark reaches the other's before both are idle and it holds);
 * :meth:`WatermarkCombinator.holding_back` names the live inputs at the minimum while another
   input is ahead of them: the inputs that hold the watermark back.
 
@@ -56,7 +61,7 @@ Pure Python, no engine imports: the direct, Beam and Flink runners use these cla
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -110,6 +115,13 @@ class WatermarkGenerator:
         if self.idle_ms is None or self.last_active is None:
             return False
         return now_ms - self.last_active >= self.idle_ms
+
+    def idle_from(self) -> int | None:
+        """The processing time at which the split is (or will be) idle if nothing happens;
+        None when it cannot become idle (no idle timeout, or not started)."""
+        if self.idle_ms is None or self.last_active is None:
+            return None
+        return self.last_active + self.idle_ms
 
     def snapshot(self) -> int:
         return self.max_ts
@@ -170,6 +182,31 @@ class WatermarkCombinator:
         if key not in self.finished:
             self.finished.add(key)
             self._dirty = True
+
+    def follow(self, gens: Mapping[Hashable, WatermarkGenerator], now_ms: int) -> int:
+        """Take each input's watermark and idleness from its generator (one per input, same
+        keys) at processing time ``now_ms`` and return the combined watermark. Inputs that
+        became idle since the last call are applied in the order they became idle, so the result
+        does not depend on how often this is called: when the last live inputs go idle, the
+        watermark has already reached their minimum.
+
+        >>> a, b = WatermarkGenerator(0, 5_000), WatermarkGenerator(0, 5_000)
+        >>> a.start(0); b.start(0); a.on_event(9_000, now_ms=100)   # b never produces
+        >>> WatermarkCombinator(["a", "b"]).follow({"a": a, "b": b}, now_ms=60_000)
+        9000
+        """
+        turning: dict[int, list[Hashable]] = {}
+        for k, g in gens.items():
+            self.advance(k, g.current())
+            if not g.is_idle(now_ms):
+                self.set_idle(k, False)
+            elif k not in self.idle_inputs:
+                turning.setdefault(g.idle_from(), []).append(k)  # type: ignore[arg-type]
+        for at in sorted(turning):
+            self.current()  # the watermark just before these inputs went idle
+            for k in turning[at]:
+                self.set_idle(k, True)
+        return self.current()
 
     # -- the combined watermark --------------------------------------------------------------
     def live(self) -> list[Hashable]:

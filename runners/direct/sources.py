@@ -114,8 +114,9 @@ class ReadSource(SourceOperator):
                 gen.on_event(int(got.timestamps.max()), now)
             else:
                 gen.on_event(max(t for _, t in got), now)
-        self._set_idle(gen.is_idle(now))
+        # the watermark first: consumers count it before they leave an idle source out
         self.set_watermark(gen.current())
+        self._set_idle(gen.is_idle(now))
 
     def open(self, metrics: Any) -> None:
         super().open(metrics)
@@ -156,8 +157,8 @@ class ReadSource(SourceOperator):
         if self.gen is not None:
             self._strategy_watermark(got, n)
         else:
-            self._set_idle(self.reader.is_idle())
             self.set_watermark(self.reader.watermark())
+            self._set_idle(self.reader.is_idle())
         return n
 
     def snapshot(self) -> Any:

@@ -270,3 +270,75 @@ def test_read_with_strategy_idle_before_its_first_record_and_active_again():
     bsrc.reader.queue = [("z", 30_000)]
     busy.poll(10)
     assert flat.seen == [20_000, 25_000]  # min(25 000, 30 000)
+
+
+def test_follow_applies_idleness_in_the_order_it_began():
+    # idle after 5 s. "a" has a record (event time 9 s) at 100 ms, "b" never: b is idle from
+    # 5.0 s, a from 5.1 s. Sampled only at 60 s, the watermark is what it was between the two:
+    # a's 9 s (then all idle: hold), not -inf.
+    a, b = WatermarkGenerator(0, 5_000), WatermarkGenerator(0, 5_000)
+    a.start(0)
+    b.start(0)
+    a.on_event(9_000, now_ms=100)
+    c = WatermarkCombinator(["a", "b"])
+    assert c.follow({"a": a, "b": b}, now_ms=60_000) == 9_000 and c.idle
+    # sampled between the two instants: the same
+    a2, b2 = WatermarkGenerator(0, 5_000), WatermarkGenerator(0, 5_000)
+    a2.start(0)
+    b2.start(0)
+    a2.on_event(9_000, now_ms=100)
+    c2 = WatermarkCombinator(["a", "b"])
+    assert c2.follow({"a": a2, "b": b2}, now_ms=5_050) == 9_000 and not c2.idle
+    assert c2.follow({"a": a2, "b": b2}, now_ms=60_000) == 9_000 and c2.idle
+    # both idle at the same instant: neither was live without the other, the watermark holds
+    x, y = WatermarkGenerator(0, 5_000), WatermarkGenerator(0, 5_000)
+    x.start(0)
+    y.start(0)
+    x.on_event(9_000, now_ms=0)
+    assert WatermarkCombinator(["x", "y"]).follow({"x": x, "y": y}, now_ms=60_000) == MIN
+    # a record on b makes it active again; a is still idle: b's watermark counts
+    b.on_event(30_000, now_ms=61_000)
+    assert c.follow({"a": a, "b": b}, now_ms=61_000) == 30_000 and not c.idle
+
+
+class _Scripted(SourceReader):
+    """Each poll returns nothing and takes the next (watermark, idle) of the script."""
+
+    def __init__(self, script: list[tuple[int, bool]]) -> None:
+        self.script = script
+        self.now = (MIN, False)
+
+    def poll(self, max_records: int) -> Any:
+        self.now = self.script.pop(0)
+        return []
+
+    def watermark(self) -> int:
+        return self.now[0]
+
+    def is_idle(self) -> bool:
+        return self.now[1]
+
+
+class _ScriptedSource(Source):
+    is_bounded = False
+
+    def __init__(self, reader: SourceReader) -> None:
+        self.reader = reader
+
+    def open(self, ctx: Any) -> SourceReader:
+        return self.reader
+
+
+def test_a_reader_going_idle_hands_over_its_last_watermark_first():
+    # the reader's watermark reached 9 s at the poll where it became idle (its last partitions
+    # went idle in turn): the consumer counts 9 s before it leaves the source out
+    reader = _Scripted([(9_000, True), (9_000, True), (12_000, False)])
+    op = ReadSource("Read", _ScriptedSource(reader), SourceContext(None, _ManualClock(), "Read"))
+    op.open(MetricsContainer())
+    rec = _Recorder("Sink", 1)
+    op.add_consumer(None, rec, 0)
+    op.poll(10)
+    assert rec.seen == [9_000] and rec.input_idle == [True]
+    op.poll(10)
+    op.poll(10)
+    assert rec.seen == [9_000, 12_000] and rec.input_idle == [False]

@@ -44,9 +44,7 @@ class PartitionWatermarks:
     def _update(self, now_ms: int) -> WatermarkCombinator | None:
         comb = self.comb
         if comb is not None:
-            for p, g in self.gens.items():
-                comb.advance(p, g.current())
-                comb.set_idle(p, g.is_idle(now_ms))
+            comb.follow(self.gens, now_ms)
         return comb
 
     def current(self, now_ms: int) -> int:
