@@ -143,8 +143,9 @@ class Read(PrimitiveTransform):
 
     ``watermark_strategy`` (e.g. ``BoundedOutOfOrderness(5, idle_timeout=30)``) makes the runner
     derive the watermark from the records' timestamps instead of asking the reader; with an idle
-    timeout, a source that produced nothing for that long (processing time) stops holding back
-    the watermark of the operators it feeds until it produces again.
+    timeout, a source that produced nothing for that long (processing time, counted from the
+    start of the read if it never produced) stops holding back the watermark of the operators it
+    feeds until it produces again (the rules of :mod:`fluvial.watermarks`).
     """
 
     def __init__(self, source: Source, watermark_strategy: WatermarkStrategy | None = None) -> None:
