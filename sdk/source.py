@@ -65,6 +65,11 @@ class SourceReader:
         """The source watermark after the records handed out so far."""
         return MIN_TIMESTAMP_MS
 
+    def is_idle(self) -> bool:
+        """Every split of the reader is idle (:mod:`fluvial.watermarks`' idle rule): the runner
+        leaves this source out of the watermark minimum downstream until it is active again."""
+        return False
+
     def snapshot(self) -> Any:
         """The reader's position, stored in checkpoints."""
         return None
@@ -77,7 +82,8 @@ class SourceReader:
 
     def progress(self) -> dict[str, Any]:
         """Live figures for the progress display, e.g. ``{"lag": {"orders/0": 12}}`` (records
-        behind the end of each partition). Empty when the reader has none."""
+        behind the end of each partition) and ``{"watermark_held_by": {"orders/1": wm_ms}}``
+        (the splits holding the reader's watermark back). Empty when the reader has none."""
         return {}
 
     def close(self) -> None:
@@ -137,8 +143,9 @@ class Read(PrimitiveTransform):
 
     ``watermark_strategy`` (e.g. ``BoundedOutOfOrderness(5, idle_timeout=30)``) makes the runner
     derive the watermark from the records' timestamps instead of asking the reader; with an idle
-    timeout, a source that produced nothing for that long (processing time) stops holding back
-    the watermark of the operators it feeds until it produces again.
+    timeout, a source that produced nothing for that long (processing time, counted from the
+    start of the read if it never produced) stops holding back the watermark of the operators it
+    feeds until it produces again (the rules of :mod:`fluvial.watermarks`).
     """
 
     def __init__(self, source: Source, watermark_strategy: WatermarkStrategy | None = None) -> None:

@@ -14,6 +14,7 @@ from .operators.simple import WriteOperator
 from .progress import make_display
 from .sources import ReadSource, SourceOperator
 from .translate import translate
+from .watermark_stall import WatermarkStall
 
 
 class Clock:
@@ -45,6 +46,9 @@ class Executor:
         self.last_checkpoint_at: float | None = None  # time.monotonic() of the latest
         self.fingerprint = pipeline.fingerprint()
         self.progress = make_display(getattr(options, "progress", "off"))
+        # names who holds the watermark back when it stalls (not under TestStream: scripted)
+        self.stall = None if test_mode else WatermarkStall(
+            before_log=self.progress.close if self.progress is not None else None)
 
     # time -------------------------------------------------------------------------------------
     def _set_processing_time(self, now: int) -> None:
@@ -162,6 +166,7 @@ class Executor:
         has_checkpoints = bool(self.options.checkpoint_dir)
         last_chk = time.monotonic()
         progress = self.progress
+        stall = self.stall
         active = [s for s in self.sources if not s.done]
         while active:
             progressed = False
@@ -177,6 +182,8 @@ class Executor:
             if has_checkpoints and time.monotonic() - last_chk >= interval:
                 self._checkpoint()
                 last_chk = time.monotonic()
+            if stall is not None:
+                stall.tick(self.sources)
             if progress is not None:
                 progress.tick(self)
             if not progressed:

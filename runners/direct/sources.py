@@ -83,6 +83,11 @@ class CreateSource(_PositionSource):
 
 
 class ReadSource(SourceOperator):
+    """Reads a :class:`fluvial.source.Source`. With a watermark strategy the watermark comes
+    from the sdk's generator over the records' timestamps (one split: the whole source), else
+    from the reader; either way the source tells its consumers when it is idle (the sdk's idle
+    rule, :mod:`fluvial.watermarks`), so they leave it out of their minimum."""
+
     def __init__(self, label: str, source: Any, ctx: Any, strategy: Any = None) -> None:
         super().__init__(label)
         self.source = source
@@ -90,11 +95,14 @@ class ReadSource(SourceOperator):
         self.reader: Any = None
         self.records_read = 0
         self.gen = strategy.create() if strategy is not None else None
-        self.idle = False
+
+    @property
+    def idle(self) -> bool:
+        return self.out_idle
 
     def _set_idle(self, idle: bool) -> None:
-        if idle != self.idle:
-            self.idle = idle
+        if idle != self.out_idle:
+            self.out_idle = idle
             for op, idx in self.all_consumers():
                 op.receive_idle(idx, idle)
 
@@ -106,12 +114,9 @@ class ReadSource(SourceOperator):
                 gen.on_event(int(got.timestamps.max()), now)
             else:
                 gen.on_event(max(t for _, t in got), now)
-            self._set_idle(False)
-        elif gen.last_active is None:
-            gen.last_active = now
-        if gen.is_idle(now):
-            self._set_idle(True)
+        # the watermark first: consumers count it before they leave an idle source out
         self.set_watermark(gen.current())
+        self._set_idle(gen.is_idle(now))
 
     def open(self, metrics: Any) -> None:
         super().open(metrics)
@@ -119,6 +124,8 @@ class ReadSource(SourceOperator):
             self.reader = self.source.open(self.ctx)
         except Exception as e:
             raise user_error(self.label, None, e) from e
+        if self.gen is not None:
+            self.gen.start(self.ctx.clock.now_ms())  # the idle clock starts with the read
 
     def close(self) -> None:
         if self.reader is not None:
@@ -151,21 +158,22 @@ class ReadSource(SourceOperator):
             self._strategy_watermark(got, n)
         else:
             self.set_watermark(self.reader.watermark())
+            self._set_idle(self.reader.is_idle())
         return n
 
     def snapshot(self) -> Any:
         st = super().snapshot()
-        st.update(reader=self.reader.snapshot(), done=self.done, idle=self.idle,
+        st.update(reader=self.reader.snapshot(), done=self.done,
                   gen=self.gen.snapshot() if self.gen is not None else None)
         return st
 
     def restore(self, st: Any) -> None:
         super().restore(st)
         self.done = st["done"]
-        self.idle = st.get("idle", False)
         self.reader.restore(st["reader"])
         if self.gen is not None and st.get("gen") is not None:
             self.gen.restore(st["gen"])
+            self.gen.start(self.ctx.clock.now_ms())  # the idle clock restarts with the read
 
 
 class TestStreamSource(_PositionSource):

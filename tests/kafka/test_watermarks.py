@@ -126,3 +126,98 @@ def test_partitions_are_read_round_robin(kafka_broker, kafka_topic):
             assert [v for k, v in seen if k == f"k{p}"] == [f"{p}-{i}" for i in range(300)]
     finally:
         r.close()
+
+
+def test_default_idle_timeout_lets_an_empty_partition_go_after_30_s(kafka_broker, kafka_topic):
+    """ReadFromKafka's default idle_timeout is 30 s, counted from the start of the read for a
+    partition that never had a record: partition 1 stays empty, partition 0 has a record at
+    10 s. Until 30 s partition 1 holds the watermark at -inf (and is named as holding it back);
+    from 30 s it is left out; at 40 s partition 0, without records since 10 s, is idle too: the
+    read is idle and its watermark holds."""
+    s = kafka_broker.bootstrap_servers
+    t = kafka_topic(partitions=2)
+    assert ReadFromKafka(s, topics=[t]).cfg["idle_ms"] == 30_000
+    assert ReadFromKafka(s, topics=[t], idle_timeout=None).cfg["idle_ms"] is None
+    clock = ManualClock()  # the read starts at 0
+    r = _reader(s, t, clock, max_out_of_orderness=1)
+    try:
+        clock.now = 10_000
+        produce(s, t, [("a", "x", 0, 50_000)])
+        _poll_n(r, 1)
+        clock.now = 29_999
+        assert r.watermark() == MIN_TIMESTAMP_MS
+        assert r.progress()["watermark_held_by"] == {f"{t}/1": MIN_TIMESTAMP_MS}
+        assert not r.is_idle()
+        clock.now = 30_000
+        assert r.watermark() == 49_000 and not r.is_idle()
+        assert r.progress()["watermark_held_by"] == {}
+        clock.now = 39_999
+        assert not r.is_idle()
+        clock.now = 40_000
+        assert r.is_idle() and r.watermark() == 49_000  # every partition idle: holds
+        produce(s, t, [("b", "y", 1, 60_000)])
+        _poll_n(r, 1)
+        assert not r.is_idle() and r.watermark() == 59_000  # partition 1 active; 0 still idle
+    finally:
+        r.close()
+
+
+def test_without_idle_timeout_an_empty_partition_holds_and_is_named(kafka_broker, kafka_topic,
+                                                                     caplog):
+    """idle_timeout=None: partition 1 never has a record and holds the watermark at -inf for
+    good. The direct runner's stall watch (clock injected) names it once the watermark has not
+    moved for 10 s."""
+    import logging
+
+    from fluvial.metrics import MetricsContainer
+    from fluvial.runners.direct.sources import ReadSource
+    from fluvial.runners.direct.watermark_stall import WatermarkStall
+
+    caplog.set_level(logging.WARNING, logger="fluvial.watermark")
+    s = kafka_broker.bootstrap_servers
+    t = kafka_topic(partitions=2)
+    clock = ManualClock()
+    cfg = ReadFromKafka(s, topics=[t], value_deserializer="str", idle_timeout=None).cfg
+    op = ReadSource("Orders", KafkaSource(**cfg), SourceContext(PipelineOptions(), clock,
+                                                                 "Orders"))
+    op.open(MetricsContainer())
+    try:
+        produce(s, t, [("a", "x", 0, 10_000)])
+        deadline = time.monotonic() + 20
+        while op.records_read < 1 and time.monotonic() < deadline:
+            op.poll(100)
+        assert op.records_read == 1 and op.out_wm == MIN_TIMESTAMP_MS
+        mono = [0.0]
+        w = WatermarkStall(clock=lambda: mono[0])
+        w.tick([op])
+        clock.now = 10**9  # no idle timeout: however long, partition 1 is not idle
+        op.poll(100)
+        mono[0] = 10.0
+        w.tick([op])
+        assert w.held_by == (f"{t}/1",)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"the watermark has stayed at -inf for 10 s, held back by partition {t}/1 of "
+            "'Orders' (no records yet); an input without records for its idle_timeout stops "
+            "holding it back (docs/concepts.md, Watermarks)"]
+    finally:
+        op.close()
+
+
+def test_an_empty_partition_and_a_quiet_one_do_not_hold_at_minus_infinity(kafka_broker,
+                                                                          kafka_topic):
+    """A few records on partition 0 at 10 s, none on partition 1, then nothing: with the default
+    30 s idle timeout partition 1 is idle from 30 s, partition 0 from 40 s. Asked only at 60 s
+    (both idle), the reader's watermark is partition 0's (it was live alone from 30 s to 40 s),
+    not -inf: the order of idleness decides, not when the reader is asked."""
+    s = kafka_broker.bootstrap_servers
+    t = kafka_topic(partitions=2)
+    clock = ManualClock()
+    r = _reader(s, t, clock, max_out_of_orderness=1)
+    try:
+        clock.now = 10_000
+        produce(s, t, [("a", "x", 0, 50_000), ("a", "y", 0, 52_000)])
+        _poll_n(r, 2)
+        clock.now = 60_000
+        assert r.watermark() == 51_000 and r.is_idle()
+    finally:
+        r.close()

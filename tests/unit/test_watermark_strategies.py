@@ -11,7 +11,7 @@ import fluvial as fl
 from fluvial.combiners import SumCombineFn
 from fluvial.source import SourceReader
 from fluvial.testing import assert_that, equal_to
-from fluvial.watermarks import BoundedOutOfOrderness, Monotonic, combined_watermark
+from fluvial.watermarks import BoundedOutOfOrderness, Monotonic, WatermarkCombinator
 
 
 def test_bounded_out_of_orderness_generator():
@@ -23,15 +23,29 @@ def test_bounded_out_of_orderness_generator():
 
 def test_monotonic_generator_and_idle_exclusion():
     a, b = Monotonic(idle_timeout=10).create(), Monotonic().create()
+    a.start(0)
+    b.start(0)
     a.on_event(50_000, now_ms=0)
     b.on_event(20_000, now_ms=0)
-    assert combined_watermark([a, b], now_ms=5_000) == 20_000
+    c = WatermarkCombinator(["a", "b"])
+
+    def combined(gens, now):
+        for k, g in gens.items():
+            c.advance(k, g.current())
+            c.set_idle(k, g.is_idle(now))
+        return c.current()
+
+    assert combined({"a": a, "b": b}, 5_000) == 20_000
     # a is idle after 10 s of processing time without events; b never goes idle
     assert a.is_idle(10_000) and not b.is_idle(10_000)
-    assert combined_watermark([a, b], now_ms=10_000) == 20_000
+    assert combined({"a": a, "b": b}, 10_000) == 20_000
     b2 = Monotonic(idle_timeout=10).create()
-    b2.on_event(20_000, now_ms=0)
-    assert combined_watermark([a, b2], now_ms=10_000) is None  # all idle: hold the previous
+    b2.start(0)
+    b2.on_event(30_000, now_ms=0)
+    # b2 (30 s) is idle at 10 s too: nothing is live, the combined watermark holds at 20 s and
+    # the combinator counts as idle itself
+    assert combined({"a": a, "b": b2}, 10_000) == 20_000
+    assert c.idle
 
 
 def test_invalid_strategies():

@@ -16,6 +16,11 @@ from .reader import KafkaSource
 from .record import KafkaRecord
 from .serde import deserializer
 
+DEFAULT_IDLE_TIMEOUT_S = 30.0
+"""ReadFromKafka's default ``idle_timeout`` in seconds: longer than a Kafka leader failover
+usually takes, short enough that an empty partition delays results by half a minute, not
+forever."""
+
 
 class ReadFromKafka(PTransform):
     """Read Kafka records as ``(key, value)`` elements (or :class:`KafkaRecord` with
@@ -34,7 +39,15 @@ class ReadFromKafka(PTransform):
       ``"json"`` or a callable; failures go to ``on_error`` ("fail", "skip", "dead_letter";
       None: the pipeline's ``--on-error``).
     - watermark: per partition, highest timestamp − ``max_out_of_orderness`` seconds; the
-      minimum over partitions not idle for ``idle_timeout`` seconds.
+      minimum over the partitions that are not idle (the rules of :mod:`fluvial.watermarks`).
+      ``idle_timeout`` (default :data:`DEFAULT_IDLE_TIMEOUT_S`, 30 s): a partition without
+      records for that long (counted from the start of the read for a partition that never
+      had any) stops holding the watermark back until it produces again, so an empty or quiet
+      partition cannot stall windows forever. Shorter means results sooner after a partition
+      goes quiet, but a partition that is merely slow (a broker failing over, a producer
+      pausing) is left out sooner, and its records then arriving behind the watermark are
+      late. ``idle_timeout=None``: partitions never count as idle (a partition without records
+      holds the watermark until it produces).
     - ``max_buffered_records``: the buffer bound, shared equally by the partitions; a partition
       holding its share is paused (the others keep fetching) until it drains to half of it.
     - ``connect_timeout`` seconds of retries before a clear error; a missing topic is an error
@@ -60,7 +73,7 @@ class ReadFromKafka(PTransform):
         with_metadata: bool = False,
         timestamp_fn: Callable[[KafkaRecord], int] | None = None,
         max_out_of_orderness: float = 0,
-        idle_timeout: float | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT_S,
         on_error: str | None = None,
         connect_timeout: float = 30.0,
         create_topic: bool = False,
@@ -93,6 +106,10 @@ class ReadFromKafka(PTransform):
         if isolation_level not in ("read_committed", "read_uncommitted"):
             raise PipelineConstructionError(
                 f"{where}: isolation_level must be 'read_committed' or 'read_uncommitted'")
+        if idle_timeout is not None and to_millis(idle_timeout) <= 0:
+            raise PipelineConstructionError(
+                f"{where}: idle_timeout must be positive seconds (or None: never idle), "
+                f"got {idle_timeout!r}")
         if max_buffered_records < 1:
             raise PipelineConstructionError(f"{where}: max_buffered_records must be >= 1")
         self.cfg = dict(

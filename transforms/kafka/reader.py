@@ -13,6 +13,14 @@ runner, so the buffers plus kafka-python's own fetch limits (``max_poll_records`
 counter ``pauses`` (partition pauses), gauges ``buffered_high_water`` and ``buffer_capacity``.
 ``progress()["paused"]`` lists the paused partitions as ``"topic/partition"``.
 
+**Watermarks.** One sdk watermark generator per partition and the sdk combinator over them
+(:mod:`fluvial.watermarks`, via :class:`PartitionWatermarks`): the minimum over active
+partitions, idle ones (no records for ``idle_timeout``, counted from when the read started)
+left out, finished ones left out for good. :meth:`KafkaReader.is_idle` is true while every
+partition still being read is idle; ``progress()["watermark_held_by"]`` maps the partitions
+holding the watermark back (active, at the minimum, another partition ahead) to their
+watermark.
+
 **Offsets.** The checkpointed position of a partition is the offset after the last record handed
 downstream (records still in the buffer are fetched again after a restore); recovery always uses
 the checkpoint. Offsets are committed to ``group_id`` only where they are final: after each
@@ -341,6 +349,10 @@ class KafkaReader(SourceReader):
     def watermark(self) -> int:
         return self.wm.current(self.clock.now_ms())
 
+    def is_idle(self) -> bool:
+        """Every partition still being read is idle (no records for ``idle_timeout``)."""
+        return self.wm.idle(self.clock.now_ms())
+
     def progress(self) -> dict[str, Any]:
         lag = {}
         for tp in self.tps:
@@ -350,7 +362,10 @@ class KafkaReader(SourceReader):
             if hw is not None:
                 lag[f"{tp.topic}/{tp.partition}"] = max(hw - self.next[tp], 0)
         paused = sorted(f"{tp.topic}/{tp.partition}" for tp in self.paused)
-        return {"lag": lag, "buffered": self.buffered, "paused": paused}
+        held = {f"{tp.topic}/{tp.partition}": self.wm.partition_watermark(tp)
+                for tp in self.wm.holding_back(self.clock.now_ms())}
+        return {"lag": lag, "buffered": self.buffered, "paused": paused,
+                "watermark_held_by": held}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def snapshot(self) -> Any:
@@ -382,7 +397,6 @@ class KafkaReader(SourceReader):
         self.paused = set()
         self._assign(self.tps)  # a new assignment is not paused
         self.wm.restore(state["wm"], self.clock.now_ms())
-        self.wm.finished = set()
         self._check_finished_all()
 
     def _commit(self, offsets: dict[Any, int] | None) -> None:

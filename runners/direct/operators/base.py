@@ -3,6 +3,12 @@
 Operators receive batches (lists of WindowedValue, or ColumnBatch) synchronously from their
 producers; a batch is processed to completion downstream before the next is pulled from a
 source, so memory stays bounded by the batch size and a slow operator pauses the sources.
+
+Watermarks: an operator's input watermark is the sdk's :class:`~fluvial.watermarks.
+WatermarkCombinator` over its inputs (the minimum over live inputs; an idle input is left out
+until it is active again, an input at the end of time for good; all idle: hold; never
+backwards). When every unfinished input is idle the operator tells its consumers it is idle
+itself, so idleness travels downstream to every multi-input operator.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from typing import Any
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.metrics import MetricKey, MetricsContainer
-from fluvial.timeutil import MIN_TIMESTAMP_MS
+from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from fluvial.watermarks import WatermarkCombinator
 
 
 class Operator:
@@ -23,13 +30,25 @@ class Operator:
     def __init__(self, label: str, n_inputs: int = 1) -> None:
         self.label = label
         self.n_inputs = n_inputs
-        self.input_wms = [MIN_TIMESTAMP_MS] * max(n_inputs, 1)
-        self.input_idle = [False] * max(n_inputs, 1)
+        # the sdk's combinator over the inputs (minimum over live inputs, idle ones left out,
+        # finished ones for good, never backwards): fluvial.watermarks
+        self.inputs = WatermarkCombinator(range(max(n_inputs, 1)))
         self.watermark = MIN_TIMESTAMP_MS  # combined input watermark
         self.out_wm = MIN_TIMESTAMP_MS  # last forwarded output watermark
+        self.out_idle = False  # last idleness told to the consumers
         self.consumers: dict[str | None, list[tuple[Operator, int]]] = {}
         self.metrics: MetricsContainer | None = None
         self.processing_time = 0
+
+    @property
+    def input_wms(self) -> list[int]:
+        """Each input's latest watermark."""
+        return list(self.inputs.wms.values())
+
+    @property
+    def input_idle(self) -> list[bool]:
+        """Whether each input is idle (left out of the minimum) right now."""
+        return [i in self.inputs.idle_inputs for i in self.inputs.wms]
 
     # wiring ---------------------------------------------------------------------------------
     def add_consumer(self, tag: str | None, op: Operator, idx: int) -> None:
@@ -68,28 +87,32 @@ class Operator:
 
     # time -----------------------------------------------------------------------------------
     def receive_watermark(self, idx: int, wm: int) -> None:
-        if wm <= self.input_wms[idx]:
+        inputs = self.inputs
+        if wm <= inputs.wms[idx]:
             return
-        self.input_wms[idx] = wm
+        inputs.advance(idx, wm)
         self._recompute()
 
     def receive_idle(self, idx: int, idle: bool) -> None:
         """An input became idle (left out of the watermark minimum) or active again."""
-        if self.input_idle[idx] == idle:
+        if (idx in self.inputs.idle_inputs) == idle:
             return
-        self.input_idle[idx] = idle
+        self.inputs.set_idle(idx, idle)
         self._recompute()
 
     def _recompute(self) -> None:
-        live = [w for w, idle in zip(self.input_wms, self.input_idle) if not idle]
-        if not live:
-            return
-        new = min(live)
+        new = self.inputs.current()
         if new > self.watermark:
             self.watermark = new
             m.set_step(self.label)
             self.on_watermark(new)
         self.forward_watermark()
+        idle = self.inputs.idle
+        if idle != self.out_idle:
+            # every input idle: this operator is idle too, so its consumers leave it out
+            self.out_idle = idle
+            for op, i in self.all_consumers():
+                op.receive_idle(i, idle)
 
     def forward_watermark(self) -> None:
         out = self.output_watermark()
@@ -112,10 +135,20 @@ class Operator:
 
     # checkpoints ----------------------------------------------------------------------------
     def snapshot(self) -> Any:
-        return {"wm": (self.input_wms, self.watermark, self.out_wm, self.input_idle)}
+        return {"wm": (self.inputs.snapshot(), self.watermark, self.out_wm)}
 
     def restore(self, st: Any) -> None:
-        self.input_wms, self.watermark, self.out_wm, self.input_idle = st["wm"]
+        """Watermarks come back; every input is active again (idleness is processing-time
+        state: sources restart their idle clocks)."""
+        wm = st["wm"]
+        if len(wm) == 4:  # (input watermarks, watermark, out_wm, idle flags): older checkpoints
+            wms, self.watermark, self.out_wm, _idle = wm
+            inputs = {"wms": dict(enumerate(wms)), "value": self.watermark,
+                      "finished": {i for i, w in enumerate(wms) if w >= MAX_TIMESTAMP_MS}}
+        else:
+            inputs, self.watermark, self.out_wm = wm
+        self.inputs.restore(inputs)
+        self.out_idle = False
 
     # metrics --------------------------------------------------------------------------------
     def count(self, name: str, n: int = 1) -> None:
