@@ -47,6 +47,7 @@ from fluvial.values import TimestampedValue
 from fluvial.windowing import Windowing
 from fluvial.windowinto import WindowInto
 
+from .capabilities import LATE_OUTPUT
 from .convert import (
     RUNNER,
     closes_at_end_of_window,
@@ -272,9 +273,8 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
             if t.late_output:
                 raise UnsupportedFeatureError(
                     RUNNER, label,
-                    "with_late_output(): Beam's GroupByKey drops late elements inside its trigger "
-                    "driver and exposes neither the dropped elements nor a hook to route them; "
-                    "remove with_late_output() or use the direct runner",
+                    f"with_late_output(): {LATE_OUTPUT}; remove with_late_output() or use the "
+                    "direct runner",
                 )
             w = node.inputs[0].windowing
             closing = closes_at_end_of_window(w)
