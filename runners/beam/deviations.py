@@ -1,8 +1,9 @@
 """Conformance cases where the Beam runner's output differs from fluvial's model, and why.
 
 Each reason names the Beam Python behaviour responsible. The Beam test suite asserts that exactly
-these cases deviate (and exactly the ``UNSUPPORTED`` ones are refused at translation), so a
-Beam upgrade that fixes one shows up as a failing test, prompting its removal from this list.
+these cases deviate, so a Beam upgrade that fixes one shows up as a failing test, prompting its
+removal from this list. Features the runner refuses are missing capabilities
+(:mod:`fluvial.runners.beam.capabilities`), not deviations.
 """
 
 from __future__ import annotations
@@ -70,14 +71,4 @@ KNOWN_DEVIATIONS: dict[str, str] = {
         "the trigger has an on-time pane, so with OUTPUT_AT_EARLIEST the ON_TIME pane carries "
         "the earliest timestamp of all the window's elements, not of the pane's own"
     ),
-}
-
-# Cases the translation refuses (UnsupportedFeatureError); the value is part of the reason.
-UNSUPPORTED: dict[str, str] = {
-    "late_output_gbk_main": "with_late_output()",
-    "late_output_gbk_late": "with_late_output()",
-    "late_output_combine_main": "with_late_output()",
-    "late_output_combine_late": "with_late_output()",
-    "value_state_ttl_processing_time": "processing-time StateTTL",
-    "combining_state_ttl_processing_time": "processing-time StateTTL",
 }

@@ -15,6 +15,7 @@ from fluvial.errors import FluvialError, UnsupportedFeatureError
 from fluvial.options import PipelineOptions
 from fluvial.result import PipelineResult, PipelineState
 
+from .capabilities import MISSING_CAPABILITIES
 from .deviations import KNOWN_DEVIATIONS
 from .metrics import collect
 from .options import FN_API_RUNNER, beam_pipeline_options, parse_beam_args
@@ -53,6 +54,7 @@ class BeamRunner:
     """
 
     name = "beam"
+    missing_capabilities: dict[str, str] = MISSING_CAPABILITIES
     known_deviations: dict[str, str] = KNOWN_DEVIATIONS
 
     def choose_runner(self, has_test_stream: bool, requested: str | None) -> str:

@@ -36,6 +36,7 @@ from fluvial.timeutil import GLOBAL_WINDOW_MAX_MS, MIN_TIMESTAMP_MS, TimeDomain
 from fluvial.userstate import StateSpec, TimerSpec
 from fluvial.values import WindowedValue
 
+from .capabilities import PROCESSING_TIME_TTL
 from .convert import RUNNER, from_beam_pane, from_beam_ts, from_beam_window, to_beam_ts
 from .deadletters import ErrorPolicy
 from .dofns import UserDoFnLifecycle, to_beam_output
@@ -324,9 +325,9 @@ def make_stateful_dofn(fn: DoFn, label: str, lateness_ms: int, policy: str = "fa
         if ttl.time_domain is TimeDomain.REAL_TIME:
             raise UnsupportedFeatureError(
                 RUNNER, label,
-                f"state '{n}' has a processing-time StateTTL; a Beam Python DoFn cannot read the "
-                "current processing time, so the expiry cannot be computed. Use an event-time TTL "
-                "(StateTTL(..., TimeDomain.WATERMARK)) or a processing-time timer that clears it",
+                f"state '{n}' has a processing-time StateTTL; {PROCESSING_TIME_TTL}. Use an "
+                "event-time TTL (StateTTL(..., TimeDomain.WATERMARK)) or a processing-time timer "
+                "that clears it",
             )
         ttl_names.append(n)
     # Beam states: the user states, the expiry of each bag with TTL, then h0..: per timer, the

@@ -33,18 +33,21 @@ from fluvial.gbk import GroupByKey
 from fluvial.pardo import ParDo
 from fluvial.sink import Write
 from fluvial.source import Read
-from fluvial.testing.test_stream import (
+from fluvial.testing.test_script import (
     ElementEvent,
+    EndOfInput,
     ProcessingTimeEvent,
-    TestStream,
+    TestScript,
     WatermarkEvent,
 )
-from fluvial.timeutil import MAX_TIMESTAMP_MS
+from fluvial.testing.test_stream import TestStream
+from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import TimestampedValue
 from fluvial.windowing import Windowing
 from fluvial.windowinto import WindowInto
 
+from .capabilities import LATE_OUTPUT
 from .convert import (
     RUNNER,
     closes_at_end_of_window,
@@ -120,20 +123,27 @@ def _needs_last_fix(w: Windowing) -> bool:
     return isinstance(w.trigger, DefaultTrigger) and w.allowed_lateness_ms == 0
 
 
-def _test_stream(t: TestStream) -> Any:
+def _test_stream(script: TestScript) -> Any:
+    """Beam's TestStream playing ``script`` (the contract: fluvial.testing.test_script)."""
     ts = BeamTestStream()
-    for ev in t.events:
-        if isinstance(ev, ElementEvent):
+    watermark = MIN_TIMESTAMP_MS
+    for step in script.steps:
+        if isinstance(step, ElementEvent):
             # one Beam event per element: fluvial evaluates triggers after every element
-            for v, ms in ev.elements:
+            for v, ms in step.elements:
                 ts = ts.add_elements([BeamTimestampedValue(v, to_beam_ts(ms))])
-        elif isinstance(ev, WatermarkEvent):
-            if ev.watermark_ms >= MAX_TIMESTAMP_MS:
+        elif isinstance(step, WatermarkEvent):
+            if step.watermark_ms == watermark:
+                continue  # no change; Beam's TestStream wants every watermark step to advance
+            watermark = step.watermark_ms
+            if step.is_infinity:
                 ts = ts.advance_watermark_to_infinity()
             else:
-                ts = ts.advance_watermark_to(to_beam_ts(ev.watermark_ms))
-        elif isinstance(ev, ProcessingTimeEvent):
-            ts = ts.advance_processing_time(to_beam_duration(ev.advance_ms))
+                ts = ts.advance_watermark_to(to_beam_ts(step.watermark_ms))
+        elif isinstance(step, ProcessingTimeEvent):
+            ts = ts.advance_processing_time(to_beam_duration(step.advance_ms))
+        elif isinstance(step, EndOfInput) and watermark < MAX_TIMESTAMP_MS:
+            ts = ts.advance_watermark_to_infinity()
     return ts
 
 
@@ -204,7 +214,7 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
             pcs[id(node.outputs[None])] = out
         elif isinstance(t, TestStream):
             tr.has_test_stream = True
-            pcs[id(node.outputs[None])] = bp | label >> _test_stream(t)
+            pcs[id(node.outputs[None])] = bp | label >> _test_stream(t.script)
         elif isinstance(t, Read):
             policy = effective_policy(getattr(t.source, "on_error", None), options)
             dl = policy == "dead_letter"
@@ -263,9 +273,8 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
             if t.late_output:
                 raise UnsupportedFeatureError(
                     RUNNER, label,
-                    "with_late_output(): Beam's GroupByKey drops late elements inside its trigger "
-                    "driver and exposes neither the dropped elements nor a hook to route them; "
-                    "remove with_late_output() or use the direct runner",
+                    f"with_late_output(): {LATE_OUTPUT}; remove with_late_output() or use the "
+                    "direct runner",
                 )
             w = node.inputs[0].windowing
             closing = closes_at_end_of_window(w)

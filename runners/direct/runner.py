@@ -29,6 +29,7 @@ class DirectRunner:
     """
 
     name = "direct"
+    missing_capabilities: dict[str, str] = {}  # every capability tag of the conformance catalog
     known_deviations: dict[str, str] = {}
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:

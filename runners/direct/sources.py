@@ -9,7 +9,13 @@ from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.metrics import MetricKey
 from fluvial.pane import NO_FIRING
-from fluvial.testing.test_stream import ElementEvent, ProcessingTimeEvent, WatermarkEvent
+from fluvial.testing.test_script import (
+    ElementEvent,
+    EndOfInput,
+    ProcessingTimeEvent,
+    TestScript,
+    WatermarkEvent,
+)
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.values import GLOBAL_WINDOWS, TimestampedValue, WindowedValue
 
@@ -177,36 +183,40 @@ class ReadSource(SourceOperator):
 
 
 class TestStreamSource(_PositionSource):
-    """Replays TestStream events; processing-time events advance the executor's test clock."""
+    """Plays a TestScript one step per poll, by the contract of
+    :mod:`fluvial.testing.test_script`: elements go downstream as one batch (the operators
+    evaluate triggers per element), watermark steps set the watermark, processing-time steps
+    advance the executor's test clock (firing the timers that became due), EndOfInput moves the
+    watermark to infinity and finishes the source."""
 
     __test__ = False
     is_test_stream = True
 
-    def __init__(self, label: str, events: list, executor: Any) -> None:
+    def __init__(self, label: str, script: TestScript, executor: Any) -> None:
         super().__init__(label)
-        self.events = events
+        self.steps = script.steps
         self.pos = 0
         self.executor = executor
 
     def poll(self, max_records: int) -> int | None:
-        if self.pos >= len(self.events):
-            if not self.done:
-                self.done = True
-                self.set_watermark(MAX_TIMESTAMP_MS)
+        if self.done:
             return None
-        ev = self.events[self.pos]
+        step = self.steps[self.pos]
         self.pos += 1
-        if isinstance(ev, ElementEvent):
-            out = [WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in ev.elements]
+        if isinstance(step, ElementEvent):
+            out = [WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in step.elements]
             self.records_read += len(out)
             self.emit(out)
             return len(out)
-        if isinstance(ev, WatermarkEvent):
-            self.set_watermark(ev.watermark_ms)
-        elif isinstance(ev, ProcessingTimeEvent):
-            self.executor.advance_test_clock(ev.advance_ms)
+        if isinstance(step, WatermarkEvent):
+            self.set_watermark(step.watermark_ms)
+        elif isinstance(step, ProcessingTimeEvent):
+            self.executor.advance_test_clock(step.advance_ms)
+        elif isinstance(step, EndOfInput):
+            self.done = True
+            self.set_watermark(MAX_TIMESTAMP_MS)
+            return None
         return 0
-
 
 
 class DeadLetterSource(SourceOperator):

@@ -79,7 +79,7 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         if isinstance(t, Create):
             op: Operator = CreateSource(label, t.values)
         elif isinstance(t, TestStream):
-            op = TestStreamSource(label, list(t.events), executor)
+            op = TestStreamSource(label, t.script, executor)
         elif isinstance(t, Read):
             op = ReadSource(label, t.source, source_ctx(label), t.watermark_strategy)
         elif isinstance(t, DeadLetters):

@@ -66,44 +66,63 @@ def test_harness_reports_pipeline_errors_as_deviations():
 
 def test_run_catalog_report_shape_and_markdown():
     report = run_catalog("direct", ["fixed_default_gbk", "combiner_sum"])
-    assert set(report) == {"runner", "cases", "summary"}
+    assert set(report) == {"runner", "missing_capabilities", "cases", "summary"}
     assert report["runner"] == "direct"
+    assert report["missing_capabilities"] == {}
     assert [c["name"] for c in report["cases"]] == ["fixed_default_gbk", "combiner_sum"]
     for c in report["cases"]:
-        assert set(c) == {"name", "tags", "status", "reason", "diff"}
+        assert set(c) == {"name", "tags", "status", "reason", "diff", "missing"}
     assert report["summary"] == {"pass": 2, "deviates": 0, "unsupported": 0}
     md = report_to_markdown(report)
-    assert "| case | tags | status | reason |" in md
-    assert "| fixed_default_gbk |" in md
+    assert md.startswith("# Conformance: runner `direct`\n")
+    assert "| direct | 2 | 0 | 0 |" in md
+    assert "| fixed_default_gbk | test_stream, fixed_windows, group_by_key | pass |" in md
+    assert "| combiner_sum | test_stream, fixed_windows, combine_per_key | pass |" in md
 
 
 class _FakeRunner:
     """A runner that cannot run anything, or produces nothing, for harness tests."""
 
+    name = "fake"
+
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.known_deviations = {"combiner_sum": "fake runner loses everything"}
+        self.missing_capabilities = (
+            {"combine_per_key": "no combiners here"} if mode == "lacking" else {}
+        )
+        self.runs = 0
 
     def run_pipeline(self, pipeline, options):
         from fluvial.errors import UnsupportedFeatureError
         from fluvial.metrics import MetricsContainer
         from fluvial.result import PipelineResult, PipelineState
 
+        self.runs += 1
         if self.mode == "unsupported":
             raise UnsupportedFeatureError("fake", "CombinePerKey", "no combiners here")
         return PipelineResult(PipelineState.DONE, MetricsContainer())
 
 
-@pytest.mark.parametrize("mode", ["unsupported", "empty"])
+@pytest.mark.parametrize("mode", ["unsupported", "empty", "lacking"])
 def test_harness_statuses_with_a_fake_runner(monkeypatch, mode):
     import fluvial.registry
 
-    monkeypatch.setattr(fluvial.registry, "get_runner", lambda name, **kw: _FakeRunner(mode))
+    fake = _FakeRunner(mode)
+    monkeypatch.setattr(fluvial.registry, "get_runner", lambda name, **kw: fake)
     result = run_case(get_case("combiner_sum"), "fake")
     if mode == "unsupported":
         assert result.status == "unsupported"
         assert "no combiners here" in result.reason
+        assert result.missing == ()
+    elif mode == "lacking":  # a declared missing capability: reported, never run
+        assert result.status == "unsupported"
+        assert result.reason == "runner 'fake' lacks capability 'combine_per_key': no combiners here"
+        assert result.missing == ("combine_per_key",)
+        assert fake.runs == 0
     else:
         assert result.status == "deviates"
         assert result.reason == "fake runner loses everything"
         assert result.diff.count("  - ") == 2
+    if mode != "lacking":
+        assert fake.runs == 1

@@ -67,14 +67,22 @@ def unknown() -> tuple:
     return ("UNKNOWN", True, True, 0, 0)
 
 
+def _check_tags(case: Case, attribute: Any, tags: tuple[str, ...]) -> None:
+    from fluvial.testing.conformance.capabilities import check_tags
+
+    check_tags(tags, f"conformance case {case.name!r}")
+
+
 @attrs.frozen
 class Case:
     """``build(p)`` returns the PCollection whose contents are checked against ``expected``.
-    ``counters`` optionally names metric counters and their expected totals (e.g. dropped late
-    data)."""
+    ``tags`` are the capability tags of the features the case uses, from
+    :data:`~fluvial.testing.conformance.capabilities.CAPABILITIES` (a runner lacking one reports
+    the case unsupported without running it). ``counters`` optionally names metric counters and
+    their expected totals (e.g. dropped late data)."""
 
     name: str
-    tags: tuple[str, ...]
+    tags: tuple[str, ...] = attrs.field(validator=_check_tags)
     build: Callable[[Any], Any]
     expected: tuple[Out, ...]
     description: str = ""

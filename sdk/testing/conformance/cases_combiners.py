@@ -155,7 +155,7 @@ E10 = 9.999
 CASES = [
     Case(
         "combine_globally_fixed",
-        ("combiners", "combine_globally", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _globally_fixed,
         (
             Out(3, W10, on_time(), E10),
@@ -166,14 +166,14 @@ CASES = [
     ),
     Case(
         "combine_globally_create",
-        ("combiners", "combine_globally", "bounded", "global"),
+        ("bounded_input", "global_window", "combine_per_key", "flatten"),
         _globally_create,
         (Out(10, None, on_time()),),
         "Create([1,2,3,4]) | CombineGlobally(Sum) → one value 10 in the global window.",
     ),
     Case(
         "combine_globally_empty_default",
-        ("combiners", "combine_globally", "bounded", "global", "empty"),
+        ("bounded_input", "global_window", "combine_per_key", "flatten"),
         _globally_empty,
         (Out(0, None, on_time()),),
         "Empty input, global window, default trigger: CombineGlobally yields the combiner's empty "
@@ -181,7 +181,10 @@ CASES = [
     ),
     Case(
         "combine_globally_global_early_count",
-        ("combiners", "combine_globally", "global", "early", "accumulating"),
+        (
+            "test_stream", "global_window", "combine_per_key", "count_triggers", "early_firings",
+            "accumulating",
+        ),
         _globally_global_count,
         (
             Out(2, None, early(0)),
@@ -191,63 +194,66 @@ CASES = [
     ),
     Case(
         "combiner_sum",
-        ("combiners", "sum", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(SumCombineFn()),
         (Out(["a", 18], W10, on_time(), E10), Out(["b", 8], W10, on_time(), E10)),
         "Sum: a 5+1+9+3 = 18, b 2+6 = 8.",
     ),
     Case(
         "combiner_count",
-        ("combiners", "count", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(CountCombineFn()),
         (Out(["a", 4], W10, on_time(), E10), Out(["b", 2], W10, on_time(), E10)),
         "Count: a 4 elements, b 2.",
     ),
     Case(
         "combiner_mean",
-        ("combiners", "mean", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(MeanCombineFn()),
         (Out(["a", 4.5], W10, on_time(), E10), Out(["b", 4], W10, on_time(), E10)),
         "Mean: a 18/4 = 4.5, b 8/2 = 4.0.",
     ),
     Case(
         "combiner_min",
-        ("combiners", "min", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(MinCombineFn()),
         (Out(["a", 1], W10, on_time(), E10), Out(["b", 2], W10, on_time(), E10)),
         "Min: a 1, b 2.",
     ),
     Case(
         "combiner_max",
-        ("combiners", "max", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(MaxCombineFn()),
         (Out(["a", 9], W10, on_time(), E10), Out(["b", 6], W10, on_time(), E10)),
         "Max: a 9, b 6.",
     ),
     Case(
         "combiner_top",
-        ("combiners", "top", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(TopCombineFn(2)),
         (Out(["a", [9, 5]], W10, on_time(), E10), Out(["b", [6, 2]], W10, on_time(), E10)),
         "Top(2), largest first: a [9,5], b [6,2].",
     ),
     Case(
         "combiner_top_smallest",
-        ("combiners", "top", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(TopCombineFn(3, reverse=True)),
         (Out(["a", [1, 3, 5]], W10, on_time(), E10), Out(["b", [2, 6]], W10, on_time(), E10)),
         "Top(3, reverse=True), smallest first: a [1,3,5], b [2,6] (fewer than 3).",
     ),
     Case(
         "combine_callable",
-        ("combiners", "callable", "fixed"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _per_key(max),
         (Out(["a", 9], W10, on_time(), E10), Out(["b", 6], W10, on_time(), E10)),
         "CombinePerKey(max) with a plain function over an iterable: a 9, b 6.",
     ),
     Case(
         "custom_combinefn_accumulating_early",
-        ("combiners", "custom", "early", "accumulating", "fixed"),
+        (
+            "test_stream", "fixed_windows", "combine_per_key", "count_triggers", "early_firings",
+            "accumulating",
+        ),
         _custom_acc,
         (
             Out(["k", "ab"], W10, early(0), E10),
@@ -258,7 +264,10 @@ CASES = [
     ),
     Case(
         "mean_accumulating_early",
-        ("combiners", "mean", "early", "accumulating", "fixed"),
+        (
+            "test_stream", "fixed_windows", "combine_per_key", "count_triggers", "early_firings",
+            "accumulating",
+        ),
         _mean_early_acc,
         (
             Out(["k", 3], W10, early(0), E10),
@@ -268,7 +277,7 @@ CASES = [
     ),
     Case(
         "sum_many_keys_windows",
-        ("combiners", "sum", "fixed", "batching"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _many_keys,
         _many_keys_expected(),
         "200 elements i at ts i/2, key k(i mod 7), value i, in one batch; FixedWindows(10): window "

@@ -140,7 +140,7 @@ _LATE_STREAM_DOC = (
 CASES = [
     Case(
         "late_dropped_no_lateness",
-        ("lateness", "fixed", "default_trigger", "dropped"),
+        ("test_stream", "late_data", "fixed_windows", "combine_per_key", "drop_counters"),
         _late_dropped,
         (
             Out(["k", 1], W60, on_time(), EOW60),
@@ -152,7 +152,10 @@ CASES = [
     ),
     Case(
         "default_late_firings_discarding",
-        ("lateness", "fixed", "default_trigger", "late", "discarding"),
+        (
+            "test_stream", "late_data", "fixed_windows", "combine_per_key", "late_firings",
+            "allowed_lateness", "drop_counters",
+        ),
         _default_late_firings(DIS),
         (
             Out(["k", 1], W60, on_time(0, last=False), EOW60),
@@ -166,7 +169,10 @@ CASES = [
     ),
     Case(
         "default_late_firings_accumulating",
-        ("lateness", "fixed", "default_trigger", "late", "accumulating"),
+        (
+            "test_stream", "late_data", "fixed_windows", "combine_per_key", "late_firings",
+            "accumulating", "allowed_lateness", "drop_counters",
+        ),
         _default_late_firings(ACC),
         (
             Out(["k", 1], W60, on_time(0, last=False), EOW60),
@@ -178,7 +184,10 @@ CASES = [
     ),
     Case(
         "lateness_boundary",
-        ("lateness", "fixed", "default_trigger", "boundary"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "late_firings",
+            "allowed_lateness", "drop_counters",
+        ),
         _lateness_boundary,
         (
             Out(["k", [1]], W60, on_time(0, last=False), EOW60),
@@ -190,7 +199,10 @@ CASES = [
     ),
     Case(
         "late_output_gbk_main",
-        ("lateness", "late_output", "gbk", "fixed"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "late_firings",
+            "allowed_lateness", "late_output", "drop_counters",
+        ),
         _late_output_gbk_main,
         (
             Out(["a", [1]], W60, on_time(0, last=False), EOW60),
@@ -202,7 +214,10 @@ CASES = [
     ),
     Case(
         "late_output_gbk_late",
-        ("lateness", "late_output", "gbk", "fixed"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "allowed_lateness",
+            "late_output", "drop_counters",
+        ),
         _late_output_gbk_late,
         (
             Out(["a", 3], W60, unknown(), 30),
@@ -214,7 +229,10 @@ CASES = [
     ),
     Case(
         "late_output_combine_main",
-        ("lateness", "late_output", "combine", "fixed"),
+        (
+            "test_stream", "late_data", "fixed_windows", "combine_per_key", "late_firings",
+            "allowed_lateness", "late_output", "drop_counters",
+        ),
         _late_output_combine_main,
         (
             Out(["a", 1], W60, on_time(0, last=False), EOW60),
@@ -226,7 +244,10 @@ CASES = [
     ),
     Case(
         "late_output_combine_late",
-        ("lateness", "late_output", "combine", "fixed"),
+        (
+            "test_stream", "late_data", "fixed_windows", "combine_per_key", "allowed_lateness",
+            "late_output", "drop_counters",
+        ),
         _late_output_combine_late,
         (
             Out(["a", 3], W60, unknown(), 30),
@@ -237,7 +258,10 @@ CASES = [
     ),
     Case(
         "sliding_sum_late_accumulating",
-        ("lateness", "sliding", "default_trigger", "late", "accumulating", "combine"),
+        (
+            "test_stream", "late_data", "sliding_windows", "combine_per_key", "late_firings",
+            "accumulating", "allowed_lateness", "drop_counters",
+        ),
         _sliding_late,
         (
             Out(["k", 1], (-5, 5), on_time(0, last=False), 4.999),

@@ -91,7 +91,7 @@ def _create_timestamped_window(p):
 CASES = [
     Case(
         "tagged_outputs_flatten",
-        ("outputs", "side_outputs", "flatten"),
+        ("test_stream", "side_outputs", "flatten"),
         _tagged_flatten,
         (
             Out(["odd", 1], None, U, 1),
@@ -104,7 +104,7 @@ CASES = [
     ),
     Case(
         "tagged_outputs_windowed_sum",
-        ("outputs", "side_outputs", "fixed", "combine", "flatten"),
+        ("test_stream", "fixed_windows", "combine_per_key", "side_outputs", "flatten"),
         _tagged_windowed,
         (
             Out(["even", 6], (0, 10), on_time(), 9.999),
@@ -117,7 +117,7 @@ CASES = [
     ),
     Case(
         "tagged_output_timestamped",
-        ("outputs", "side_outputs", "timestamps"),
+        ("test_stream", "output_timestamps", "side_outputs"),
         _tagged_timestamped,
         (
             Out(10, None, U, 101),
@@ -128,14 +128,14 @@ CASES = [
     ),
     Case(
         "create_pardo_global",
-        ("outputs", "bounded", "create", "pardo"),
+        ("bounded_input",),
         _create_pardo,
         (Out(2, None, U), Out(4, None, U), Out(6, None, U)),
         "Create([1,2,3]) | Double: global window, pane UNKNOWN (timestamp = minimum, not checked).",
     ),
     Case(
         "create_timestamped_fixed_sum",
-        ("outputs", "bounded", "create", "fixed", "combine"),
+        ("bounded_input", "fixed_windows", "combine_per_key"),
         _create_timestamped_window,
         (
             Out(["k", 4], (0, 10), on_time(), 9.999),

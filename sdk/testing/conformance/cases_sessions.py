@@ -104,7 +104,7 @@ def _sessions_processing_time(p):
 CASES = [
     Case(
         "sessions_gbk",
-        ("sessions", "default_trigger", "gbk", "merging"),
+        ("test_stream", "merging_windows", "group_by_key"),
         _sessions_gbk,
         (
             Out(["a", [1, 5]], (1, 15), on_time(), 14.999),
@@ -116,7 +116,10 @@ CASES = [
     ),
     Case(
         "sessions_early_count_accumulating",
-        ("sessions", "early", "count", "accumulating", "merging"),
+        (
+            "test_stream", "merging_windows", "group_by_key", "count_triggers", "early_firings",
+            "accumulating",
+        ),
         _sessions_early,
         (
             Out(["a", [1, 2]], (1, 13), early(0), 12.999),
@@ -128,7 +131,10 @@ CASES = [
     ),
     Case(
         "sessions_late_merge_accumulating",
-        ("sessions", "lateness", "late", "merging", "accumulating"),
+        (
+            "test_stream", "late_data", "merging_windows", "group_by_key", "late_firings",
+            "accumulating", "allowed_lateness",
+        ),
         _late_merge(ACC),
         (
             Out(["a", [1]], (1, 11), on_time(0, last=False), 10.999),
@@ -141,7 +147,10 @@ CASES = [
     ),
     Case(
         "sessions_late_merge_discarding",
-        ("sessions", "lateness", "late", "merging", "discarding"),
+        (
+            "test_stream", "late_data", "merging_windows", "group_by_key", "late_firings",
+            "allowed_lateness",
+        ),
         _late_merge(DIS),
         (
             Out(["a", [1]], (1, 11), on_time(0, last=False), 10.999),
@@ -152,7 +161,7 @@ CASES = [
     ),
     Case(
         "sessions_late_dropped",
-        ("sessions", "lateness", "dropped"),
+        ("test_stream", "late_data", "merging_windows", "group_by_key", "drop_counters"),
         _sessions_late_dropped,
         (
             Out(["a", [1]], (1, 11), on_time(), 10.999),
@@ -164,7 +173,10 @@ CASES = [
     ),
     Case(
         "sessions_processing_time",
-        ("sessions", "processing_time", "repeatedly", "discarding", "merging"),
+        (
+            "test_stream", "processing_time", "merging_windows", "group_by_key",
+            "processing_time_triggers", "repeated_triggers", "early_firings",
+        ),
         _sessions_processing_time,
         (
             Out(["a", [1, 2]], (1, 14), early(0), 13.999),
@@ -176,7 +188,10 @@ CASES = [
     ),
     Case(
         "sessions_early_late_merge",
-        ("sessions", "early", "late", "lateness", "merging", "accumulating"),
+        (
+            "test_stream", "late_data", "merging_windows", "group_by_key", "count_triggers",
+            "early_firings", "late_firings", "accumulating", "allowed_lateness",
+        ),
         _sessions_early_late_merge,
         (
             Out(["a", [1]], (1, 11), early(0), 10.999),

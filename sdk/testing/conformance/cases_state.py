@@ -301,7 +301,7 @@ def _combining_ttl(p):
 CASES = [
     Case(
         "value_state_running_count",
-        ("state", "value_state", "global"),
+        ("test_stream", "state", "value_state"),
         _value_count,
         (
             Out(["a", 1], None, U, 1),
@@ -313,7 +313,7 @@ CASES = [
     ),
     Case(
         "value_state_per_window",
-        ("state", "value_state", "fixed"),
+        ("test_stream", "fixed_windows", "state", "value_state"),
         _value_per_window,
         (
             Out(["a", 1], (0, 10), U, 1),
@@ -325,7 +325,7 @@ CASES = [
     ),
     Case(
         "bag_state_batches",
-        ("state", "bag_state", "global"),
+        ("test_stream", "state", "bag_state"),
         _bag_batches,
         (
             Out(["a", [1, 2, 3]], None, U, 3),
@@ -336,7 +336,7 @@ CASES = [
     ),
     Case(
         "map_state_ops",
-        ("state", "map_state", "global"),
+        ("test_stream", "state", "map_state"),
         _map_ops,
         (
             Out(["a", ["get", "x", 1]], None, U, 3),
@@ -355,7 +355,7 @@ CASES = [
     ),
     Case(
         "combining_state_sum_count",
-        ("state", "combining_state", "global"),
+        ("test_stream", "state", "combining_state"),
         _combining,
         (
             Out(["a", 1, 1], None, U, 1),
@@ -367,7 +367,7 @@ CASES = [
     ),
     Case(
         "value_state_ttl_event_time",
-        ("state", "value_state", "ttl", "event_time"),
+        ("test_stream", "state", "value_state", "ttl"),
         _ttl_event,
         (
             Out(["a", None], None, U, 0),
@@ -383,7 +383,7 @@ CASES = [
     ),
     Case(
         "value_state_ttl_processing_time",
-        ("state", "value_state", "ttl", "processing_time"),
+        ("test_stream", "processing_time", "state", "value_state", "ttl", "processing_time_ttl"),
         _ttl_processing,
         (
             Out(["a", None], None, U, 1),
@@ -397,7 +397,7 @@ CASES = [
     ),
     Case(
         "bag_state_ttl_event_time",
-        ("state", "bag_state", "ttl", "event_time"),
+        ("test_stream", "state", "bag_state", "ttl"),
         _bag_ttl,
         (
             Out(["a", [1]], None, U, 0),
@@ -410,7 +410,7 @@ CASES = [
     ),
     Case(
         "map_state_ttl_per_entry",
-        ("state", "map_state", "ttl", "event_time"),
+        ("test_stream", "state", "map_state", "ttl"),
         _map_ttl,
         (
             Out(["a", ["keys", ["y"]]], None, U, 12),
@@ -422,7 +422,10 @@ CASES = [
     ),
     Case(
         "combining_state_ttl_processing_time",
-        ("state", "combining_state", "ttl", "processing_time"),
+        (
+            "test_stream", "processing_time", "state", "combining_state", "ttl",
+            "processing_time_ttl",
+        ),
         _combining_ttl,
         (
             Out(["a", 1], None, U, 1),
@@ -434,7 +437,7 @@ CASES = [
     ),
     Case(
         "map_state_in_operator",
-        ("state", "map_state", "global"),
+        ("test_stream", "state", "map_state"),
         _map_in,
         (
             Out(["a", ["in", "x", True]], None, U, 2),

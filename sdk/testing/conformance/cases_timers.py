@@ -277,7 +277,7 @@ def _expiry(p):
 CASES = [
     Case(
         "event_timer_fires_at_watermark_equal",
-        ("timers", "event_time", "boundary"),
+        ("test_stream", "state", "bag_state", "timers"),
         _gap_flush_boundary,
         (
             Out(["a", [1], 11], None, U, 11),
@@ -288,7 +288,7 @@ CASES = [
     ),
     Case(
         "event_timer_gap_flush",
-        ("timers", "event_time", "bag_state"),
+        ("test_stream", "state", "bag_state", "timers"),
         _gap_flush,
         (
             Out(["b", [7], 13], None, U, 13),
@@ -300,7 +300,7 @@ CASES = [
     ),
     Case(
         "event_timer_clear",
-        ("timers", "event_time", "clear"),
+        ("test_stream", "timers"),
         _timer_clear,
         (Out(["b", "fired"], None, U, 13),),
         "a: start sets 10, cancel clears it → never fires; b: start@4 sets 13 → fires at ∞ with "
@@ -308,7 +308,7 @@ CASES = [
     ),
     Case(
         "event_timer_window_end",
-        ("timers", "event_time", "fixed", "combining_state"),
+        ("test_stream", "fixed_windows", "state", "combining_state", "timers"),
         _window_end_timer,
         (
             Out(["a", 2], (0, 10), U, 9.999),
@@ -320,7 +320,7 @@ CASES = [
     ),
     Case(
         "event_timer_rearms_itself",
-        ("timers", "event_time", "loop"),
+        ("test_stream", "timers", "looping_timers"),
         _ticker,
         (
             Out(["a", 10], None, U, 10),
@@ -332,7 +332,7 @@ CASES = [
     ),
     Case(
         "processing_timer_fires",
-        ("timers", "processing_time"),
+        ("test_stream", "processing_time", "timers", "processing_time_timers"),
         _processing_timer,
         (Out(["a", "fired"], None, U, None),),
         "REAL_TIME timers at absolute clock 5 (a) and 20 (b): clock 3 nothing, clock 5 fires a; "
@@ -341,7 +341,10 @@ CASES = [
     ),
     Case(
         "processing_timer_reset",
-        ("timers", "processing_time", "bag_state"),
+        (
+            "test_stream", "processing_time", "state", "bag_state", "timers",
+            "processing_time_timers",
+        ),
         _processing_timer_reset,
         (Out(["a", [1, 2, 3]], None, U, None),),
         "Timer set to 10, then replaced by 15 at clock 5: nothing at clock 10 (v3 buffered), fires "
@@ -349,7 +352,7 @@ CASES = [
     ),
     Case(
         "on_window_expiration",
-        ("timers", "window_expiration", "fixed", "bag_state"),
+        ("test_stream", "fixed_windows", "state", "bag_state", "on_window_expiration"),
         _expiry,
         (
             Out(["a", [1, 3], [0, 10]], (0, 10), U, 9.999),
@@ -362,7 +365,7 @@ CASES = [
     ),
     Case(
         "state_ttl_written_by_timer",
-        ("timers", "state", "ttl", "event_time"),
+        ("test_stream", "state", "value_state", "ttl", "timers"),
         _ttl_timer_write,
         (
             Out(["a", "t"], None, U, 25),

@@ -155,28 +155,31 @@ def _retimestamp(p):
 CASES = [
     Case(
         "timestamp_combiner_end_of_window",
-        ("timestamps", "timestamp_combiner", "fixed", "combine"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _tc(TimestampCombiner.OUTPUT_AT_EOW),
         (Out(["k", 7], W60, on_time(), 59.999),),
         "OUTPUT_AT_EOW: 1@10 + 2@5 + 4@30 = 7 at the window's max_timestamp 59.999.",
     ),
     Case(
         "timestamp_combiner_earliest",
-        ("timestamps", "timestamp_combiner", "fixed", "combine"),
+        ("test_stream", "fixed_windows", "combine_per_key", "timestamp_combiner"),
         _tc(TimestampCombiner.OUTPUT_AT_EARLIEST),
         (Out(["k", 7], W60, on_time(), 5),),
         "OUTPUT_AT_EARLIEST: min(10, 5, 30) = 5.",
     ),
     Case(
         "timestamp_combiner_latest",
-        ("timestamps", "timestamp_combiner", "fixed", "combine"),
+        ("test_stream", "fixed_windows", "combine_per_key", "timestamp_combiner"),
         _tc(TimestampCombiner.OUTPUT_AT_LATEST),
         (Out(["k", 7], W60, on_time(), 30),),
         "OUTPUT_AT_LATEST: max(10, 5, 30) = 30.",
     ),
     Case(
         "timestamp_combiner_earliest_per_pane",
-        ("timestamps", "timestamp_combiner", "fixed", "early", "discarding"),
+        (
+            "test_stream", "fixed_windows", "combine_per_key", "count_triggers", "early_firings",
+            "timestamp_combiner",
+        ),
         _tc_earliest_early,
         (
             Out(["k", 3], W60, early(0), 10),
@@ -187,7 +190,7 @@ CASES = [
     ),
     Case(
         "sessions_timestamp_latest",
-        ("timestamps", "timestamp_combiner", "sessions", "merging"),
+        ("test_stream", "merging_windows", "combine_per_key", "timestamp_combiner"),
         _sessions_latest,
         (
             Out(["a", 6], (2, 19), on_time(), 9),
@@ -197,14 +200,14 @@ CASES = [
     ),
     Case(
         "sessions_timestamp_earliest",
-        ("timestamps", "timestamp_combiner", "sessions", "merging"),
+        ("test_stream", "merging_windows", "combine_per_key", "timestamp_combiner"),
         _sessions_earliest,
         (Out(["a", 6], (2, 19), on_time(), 2),),
         "Sessions(10), EARLIEST, out of order a@9,6,2: merged [2,19), sum 6 at min ts 2.",
     ),
     Case(
         "pardo_timestamp_param",
-        ("timestamps", "pardo"),
+        ("test_stream",),
         _pardo_timestamp,
         (
             Out(["x", 1.5], None, unknown(), 1.5),
@@ -214,7 +217,7 @@ CASES = [
     ),
     Case(
         "pardo_retimestamp_then_window",
-        ("timestamps", "pardo", "fixed", "combine"),
+        ("test_stream", "fixed_windows", "combine_per_key", "output_timestamps"),
         _retimestamp,
         (
             Out(["k", 3], (60, 120), on_time(), 119.999),
@@ -225,7 +228,7 @@ CASES = [
     ),
     Case(
         "two_stage_end_of_window",
-        ("timestamps", "watermark_hold", "fixed", "combine", "multi_stage"),
+        ("test_stream", "fixed_windows", "combine_per_key", "watermark_holds"),
         _two_stage(TimestampCombiner.OUTPUT_AT_EOW),
         (
             Out(["total", 3], W60, on_time(), 59.999),
@@ -237,7 +240,10 @@ CASES = [
     ),
     Case(
         "two_stage_earliest",
-        ("timestamps", "watermark_hold", "timestamp_combiner", "fixed", "combine", "multi_stage"),
+        (
+            "test_stream", "fixed_windows", "combine_per_key", "timestamp_combiner",
+            "watermark_holds",
+        ),
         _two_stage(TimestampCombiner.OUTPUT_AT_EARLIEST),
         (
             Out(["total", 3], W60, on_time(), 10),
@@ -248,7 +254,7 @@ CASES = [
     ),
     Case(
         "timestamp_combiner_earliest_behind_output_watermark",
-        ("timestamps", "timestamp_combiner", "watermark_hold", "fixed", "combine"),
+        ("test_stream", "late_data", "fixed_windows", "combine_per_key", "timestamp_combiner"),
         _earliest_behind(False),
         (Out(["k", 3], (0, 10), on_time(), 5),),
         "EARLIEST, FixedWindows(10): 1@5 holds the output watermark at 5; the watermark advances "
@@ -258,7 +264,10 @@ CASES = [
     ),
     Case(
         "timestamp_combiner_earliest_behind_output_watermark_downstream",
-        ("timestamps", "timestamp_combiner", "watermark_hold", "fixed", "combine", "multi_stage"),
+        (
+            "test_stream", "late_data", "fixed_windows", "combine_per_key", "timestamp_combiner",
+            "watermark_holds", "drop_counters",
+        ),
         _earliest_behind(True),
         (Out(["total", 3], (4, 8), on_time(), 7.999),),
         "As timestamp_combiner_earliest_behind_output_watermark, then re-keyed to 'total', "

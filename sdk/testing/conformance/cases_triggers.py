@@ -293,7 +293,7 @@ E100 = 99.999
 CASES = [
     Case(
         "fixed_early_count_discarding",
-        ("triggers", "fixed", "early", "count", "discarding"),
+        ("test_stream", "fixed_windows", "group_by_key", "count_triggers", "early_firings"),
         _early_count(DIS),
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -304,7 +304,10 @@ CASES = [
     ),
     Case(
         "fixed_early_count_accumulating",
-        ("triggers", "fixed", "early", "count", "accumulating"),
+        (
+            "test_stream", "fixed_windows", "group_by_key", "count_triggers", "early_firings",
+            "accumulating",
+        ),
         _early_count(ACC),
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -314,7 +317,10 @@ CASES = [
     ),
     Case(
         "fixed_repeated_count_discarding",
-        ("triggers", "fixed", "count", "repeatedly", "discarding"),
+        (
+            "test_stream", "fixed_windows", "group_by_key", "count_triggers", "repeated_triggers",
+            "early_firings",
+        ),
         _fixed_repeated_count(DIS),
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -327,7 +333,10 @@ CASES = [
     ),
     Case(
         "fixed_repeated_count_accumulating",
-        ("triggers", "fixed", "count", "repeatedly", "accumulating"),
+        (
+            "test_stream", "fixed_windows", "group_by_key", "count_triggers", "repeated_triggers",
+            "early_firings", "accumulating",
+        ),
         _fixed_repeated_count(ACC),
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -338,7 +347,10 @@ CASES = [
     ),
     Case(
         "global_repeated_count_discarding",
-        ("triggers", "global", "count", "repeatedly", "discarding"),
+        (
+            "test_stream", "global_window", "group_by_key", "count_triggers", "repeated_triggers",
+            "early_firings",
+        ),
         _global_repeated_count,
         (
             Out(["k", [1, 2]], None, early(0)),
@@ -350,7 +362,10 @@ CASES = [
     ),
     Case(
         "global_processing_time_repeated",
-        ("triggers", "global", "processing_time", "repeatedly", "discarding"),
+        (
+            "test_stream", "processing_time", "global_window", "group_by_key",
+            "processing_time_triggers", "repeated_triggers", "early_firings",
+        ),
         _global_processing_time,
         (
             Out(["k", [1, 2]], None, early(0)),
@@ -363,7 +378,10 @@ CASES = [
     ),
     Case(
         "fixed_early_processing_time_accumulating",
-        ("triggers", "fixed", "early", "processing_time", "accumulating"),
+        (
+            "test_stream", "processing_time", "fixed_windows", "group_by_key",
+            "processing_time_triggers", "early_firings", "accumulating",
+        ),
         _fixed_early_processing_time,
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -375,7 +393,10 @@ CASES = [
     ),
     Case(
         "global_early_processing_time_accumulating",
-        ("triggers", "global", "early", "processing_time", "accumulating"),
+        (
+            "test_stream", "processing_time", "global_window", "group_by_key",
+            "processing_time_triggers", "early_firings", "accumulating",
+        ),
         _global_early_processing_time,
         (
             Out(["k", [1, 2]], None, early(0)),
@@ -387,7 +408,10 @@ CASES = [
     ),
     Case(
         "sliding_early_count_accumulating",
-        ("triggers", "sliding", "early", "count", "accumulating", "combine"),
+        (
+            "test_stream", "sliding_windows", "combine_per_key", "count_triggers", "early_firings",
+            "accumulating",
+        ),
         _sliding_early_count,
         (
             Out(["k", 3], (0, 10), early(0), 9.999),
@@ -402,7 +426,10 @@ CASES = [
     ),
     Case(
         "after_each_closes_window",
-        ("triggers", "fixed", "after_each", "closed_window"),
+        (
+            "test_stream", "fixed_windows", "group_by_key", "count_triggers", "composite_triggers",
+            "finishing_triggers", "early_firings", "drop_counters",
+        ),
         _after_each,
         (
             Out(["k", [1, 2]], W100, early(0), E100),
@@ -415,7 +442,10 @@ CASES = [
     ),
     Case(
         "repeated_after_each",
-        ("triggers", "global", "after_each", "repeatedly"),
+        (
+            "test_stream", "global_window", "group_by_key", "count_triggers", "repeated_triggers",
+            "composite_triggers", "early_firings",
+        ),
         _repeated_after_each,
         (
             Out(["k", [1]], None, early(0)),
@@ -428,7 +458,10 @@ CASES = [
     ),
     Case(
         "repeated_after_any",
-        ("triggers", "global", "after_any", "processing_time", "repeatedly"),
+        (
+            "test_stream", "processing_time", "global_window", "group_by_key", "count_triggers",
+            "processing_time_triggers", "repeated_triggers", "composite_triggers", "early_firings",
+        ),
         _repeated_after_any,
         (
             Out(["k", [1, 2]], None, early(0)),
@@ -440,7 +473,11 @@ CASES = [
     ),
     Case(
         "after_all_closes_window",
-        ("triggers", "fixed", "after_all", "processing_time", "closed_window"),
+        (
+            "test_stream", "processing_time", "fixed_windows", "group_by_key", "count_triggers",
+            "processing_time_triggers", "composite_triggers", "finishing_triggers", "early_firings",
+            "drop_counters",
+        ),
         _after_all,
         (Out(["k", [1, 2]], W100, early(0, last=True), E100),),
         "AfterAll(AfterCount(2), AfterProcessingTime(5)): at clock 5 only the time part holds; k:2 "
@@ -450,7 +487,10 @@ CASES = [
     ),
     Case(
         "or_finally",
-        ("triggers", "fixed", "or_finally", "count", "closed_window"),
+        (
+            "test_stream", "fixed_windows", "group_by_key", "count_triggers", "repeated_triggers",
+            "composite_triggers", "finishing_triggers", "early_firings", "drop_counters",
+        ),
         _or_finally,
         (
             Out(["k", [1, 2]], W100, early(0), E100),
@@ -463,7 +503,10 @@ CASES = [
     ),
     Case(
         "never_with_lateness",
-        ("triggers", "fixed", "never", "lateness"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "never_trigger",
+            "allowed_lateness", "drop_counters",
+        ),
         _never,
         (Out(["k", [1, 2, 3]], W60, on_time(), EOW60),),
         "Never() with allowed_lateness 30: nothing at wm 60; k:3@30 accepted (expiry at wm > "
@@ -473,7 +516,10 @@ CASES = [
     ),
     Case(
         "afterwatermark_early_late_accumulating",
-        ("triggers", "fixed", "early", "late", "accumulating", "lateness"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "count_triggers",
+            "early_firings", "late_firings", "accumulating", "allowed_lateness", "drop_counters",
+        ),
         _early_late(ACC),
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -488,7 +534,10 @@ CASES = [
     ),
     Case(
         "afterwatermark_early_late_discarding",
-        ("triggers", "fixed", "early", "late", "discarding", "lateness"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "count_triggers",
+            "early_firings", "late_firings", "allowed_lateness", "drop_counters",
+        ),
         _early_late(DIS),
         (
             Out(["k", [1, 2]], W60, early(0), EOW60),
@@ -502,7 +551,10 @@ CASES = [
     ),
     Case(
         "afterwatermark_late_count_final_pane",
-        ("triggers", "fixed", "late", "count", "lateness", "discarding"),
+        (
+            "test_stream", "late_data", "fixed_windows", "group_by_key", "count_triggers",
+            "late_firings", "allowed_lateness",
+        ),
         _late_count_final,
         (
             Out(["k", [1]], W60, on_time(0, last=False), EOW60),
@@ -514,7 +566,10 @@ CASES = [
     ),
     Case(
         "fixed_sum_repeated_count_one_batch",
-        ("triggers", "fixed", "count", "repeatedly", "discarding", "combine", "batching"),
+        (
+            "test_stream", "fixed_windows", "combine_per_key", "count_triggers",
+            "repeated_triggers", "early_firings",
+        ),
         _sum_repeated_count_one_batch,
         (
             Out(["k", 3], W60, early(0), EOW60),
@@ -526,7 +581,10 @@ CASES = [
     ),
     Case(
         "sliding_sum_repeated_count_accumulating",
-        ("triggers", "sliding", "count", "repeatedly", "accumulating", "combine", "batching"),
+        (
+            "test_stream", "sliding_windows", "combine_per_key", "count_triggers",
+            "repeated_triggers", "early_firings", "accumulating",
+        ),
         _sliding_sum_repeated_count,
         (
             Out(["k", 3], (0, 10), early(0), 9.999),

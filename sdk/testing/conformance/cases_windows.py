@@ -112,7 +112,7 @@ def _custom_windowfn(p):
 CASES = [
     Case(
         "fixed_default_gbk",
-        ("windows", "fixed", "default_trigger", "gbk"),
+        ("test_stream", "fixed_windows", "group_by_key"),
         _fixed_default_gbk,
         (
             Out(["a", [1, 2]], (0, 60), on_time(), 59.999),
@@ -124,7 +124,7 @@ CASES = [
     ),
     Case(
         "fixed_offset_sum",
-        ("windows", "fixed", "default_trigger", "combine"),
+        ("test_stream", "fixed_windows", "combine_per_key"),
         _fixed_offset_sum,
         (
             Out(["k", 1], (-5, 5), on_time(), 4.999),
@@ -134,7 +134,7 @@ CASES = [
     ),
     Case(
         "window_boundary_timestamps",
-        ("windows", "fixed", "default_trigger", "boundary"),
+        ("test_stream", "fixed_windows", "group_by_key"),
         _window_boundary,
         (
             Out(["k", [1, 2, 3]], (0, 60), on_time(), 59.999),
@@ -145,7 +145,7 @@ CASES = [
     ),
     Case(
         "sliding_sum",
-        ("windows", "sliding", "default_trigger", "combine"),
+        ("test_stream", "sliding_windows", "combine_per_key"),
         _sliding_sum,
         (
             Out(["k", 1], (-5, 5), on_time(), 4.999),
@@ -158,7 +158,7 @@ CASES = [
     ),
     Case(
         "sliding_pardo_window_param",
-        ("windows", "sliding", "pardo", "window_param"),
+        ("test_stream", "sliding_windows"),
         _sliding_window_param,
         (
             Out([1, 0], (0, 10), unknown(), 7),
@@ -171,7 +171,7 @@ CASES = [
     ),
     Case(
         "global_create_gbk",
-        ("windows", "global", "default_trigger", "gbk", "bounded"),
+        ("bounded_input", "global_window", "group_by_key"),
         _global_create_gbk,
         (
             Out(["a", [1, 3]], None, on_time()),
@@ -182,7 +182,7 @@ CASES = [
     ),
     Case(
         "custom_windowfn_buckets",
-        ("windows", "custom", "default_trigger", "combine"),
+        ("test_stream", "custom_window_fn", "combine_per_key"),
         _custom_windowfn,
         (
             Out(["k", 1], (0, 10), on_time(), 9.999),

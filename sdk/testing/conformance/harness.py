@@ -1,7 +1,9 @@
 """The conformance harness: run catalog cases on any runner and compare with the golden output.
 
 Runner-agnostic: runners are looked up by name through :mod:`fluvial.registry` when a case runs;
-nothing here imports a runner module. Each case's output PCollection is followed by a recording
+nothing here imports a runner module. A case needing a capability the runner declares missing
+(:mod:`fluvial.testing.conformance.capabilities`) is reported ``unsupported``, naming the
+capability and the runner's reason, without being run. Each case's output PCollection is followed by a recording
 ParDo that appends one JSON line per (element, window) to a file of its own in a temporary
 directory, so it works on any runner, in any process::
 
@@ -9,8 +11,7 @@ directory, so it works on any runner, in any process::
      "pane": [timing, is_first, is_last, index, nonspeculative_index]}
 
 >>> from fluvial.testing.conformance.harness import report_to_markdown
->>> print(report_to_markdown({"runner": "x", "cases": [], "summary": {"pass": 0, "deviates": 0,
-...       "unsupported": 0}}).splitlines()[0])
+>>> print(report_to_markdown({"runner": "x", "cases": []}).splitlines()[0])
 # Conformance: runner `x`
 """
 
@@ -31,6 +32,7 @@ from fluvial.dofn import DoFn
 from fluvial.errors import UnsupportedFeatureError
 from fluvial.options import PipelineOptions
 from fluvial.pardo import ParDo
+from fluvial.testing.conformance.capabilities import missing_capabilities, missing_for
 from fluvial.testing.conformance.case import Case, Out, _norm
 
 PASS, DEVIATES, UNSUPPORTED = "pass", "deviates", "unsupported"
@@ -47,6 +49,7 @@ class CaseResult:
     diff: str = ""
     records: list[dict] = attrs.field(factory=list)
     counters: dict[str, int] = attrs.field(factory=dict)
+    missing: tuple[str, ...] = ()  # the capabilities the runner lacks (status unsupported)
 
     def to_dict(self) -> dict:
         return {
@@ -55,6 +58,7 @@ class CaseResult:
             "status": self.status,
             "reason": self.reason,
             "diff": self.diff,
+            "missing": list(self.missing),
         }
 
 
@@ -247,13 +251,28 @@ def _known_deviation(runner_obj: Any, name: str) -> str | None:
     return None
 
 
+def _lacking(runner_obj: Any, runner: str, case: Case) -> CaseResult | None:
+    """The unsupported result of ``case`` if the runner lacks a capability it needs."""
+    lacking = missing_for(runner_obj, case.tags)
+    if not lacking:
+        return None
+    name = getattr(runner_obj, "name", runner)
+    reason = "; ".join(f"runner '{name}' lacks capability '{tag}': {why}" for tag, why in lacking)
+    return CaseResult(case.name, tuple(case.tags), UNSUPPORTED, reason,
+                      missing=tuple(tag for tag, _ in lacking))
+
+
 # -- running ---------------------------------------------------------------------------------------
 def run_case(case: Case, runner: str, workdir: str | None = None) -> CaseResult:
-    """Run ``case`` on the runner registered as ``runner`` and compare with its golden output."""
+    """Run ``case`` on the runner registered as ``runner`` and compare with its golden output;
+    a case needing a capability the runner lacks is ``unsupported`` and does not run."""
     from fluvial.pipeline import Pipeline
     from fluvial.registry import get_runner
 
     runner_obj = get_runner(runner)
+    lacking = _lacking(runner_obj, runner, case)
+    if lacking is not None:
+        return lacking
     own_dir = workdir is None
     base = tempfile.mkdtemp(prefix=f"fluvial-conf-{case.name}-") if own_dir else workdir
     assert base is not None
@@ -302,7 +321,9 @@ def run_case(case: Case, runner: str, workdir: str | None = None) -> CaseResult:
 
 def run_catalog(runner: str, names: list[str] | None = None) -> dict:
     """Run the catalog (or the named cases) on ``runner``; returns the JSON-able report
-    ``{"runner", "cases": [{"name", "tags", "status", "reason", "diff"}], "summary"}``."""
+    ``{"runner", "missing_capabilities": {tag: reason}, "cases": [{"name", "tags", "status",
+    "reason", "diff", "missing"}], "summary": {"pass", "deviates", "unsupported"}}``."""
+    from fluvial.registry import get_runner
     from fluvial.testing.conformance.catalog import all_cases, get_case
 
     cases = all_cases() if names is None else [get_case(n) for n in names]
@@ -310,28 +331,17 @@ def run_catalog(runner: str, names: list[str] | None = None) -> dict:
     summary = {PASS: 0, DEVIATES: 0, UNSUPPORTED: 0}
     for r in results:
         summary[r["status"]] += 1
-    return {"runner": runner, "cases": results, "summary": summary}
-
-
-def _cell(s: Any) -> str:
-    text = ", ".join(s) if isinstance(s, (list, tuple)) else str(s or "")
-    return text.replace("|", "\\|").replace("\n", " ").strip()
+    return {
+        "runner": runner,
+        "missing_capabilities": missing_capabilities(get_runner(runner)),
+        "cases": results,
+        "summary": summary,
+    }
 
 
 def report_to_markdown(report: dict) -> str:
-    """A capability matrix: one row per case with its tags, status and reason."""
-    s = report.get("summary", {})
-    lines = [
-        f"# Conformance: runner `{report.get('runner', '?')}`",
-        "",
-        f"{s.get(PASS, 0)} pass, {s.get(DEVIATES, 0)} deviate, {s.get(UNSUPPORTED, 0)} unsupported "
-        f"({len(report.get('cases', []))} cases).",
-        "",
-        "| case | tags | status | reason |",
-        "| --- | --- | --- | --- |",
-    ]
-    for c in report.get("cases", []):
-        lines.append(
-            f"| {_cell(c['name'])} | {_cell(c.get('tags'))} | {_cell(c['status'])} | {_cell(c.get('reason'))} |"
-        )
-    return "\n".join(lines) + "\n"
+    """The capability matrix of one runner's report (see
+    :func:`fluvial.testing.conformance.matrix.capability_matrix`)."""
+    from fluvial.testing.conformance.matrix import capability_matrix
+
+    return capability_matrix([report], title=f"Conformance: runner `{report.get('runner', '?')}`")
