@@ -6,6 +6,8 @@ Rules:
 - A checkpoint is pickled, signed with the directory's key
   (:mod:`~fluvial.runners.direct.checkpoint_format`) and written atomically by
   :class:`~fluvial.runners.direct.checkpoint_dir.CheckpointDirectory`; the two newest are kept.
+  A state that cannot be pickled is a :class:`~fluvial.errors.PipelineConstructionError` naming
+  the transform that holds it (a restart would fail the same way).
 - On restart the newest checkpoint is verified before it is unpickled. One that is **not
   authentic** (another format, another key, renamed) refuses the run
   (:class:`~fluvial.errors.CheckpointSecurityError`): it is never loaded, and no older one is
@@ -29,6 +31,7 @@ from fluvial.errors import (
     CheckpointCorruptError,
     CheckpointMismatchError,
     CheckpointSecurityError,
+    PipelineConstructionError,
 )
 
 from .checkpoint_dir import CheckpointDirectory
@@ -53,8 +56,11 @@ class Restored:
 def write_checkpoint(store: CheckpointDirectory, checkpoint_id: int, payload: dict[str, Any]) -> str:
     """Pickle, sign and write ``payload`` as checkpoint ``checkpoint_id``; keep the newest
     :data:`KEEP`. Raises :class:`~fluvial.errors.CheckpointWriteError` naming the file."""
-    data = encode(checkpoint_id, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), store.key)
-    path = store.write(checkpoint_id, data)
+    try:
+        raw = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        raise _unpicklable(payload, store.file_path(checkpoint_id), e) from e
+    path = store.write(checkpoint_id, encode(checkpoint_id, raw, store.key))
     for old in store.ids()[:-KEEP]:
         try:
             store.remove(old)
@@ -128,6 +134,22 @@ def load_latest(
             f"copy of the checkpoint directory, {_START_OVER}"
         )
     return None
+
+
+def _unpicklable(payload: dict[str, Any], path: str, e: Exception) -> PipelineConstructionError:
+    """The error for a state that cannot be saved, naming the transform that holds it."""
+    where = "the pipeline's state"
+    for label, st in payload.get("operators", {}).items():
+        try:
+            pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - looking for the culprit
+            where = f"the state of transform '{label}'"
+            break
+    return PipelineConstructionError(
+        f"checkpoint {path} cannot be written: {where} cannot be pickled ({type(e).__name__}: "
+        f"{e}); keep state, timers and sink snapshots to picklable values (no lambdas, open "
+        "files, sockets or locks)"
+    )
 
 
 def _list(store: CheckpointDirectory, damaged: list[tuple[int, str]]) -> str:

@@ -242,3 +242,35 @@ def test_restore_with_stateful_dofn_and_timers(tmp_path):
     build_stateful(p2, sink, crash)
     p2.run()
     assert Counter(map(repr, sink.committed())) == Counter(map(repr, expected))
+
+
+class _LambdaStateWriter(fl.SinkWriter):
+    def write(self, batch):
+        pass
+
+    def snapshot(self, checkpoint_id):
+        return lambda: checkpoint_id  # cannot be pickled
+
+
+class LambdaStateSink(fl.Sink):
+    opens = 0
+
+    def open(self, ctx):
+        LambdaStateSink.opens += 1
+        return _LambdaStateWriter()
+
+
+def test_a_state_that_cannot_be_pickled_names_the_transform_and_is_not_retried(tmp_path):
+    ck = tmp_path / "ck"
+    p = pipeline("--checkpoint-dir", str(ck), "--checkpoint-interval", "0",
+                 "--restart-attempts", "2", "--restart-delay", "0")
+    _ = p | fl.Create([1, 2]) | "Out" >> fl.Write(LambdaStateSink())
+    LambdaStateSink.opens = 0
+    with pytest.raises(fl.PipelineConstructionError) as ei:
+        p.run()
+    assert str(ei.value).startswith(
+        f"checkpoint {ck}/chk-0000000001.ckpt cannot be written: the state of transform 'Out' "
+        "cannot be pickled")
+    assert LambdaStateSink.opens == 1
+    assert ckpt_files(ck) == []
+
