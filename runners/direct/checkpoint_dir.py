@@ -31,7 +31,6 @@ Rules (see docs/exactly-once.md, "What is trusted"):
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import re
 import secrets
@@ -39,6 +38,7 @@ import stat
 import time
 
 from fluvial.errors import (
+    CheckpointError,
     CheckpointLockedError,
     CheckpointSecurityError,
     CheckpointWriteError,
@@ -103,7 +103,7 @@ class CheckpointDirectory:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except NotADirectoryError:
-            raise CheckpointSecurityError(
+            raise CheckpointError(
                 f"--checkpoint-dir {path} exists and is not a directory; give a directory path"
             ) from None
         try:
@@ -127,6 +127,8 @@ class CheckpointDirectory:
 
     @staticmethod
     def _lock(fd: int, path: str) -> int:
+        import fcntl  # POSIX: checkpoints need it (imported here so the runner imports anywhere)
+
         lock_path = os.path.join(path, LOCK_FILE)
         lfd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600, dir_fd=fd)
         try:

@@ -274,3 +274,15 @@ def test_a_state_that_cannot_be_pickled_names_the_transform_and_is_not_retried(t
     assert LambdaStateSink.opens == 1
     assert ckpt_files(ck) == []
 
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused(tmp_path):
+    from fluvial.errors import CheckpointError
+
+    path = tmp_path / "ck"
+    path.write_text("not a directory")
+    p = pipeline("--checkpoint-dir", str(path), "--restart-attempts", "2")
+    _ = p | fl.Create([1])
+    with pytest.raises(CheckpointError, match=f"--checkpoint-dir {path} exists and is not a "
+                                              "directory"):
+        p.run()
