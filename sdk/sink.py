@@ -5,6 +5,11 @@ A writer receives batches with :meth:`SinkWriter.write`. At a checkpoint the run
 committed), stores that in the checkpoint, and after the checkpoint is durable calls
 :meth:`SinkWriter.notify_checkpoint_complete`. After a restart :meth:`SinkWriter.restore`
 receives the state of the restored checkpoint, to commit what it covered and abort the rest.
+
+Two more hooks serve failures. :meth:`SinkWriter.notify_checkpoint_aborted` says a checkpoint
+whose ``snapshot`` ran will never complete (its file could not be written). And when the newest
+checkpoint is damaged, the runner may restore an older one only if every exactly-once writer's
+:meth:`SinkWriter.committed_after` finds nothing committed after it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,19 @@ class SinkWriter:
 
     def restore(self, state: Any) -> None:
         pass
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        """Checkpoint ``checkpoint_id`` will never complete (it could not be written). What
+        ``snapshot(checkpoint_id)`` pre-committed stays pending: a later checkpoint commits it,
+        and :meth:`abort`, if the run ends first, discards it."""
+
+    def committed_after(self, state: Any, checkpoint_id: int) -> str | None:
+        """Before a restore of the older checkpoint ``checkpoint_id`` (whose state for this
+        writer is ``state``) because the newer ones are damaged: a description of output this
+        sink already committed for a later checkpoint (e.g. ``"part out-00000-of-00001_part-00003.txt"``),
+        or None when there is none. Only exactly-once sinks are asked; this default cannot tell,
+        so a fallback past such a sink is refused rather than risk writing its output twice."""
+        return f"{type(self).__name__} cannot tell (it does not implement committed_after)"
 
     def close(self) -> None:
         """The input ended and the final checkpoint completed: release resources."""

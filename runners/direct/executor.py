@@ -1,5 +1,12 @@
 """The direct runner's event loop: polls sources, pushes batches through the operators,
-advances watermarks and processing time, and takes checkpoints."""
+advances watermarks and processing time, and takes checkpoints.
+
+A checkpoint: every operator's snapshot (the sinks' pre-commits), the file written
+(:mod:`~fluvial.runners.direct.checkpoint`), then the sinks' commits. When the file cannot be
+written the sinks hear ``notify_checkpoint_aborted`` and the run fails (their ``abort`` then
+discards what that checkpoint pre-committed). A restore asks the exactly-once sinks, before
+resuming from an older checkpoint past damaged ones, whether they committed anything after it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,11 @@ import time
 from typing import Any
 
 from fluvial import metrics as m
+from fluvial.errors import CheckpointWriteError
 from fluvial.metrics import MetricsContainer
 
 from . import checkpoint as ck
+from .checkpoint_dir import CheckpointDirectory
 from .operators.simple import WriteOperator
 from .progress import make_display
 from .sources import ReadSource, SourceOperator
@@ -29,11 +38,15 @@ class Clock:
 
 
 class Executor:
-    def __init__(self, pipeline: Any, options: Any) -> None:
+    def __init__(self, pipeline: Any, options: Any,
+                 checkpoints: CheckpointDirectory | None = None) -> None:
         from fluvial.testing.test_stream import TestStream
 
         self.pipeline = pipeline
         self.options = options
+        # the open, locked checkpoint directory (the runner holds it across restarts); opened
+        # by run() when not given and --checkpoint-dir is set
+        self.store = checkpoints
         self.metrics = MetricsContainer()
         test_mode = any(isinstance(n.transform, TestStream) for n in pipeline.primitives())
         self.clock = Clock(test_mode)
@@ -43,6 +56,7 @@ class Executor:
         self.checkpoint_id = 0
         self.checkpoints_taken = 0
         self.restored_from: int | None = None
+        self.skipped_checkpoints: list[str] = []  # damaged checkpoints skipped at the restore
         self.last_checkpoint_at: float | None = None  # time.monotonic() of the latest
         self.fingerprint = pipeline.fingerprint()
         self.progress = make_display(getattr(options, "progress", "off"))
@@ -68,44 +82,76 @@ class Executor:
                 op.on_processing_time(now)
 
     # checkpoints ------------------------------------------------------------------------------
+    def _writers(self) -> list[WriteOperator]:
+        return [op for op in self.ops if isinstance(op, WriteOperator)]
+
     def _checkpoint(self) -> None:
-        directory = self.options.checkpoint_dir
-        if not directory:
+        store = self.store
+        if store is None:
             return
         self.checkpoint_id += 1
         cid = self.checkpoint_id
-        ops: dict[str, Any] = {}
-        for op in self.ops:
-            st = op.snapshot()
-            if isinstance(op, WriteOperator):
-                st["sink"] = op.writer.snapshot(cid)
-            ops[op.label] = st
-        payload = {
-            "fingerprint": self.fingerprint,
-            "checkpoint_id": cid,
-            "operators": ops,
-            "test_now": self.clock.test_now,
-            "metrics": self.metrics.snapshot(),
-        }
-        ck.write_checkpoint(directory, cid, payload)
+        durable = False
+        try:
+            ops: dict[str, Any] = {}
+            for op in self.ops:
+                st = op.snapshot()
+                if isinstance(op, WriteOperator):
+                    st["sink"] = op.writer.snapshot(cid)
+                ops[op.label] = st
+            payload = {
+                "fingerprint": self.fingerprint,
+                "checkpoint_id": cid,
+                "operators": ops,
+                "test_now": self.clock.test_now,
+                "metrics": self.metrics.snapshot(),
+            }
+            try:
+                ck.write_checkpoint(store, cid, payload)
+            except CheckpointWriteError as e:
+                durable = e.maybe_written  # a restart finds out whether it is
+                raise
+            durable = True
+        except BaseException:
+            if not durable:  # what the sinks pre-committed for cid is covered by no checkpoint
+                for op in self._writers():
+                    try:
+                        op.writer.notify_checkpoint_aborted(cid)
+                    except Exception:  # noqa: BLE001 - the abort that follows cleans up too
+                        pass
+            raise
         self.checkpoints_taken += 1
         self.last_checkpoint_at = time.monotonic()
         # sinks commit first: a reader may publish its position (e.g. Kafka group offsets) on
         # this notification, and that position must never run ahead of committed output
-        for op in self.ops:
-            if isinstance(op, WriteOperator):
-                op.writer.notify_checkpoint_complete(cid)
+        for op in self._writers():
+            op.writer.notify_checkpoint_complete(cid)
         for op in self.ops:
             if isinstance(op, ReadSource):
                 op.reader.notify_checkpoint_complete(cid)
 
+    def _committed_after(self, payload: dict[str, Any]) -> list[str]:
+        """Exactly-once output committed after the checkpoint ``payload`` (asked before a
+        fallback past damaged checkpoints; see checkpoint.load_latest)."""
+        cid = payload["checkpoint_id"]
+        found = []
+        for op in self._writers():
+            if not op.sink.exactly_once:  # at-least-once sinks may repeat output anyway
+                continue
+            st = payload["operators"].get(op.label) or {}
+            what = op.writer.committed_after(st.get("sink"), cid)
+            if what is not None:
+                found.append(f"'{op.label}' committed {what}")
+        return found
+
     def _restore(self) -> None:
-        directory = self.options.checkpoint_dir
-        if not directory:
+        if self.store is None:
             return
-        payload = ck.load_latest(directory, self.fingerprint)
-        if payload is None:
+        restored = ck.load_latest(self.store, self.fingerprint, self._committed_after)
+        if restored is None:
             return
+        payload = restored.payload
+        self.skipped_checkpoints = restored.skipped
         self.checkpoint_id = payload["checkpoint_id"]
         self.restored_from = self.checkpoint_id
         self.clock.test_now = payload["test_now"]
@@ -119,7 +165,7 @@ class Executor:
                 op.writer.restore(st.get("sink"))
 
     def _final_commit(self) -> None:
-        if self.options.checkpoint_dir:
+        if self.store is not None:
             self._checkpoint()
             return
         cid = self.checkpoint_id + 1
@@ -130,6 +176,17 @@ class Executor:
 
     # the loop -------------------------------------------------------------------------------
     def run(self) -> str:
+        owned = None
+        if self.store is None and self.options.checkpoint_dir:
+            owned = self.store = CheckpointDirectory.open(self.options.checkpoint_dir)
+        try:
+            return self._run()
+        finally:
+            if owned is not None:
+                owned.close()
+                self.store = None
+
+    def _run(self) -> str:
         token = m.set_container(self.metrics)
         opened: list[Any] = []
         state = "DONE"
@@ -163,7 +220,7 @@ class Executor:
     def _loop(self) -> None:
         batch_size = self.options.batch_size
         interval = self.options.checkpoint_interval
-        has_checkpoints = bool(self.options.checkpoint_dir)
+        has_checkpoints = self.store is not None
         last_chk = time.monotonic()
         progress = self.progress
         stall = self.stall

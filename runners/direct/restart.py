@@ -6,12 +6,17 @@ A run that fails at runtime (user code or a sink raising, a broker error) is res
 its sinks, a fresh one restores the latest checkpoint (re-committing what that checkpoint covered
 and discarding the rest) and runs again. Errors in the pipeline itself never heal by restarting
 and are raised at once: construction and configuration errors, a checkpoint written by another
-pipeline graph, a feature the runner lacks, a missing runner.
+pipeline graph, an unsafe, busy, damaged or forged checkpoint (:class:`CheckpointError`), bad
+records (a sink's :class:`BadRecordError`, a source's :class:`BadInputError`), a feature the
+runner lacks, a missing runner. A checkpoint that could not be *written* (e.g. a full disk) is
+a runtime failure and is retried.
 
->>> from fluvial.errors import CheckpointMismatchError, UserCodeError
+>>> from fluvial.errors import CheckpointCorruptError, CheckpointMismatchError, UserCodeError
 >>> is_restartable(UserCodeError("Write", None, OSError("disk full")))
 True
 >>> is_restartable(CheckpointMismatchError("changed graph"))
+False
+>>> is_restartable(CheckpointCorruptError("chk-0000000007.ckpt is truncated"))
 False
 """
 
@@ -22,7 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from fluvial.errors import (
+    BadInputError,
     BadRecordError,
+    CheckpointError,
     CheckpointMismatchError,
     PipelineConstructionError,
     RunnerNotFoundError,
@@ -32,6 +39,8 @@ from fluvial.errors import (
 
 NEVER_RESTARTED: tuple[type[BaseException], ...] = (
     BadRecordError,
+    BadInputError,
+    CheckpointError,
     PipelineConstructionError,
     CheckpointMismatchError,
     UnsupportedFeatureError,

@@ -7,6 +7,7 @@ from typing import Any
 from fluvial.options import PipelineOptions
 from fluvial.result import PipelineResult, PipelineState
 
+from .checkpoint_dir import CheckpointDirectory
 from .executor import Executor
 from .restart import run_with_restarts
 
@@ -19,7 +20,8 @@ class DirectRunner:
     With ``--checkpoint-dir`` and ``--restart-attempts N`` a run failing at runtime is restarted
     from the latest checkpoint up to N times (see :mod:`fluvial.runners.direct.restart`);
     ``result.info["restarts"]`` counts the restarts and ``result.info["restart_causes"]`` lists
-    the errors they healed.
+    the errors they healed; ``result.info["skipped_checkpoints"]`` lists damaged checkpoints the
+    restore skipped for an older one. The checkpoint directory is locked for the whole run.
 
     >>> import fluvial as fl
     >>> r = fl.Pipeline(argv=["--runner", "direct"])
@@ -34,25 +36,33 @@ class DirectRunner:
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:
         failures: list[str] = []
-        # built outside the retry loop: an error while building the executor is never retried
-        last: list[Executor] = [Executor(pipeline, options)]
+        # opened (verified and locked) once, held across restarts: no other pipeline can take
+        # the directory between two attempts; an unsafe or busy directory is never retried
+        store = CheckpointDirectory.open(options.checkpoint_dir) if options.checkpoint_dir else None
+        try:
+            # built outside the retry loop: an error while building the executor is never retried
+            last: list[Executor] = [Executor(pipeline, options, store)]
 
-        def attempt(n: int) -> str:
-            if n > 0:
-                last[:] = [Executor(pipeline, options)]
-            return last[0].run()
+            def attempt(n: int) -> str:
+                if n > 0:
+                    last[:] = [Executor(pipeline, options, store)]
+                return last[0].run()
 
-        state = run_with_restarts(
-            attempt,
-            getattr(options, "restart_attempts", 0),
-            getattr(options, "restart_delay", 0.0),
-            bool(options.checkpoint_dir),
-            failures,
-        )
+            state = run_with_restarts(
+                attempt,
+                getattr(options, "restart_attempts", 0),
+                getattr(options, "restart_delay", 0.0),
+                store is not None,
+                failures,
+            )
+        finally:
+            if store is not None:
+                store.close()
         ex = last[0]
         info = {
             "checkpoints_taken": ex.checkpoints_taken,
             "restored_from": ex.restored_from,
+            "skipped_checkpoints": ex.skipped_checkpoints,
             "restarts": len(failures),
             "restart_causes": failures,
         }

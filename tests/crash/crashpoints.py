@@ -71,6 +71,12 @@ class _Writer(fl.SinkWriter):
     def restore(self, state: Any) -> None:
         self.inner.restore(state)
 
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        self.inner.notify_checkpoint_aborted(checkpoint_id)
+
+    def committed_after(self, state: Any, checkpoint_id: int) -> str | None:
+        return self.inner.committed_after(state, checkpoint_id)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -83,6 +89,7 @@ class CrashingSink(fl.Sink):
 
     def __init__(self, sink: fl.Sink, name: str, plan: CrashPlan) -> None:
         self.sink, self.name, self.plan = sink, name, plan
+        self.exactly_once = sink.exactly_once  # the wrapped sink's promise
 
     def open(self, ctx: Any) -> fl.SinkWriter:
         return _Writer(self.sink.open(ctx), self.name, self.plan)

@@ -21,6 +21,16 @@ during them; six at chosen steps of the sinks' two-phase commit, where the job S
 run. Each run's cap bounds how far it gets; the caps add up to less than the input
 (``worst_case_progress``), so every kill lands before the input is drained. The order is
 shuffled; the seed is printed; set CRASH_SEED to replay.
+
+Two of the crash-point kills also damage the newest checkpoint (truncated to half), as a
+failing disk would:
+
+- after ``Files.notify.before`` (the checkpoint durable, no sink committed it): a later run
+  must skip it for the checkpoint before (set aside as ``chk-N.ckpt.damaged``), since resuming
+  from that one writes nothing twice;
+- after ``Kafka.notify.after`` (every sink committed it): the next run must refuse at once
+  (exit 1, CheckpointCorruptError naming the file), since the older checkpoint would write the
+  committed output again; the test then puts the file back, as the message says, and goes on.
 """
 
 from __future__ import annotations
@@ -147,6 +157,24 @@ def seen(log: str) -> int:
         return 0
 
 
+# after these crash points the newest checkpoint is truncated (see the module docstring)
+TRUNCATE_FALLBACK = "Files.notify.before"
+TRUNCATE_REFUSED = "Kafka.notify.after"
+
+
+def checkpoint_file(ck: str, cid: int) -> str:
+    return os.path.join(ck, f"chk-{cid:010d}.ckpt")
+
+
+def truncate(path: str) -> bytes:
+    """Cut the file to half its size; its original bytes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "r+b") as f:
+        f.truncate(len(data) // 2)
+    return data
+
+
 def latest_checkpoint(ck: str) -> int:
     ids = [int(n[4:14]) for n in os.listdir(ck) if n.startswith("chk-") and n.endswith(".ckpt")] \
         if os.path.isdir(ck) else []
@@ -224,6 +252,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(kafka_broker, kaf
     # (mode, elements the run processed, latest checkpoint id, rows pre-committed but not
     # committed in SQLite) at each kill
     kills = []
+    truncated: list[int] = []  # checkpoints truncated after TRUNCATE_FALLBACK
+    refusals = 0
     # crash points at their first (four of them) or second (two) meaningful step
     nth = [1, 1, 1, 1, 2, 2]
     rng.shuffle(nth)
@@ -271,6 +301,24 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(kafka_broker, kaf
             if "CAP" in job.log():
                 mode += "+cap"  # the job stopped itself at its cap before the test killed it
             kills.append((mode, seen(job.log()), latest_checkpoint(ck), staged_rows(db)))
+            if mode == TRUNCATE_FALLBACK:  # a later run must resume from the one before
+                newest = latest_checkpoint(ck)
+                assert os.path.exists(checkpoint_file(ck, newest - 1)), os.listdir(ck)
+                truncate(checkpoint_file(ck, newest))
+                truncated.append(newest)
+            elif mode == TRUNCATE_REFUSED:  # the next run must refuse; then the file is put back
+                newest = checkpoint_file(ck, latest_checkpoint(ck))
+                original = truncate(newest)
+                job.cmd = cmd
+                proc = job.start()
+                rc = proc.wait(timeout=90)
+                log = job.log()
+                assert rc == 1 and "CheckpointCorruptError" in log, (rc, log)
+                assert f"{newest} is damaged: truncated" in log and "twice" in log, log
+                assert "seen=" not in log and not os.path.exists(newest + ".damaged")
+                with open(newest, "wb") as f:
+                    f.write(original)
+                refusals += 1
         job.cmd = cmd
         proc = job.start()
         rc = proc.wait(timeout=150)
@@ -278,7 +326,10 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(kafka_broker, kaf
         assert "DONE" in job.log()
     finally:
         job.stop()
-    print("kills:", kills, "final checkpoint:", latest_checkpoint(ck))
+    print("kills:", kills, "final checkpoint:", latest_checkpoint(ck), "truncated:", truncated)
+    # the truncated checkpoint was skipped and set aside by a later run; the refusal happened
+    assert len(truncated) == 1 and refusals == 1
+    assert os.path.exists(checkpoint_file(ck, truncated[0]) + ".damaged")
     # the kills between the SQL pre-commit and its commit left staged rows behind, which the
     # next run's restore committed (checkpoint written) or threw away (not written)
     for mode, _, _, staged in kills:

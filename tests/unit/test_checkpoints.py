@@ -54,7 +54,8 @@ EXPECTED = sorted(
 
 
 def ckpt_files(d):
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    """The checkpoint files (``chk-*``; the directory also holds ``.key`` and ``.lock``)."""
+    return sorted(n for n in os.listdir(d) if n.startswith("chk-")) if os.path.isdir(d) else []
 
 
 def test_uninterrupted_run_commits_everything_and_calls_hooks_in_order(tmp_path):
@@ -79,10 +80,9 @@ def test_checkpoint_files_are_atomic_and_at_most_two_kept(tmp_path):
     p = pipeline("--checkpoint-dir", str(ck), "--checkpoint-interval", "0")
     build(p, stream(), StagingSink(tmp_path / "sink"))
     result = p.run()
-    files = ckpt_files(ck)
     n = result.info["checkpoints_taken"]
-    assert files == [f"chk-{n - 1:010d}.ckpt", f"chk-{n:010d}.ckpt"]
-    assert not any(f.endswith(".tmp") for f in files)
+    assert sorted(os.listdir(ck)) == [".key", ".lock", f"chk-{n - 1:010d}.ckpt",
+                                      f"chk-{n:010d}.ckpt"]
 
 
 def test_no_checkpoint_dir_still_commits_at_the_end(tmp_path):
@@ -242,3 +242,47 @@ def test_restore_with_stateful_dofn_and_timers(tmp_path):
     build_stateful(p2, sink, crash)
     p2.run()
     assert Counter(map(repr, sink.committed())) == Counter(map(repr, expected))
+
+
+class _LambdaStateWriter(fl.SinkWriter):
+    def write(self, batch):
+        pass
+
+    def snapshot(self, checkpoint_id):
+        return lambda: checkpoint_id  # cannot be pickled
+
+
+class LambdaStateSink(fl.Sink):
+    opens = 0
+
+    def open(self, ctx):
+        LambdaStateSink.opens += 1
+        return _LambdaStateWriter()
+
+
+def test_a_state_that_cannot_be_pickled_names_the_transform_and_is_not_retried(tmp_path):
+    ck = tmp_path / "ck"
+    p = pipeline("--checkpoint-dir", str(ck), "--checkpoint-interval", "0",
+                 "--restart-attempts", "2", "--restart-delay", "0")
+    _ = p | fl.Create([1, 2]) | "Out" >> fl.Write(LambdaStateSink())
+    LambdaStateSink.opens = 0
+    with pytest.raises(fl.PipelineConstructionError) as ei:
+        p.run()
+    assert str(ei.value).startswith(
+        f"checkpoint {ck}/chk-0000000001.ckpt cannot be written: the state of transform 'Out' "
+        "cannot be pickled")
+    assert LambdaStateSink.opens == 1
+    assert ckpt_files(ck) == []
+
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused(tmp_path):
+    from fluvial.errors import CheckpointError
+
+    path = tmp_path / "ck"
+    path.write_text("not a directory")
+    p = pipeline("--checkpoint-dir", str(path), "--restart-attempts", "2")
+    _ = p | fl.Create([1])
+    with pytest.raises(CheckpointError, match=f"--checkpoint-dir {path} exists and is not a "
+                                              "directory"):
+        p.run()

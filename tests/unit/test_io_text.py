@@ -325,3 +325,34 @@ def test_round_robin_sharding(tmp_path):
     w.close()
     assert read_lines([tmp_path / "o-00000-of-00002.txt"]) == ["a", "c"]
     assert read_lines([tmp_path / "o-00001-of-00002.txt"]) == ["b", "d"]
+
+
+def test_committed_after_finds_parts_committed_after_the_older_state(tmp_path):
+    prefix = str(tmp_path / "out" / "w")
+    w = TextSink(prefix, num_shards=2).open(None)
+    w.write(wvs(["a", "b"]))
+    s1 = w.snapshot(1)
+    w.notify_checkpoint_complete(1)
+    w.write(wvs(["c"]))
+    w.snapshot(2)
+    assert w.committed_after(s1, 1) is None  # checkpoint 2 staged, not committed
+    w.notify_checkpoint_complete(2)
+    assert w.committed_after(s1, 1) == (
+        f"the parts w-00000-of-00002_part-00001.txt in {tmp_path / 'out'}")
+
+
+def test_abort_deletes_parts_sealed_for_a_checkpoint_that_was_never_written(tmp_path):
+    prefix = str(tmp_path / "out" / "w")
+    w = TextSink(prefix).open(None)
+    w.write(wvs(["a"]))
+    w.snapshot(1)  # checkpoint 1 may be durable: its part waits for the restore
+    w.write(wvs(["b"]))
+    w.snapshot(2)
+    w.notify_checkpoint_aborted(2)
+    w.write(wvs(["c"]))  # open, in no snapshot
+    w.abort()
+    staged = sorted(n for n in os.listdir(tmp_path / "out"))
+    assert len(staged) == 1 and staged[0].startswith(".w-00000-of-00001.txt.inprogress.")
+    with open(tmp_path / "out" / staged[0]) as f:
+        assert f.read() == "a\n"
+

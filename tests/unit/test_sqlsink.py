@@ -292,6 +292,51 @@ def test_existing_table_without_unique_key(tmp_path):
         run_one(tmp_path, [{"k": "a", "n": 1}], columns=["k", "n"])
 
 
+def test_existing_table_with_an_integer_primary_key(tmp_path):
+    # an INTEGER PRIMARY KEY is SQLite's rowid: it has no index for PRAGMA index_list to show
+    db = str(tmp_path / "o.db")
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+    with fl.Pipeline(argv=["--runner", "direct"]) as p:
+        _ = (p | fl.Create([{"id": 1, "n": 1}, {"id": 2, "n": 2}, {"id": 1, "n": 3}])
+             | "Out" >> WriteToSqlite(db, "t", ["id"], ["id", "n"]))
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT id, n FROM t ORDER BY id").fetchall() == [(1, 3), (2, 2)]
+
+
+def test_committed_after_reads_the_commit_record(tmp_path):
+    db = tmp_path / "o.db"
+    w = sink(db).open(Ctx())
+    w.write([wv({"k": "a", "n": 1})])
+    s1 = w.snapshot(1)
+    w.notify_checkpoint_complete(1)
+    w.write([wv({"k": "b", "n": 2})])
+    w.snapshot(2)
+    # checkpoint 2 durable, not committed: nothing after checkpoint 1 is committed
+    assert w.committed_after(s1, 1) is None
+    w.notify_checkpoint_complete(2)
+    assert w.committed_after(s1, 1) == (
+        f"the rows of checkpoint 2 to table 't' of {db} (fluvial_sink_commits shows it)")
+    # another run's commit record: this run has committed nothing since
+    other = sink(tmp_path / "other.db").open(Ctx())
+    assert other.committed_after({**s1, "run_id": "another"}, 1) is None
+
+
+def test_abort_drops_rows_staged_for_a_checkpoint_that_was_never_written(tmp_path):
+    db = tmp_path / "o.db"
+    w = sink(db).open(Ctx())
+    w.write([wv({"k": "a", "n": 1})])
+    w.snapshot(1)
+    w.notify_checkpoint_complete(1)
+    w.write([wv({"k": "b", "n": 2})])
+    w.snapshot(2)
+    w.write([wv({"k": "c", "n": 3})])
+    w.snapshot(3)
+    w.notify_checkpoint_aborted(3)  # checkpoint 2 may be durable, 3 never will be
+    w.abort()
+    assert rows(db) == [("a", 1)] and staged(db) == [("b", 2)]
+
+
 def test_existing_table_without_the_columns(tmp_path):
     db = str(tmp_path / "o.db")
     with sqlite3.connect(db) as c:

@@ -1,23 +1,44 @@
 """Shared machinery of the file sources: matching a path or glob, and a line reader whose
-position (file index + byte offset) is checkpointed."""
+position (file index + byte offset) is checkpointed.
+
+**Bad lines.** A line that is not valid in the source's encoding, or that the source's parser
+rejects (malformed JSON, no usable timestamp, a ``with_timestamps`` function raising), goes to
+the error policy: the source's ``on_error``, else the pipeline's ``--on-error``, else "fail".
+
+- "fail": :class:`~fluvial.errors.BadInputError` naming the transform, ``path:line``, the reason
+  and the line; the restart strategy never retries it.
+- "skip": the line is dropped and counted in ``fluvial/errors_skipped``.
+- "dead_letter": a :class:`~fluvial.deadletter.DeadLetterRecord` with ``payload`` = the line
+  (a str; the raw bytes, without the line ending, when they are not valid in the encoding),
+  ``topic`` = the file's path, ``offset`` = the line number (from 1), ``partition`` and
+  ``timestamp_ms`` = None, ``error_type`` / ``message`` / ``traceback`` of the error.
+
+Records, counters and errors carry the user's label: the label of the
+:class:`~fluvial.transforms.io.ReadFromText` / ``ReadFromJsonLines`` composite (``"Orders"``),
+not of the ``Read`` primitive inside it (``"Orders/Read"``).
+"""
 
 from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 from collections.abc import Callable
 from typing import IO, Any
 
-from fluvial.errors import PipelineConstructionError
+from fluvial.errors import BadInputError, PipelineConstructionError
 from fluvial.source import Source, SourceContext, SourceReader
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.watermarks import WatermarkStrategy
 
 _GLOB_CHARS = set("*?[")
 
-# (line text, path, 1-based line number) -> (value, timestamp_ms), or None to skip the line
-LineParser = Callable[[str, str, int], Any]
+# line text -> (value, timestamp_ms), or None to skip the line; raises on a bad line
+LineParser = Callable[[str], Any]
+
+#: the inner label under which ReadFromText / ReadFromJsonLines apply their Read
+READ_LABEL = "Read"
 
 
 def match_files(pattern: str) -> list[str]:
@@ -47,11 +68,36 @@ def _open(path: str) -> IO[bytes]:
     return open(path, "rb")
 
 
+def user_label(read_label: str, composite: bool) -> str:
+    """The label a user gave the read: a composite applies ``"Read" >> Read(source)``, so its
+    Read primitive is labelled ``"<composite label>/Read"``.
+
+    >>> user_label("Ingest/Orders/Read", composite=True)
+    'Ingest/Orders'
+    """
+    suffix = "/" + READ_LABEL
+    if composite and read_label.endswith(suffix):
+        return read_label[: -len(suffix)]
+    return read_label
+
+
+def describe(exc: BaseException) -> str:
+    """Why a line could not be read, for error messages."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid {exc.encoding} ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON ({exc})"
+    if type(exc) is ValueError:  # the parsers' own messages
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class LineReader(SourceReader):
     """Reads the lines of several files in order. Position: ``(file index, byte offset)`` (of the
     decompressed stream for ``.gz`` files), plus the file list, so a restart reads the same
     files even if the glob would now match others. Watermark: the optional strategy over the
-    records' timestamps, else the minimum until every file is read (then the end of time)."""
+    records' timestamps, else the minimum until every file is read (then the end of time).
+    Bad lines go to the error policy (module docstring); ``ctx`` None: "fail"."""
 
     def __init__(
         self,
@@ -59,6 +105,9 @@ class LineReader(SourceReader):
         parse: LineParser,
         encoding: str = "utf-8",
         strategy: WatermarkStrategy | None = None,
+        ctx: SourceContext | None = None,
+        on_error: str | None = None,
+        label: str = "ReadFromFiles",
     ) -> None:
         self.files = files
         self.parse = parse
@@ -68,6 +117,10 @@ class LineReader(SourceReader):
         self.line_no = 0
         self.gen = strategy.create() if strategy is not None else None
         self._fh: IO[bytes] | None = None
+        self.label = label
+        self.ctx = ctx
+        options = getattr(ctx, "options", None)
+        self.policy = on_error or getattr(options, "on_error", None) or "fail"
 
     @property
     def exhausted(self) -> bool:
@@ -87,6 +140,12 @@ class LineReader(SourceReader):
         self.offset = 0
         self.line_no = 0
 
+    def _bad(self, exc: Exception, record: Any, path: str) -> None:
+        """Apply the error policy to a line that could not be read."""
+        if self.policy == "fail" or self.ctx is None:
+            raise BadInputError(self.label, f"{path}:{self.line_no}", describe(exc), record) from exc
+        self.ctx.handle_error(exc, record, policy=self.policy, topic=path, offset=self.line_no)
+
     def poll(self, max_records: int) -> list | None:
         if self.exhausted:
             return None
@@ -104,7 +163,16 @@ class LineReader(SourceReader):
                 self.line_no += 1
                 if raw.endswith(b"\n"):
                     raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-                rec = parse(raw.decode(enc), path, self.line_no)
+                try:
+                    line = raw.decode(enc)
+                except UnicodeDecodeError as e:
+                    self._bad(e, raw, path)
+                    continue
+                try:
+                    rec = parse(line)
+                except Exception as e:  # noqa: BLE001 - routed by the error policy
+                    self._bad(e, line, path)
+                    continue
                 if rec is not None:
                     out.append(rec)
         if self.gen is not None and out:
@@ -147,7 +215,10 @@ class LineReader(SourceReader):
 
 class LineFileSource(Source):
     """A bounded source of the lines of the files matching a path or glob (matched when the
-    pipeline runs). Subclasses turn a line into ``(value, timestamp_ms)`` with :meth:`parse`."""
+    pipeline runs). Subclasses turn a line into ``(value, timestamp_ms)`` with :meth:`parse`,
+    raising on a bad line. ``on_error`` (None: the pipeline's ``--on-error``) applies to bad
+    lines; ``composite`` marks a source applied by a composite as ``"Read" >> Read(source)``,
+    whose label is then the one records and errors carry."""
 
     is_bounded = True
 
@@ -156,16 +227,26 @@ class LineFileSource(Source):
         pattern: str,
         encoding: str = "utf-8",
         watermark: WatermarkStrategy | None = None,
+        on_error: str | None = None,
+        composite: bool = False,
     ) -> None:
         self.pattern = pattern
         self.encoding = encoding
         self.watermark = watermark
+        self.on_error = on_error  # also seen by the dead-letter consumer check
+        self.composite = composite
 
-    def parse(self, line: str, path: str, line_no: int) -> Any:
+    def parse(self, line: str) -> Any:
         raise NotImplementedError
 
-    def open(self, ctx: SourceContext) -> LineReader:
+    def open(self, ctx: SourceContext | None) -> LineReader:
         files = match_files(self.pattern)
         if not files:
             raise FileNotFoundError(f"{self.display_name()}: no files match {self.pattern!r}")
-        return LineReader(files, self.parse, self.encoding, self.watermark)
+        label = self.display_name()
+        if ctx is not None:
+            label = user_label(ctx.label, self.composite)
+            if label != ctx.label:
+                ctx = SourceContext(ctx.options, ctx.clock, label, ctx.metrics, ctx.dead_letter)
+        return LineReader(files, self.parse, self.encoding, self.watermark, ctx, self.on_error,
+                          label)

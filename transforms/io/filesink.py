@@ -19,8 +19,19 @@ fsyncs them and returns the list of (in-progress, final) pairs as the checkpoint
 ``notify_checkpoint_complete`` renames them into place atomically (``os.replace``). After a
 restart ``restore(state)`` renames what the restored checkpoint covered (again, if needed) and
 deletes in-progress parts it did not cover. ``close()`` at the successful end of the input
-commits everything still pending; ``abort()`` discards uncommitted in-progress parts instead.
-Elements go to shards round-robin.
+commits everything still pending; ``abort()`` discards uncommitted in-progress parts instead:
+the open ones, and those sealed for a checkpoint that could not be written
+(``notify_checkpoint_aborted``); parts sealed for a checkpoint that may be durable are left for
+the restore to decide. Elements go to shards round-robin.
+
+**Falling back.** When the newest checkpoint is damaged, the runner may resume from the one
+before only if ``committed_after(state, id)`` finds no part committed after it: any final part
+whose number is at least the ``next_part`` the older state recorded for its shard (a part of
+an earlier run into the same prefix counts too: remove it to allow the fallback).
+
+An error writing, syncing or renaming a part names the file. A staged part that a checkpoint
+covers but that is gone when it is to be committed raises
+:class:`~fluvial.errors.CheckpointCorruptError` (a restart cannot bring it back).
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
-from fluvial.errors import PipelineConstructionError
+from fluvial.errors import CheckpointCorruptError, PipelineConstructionError
 from fluvial.sink import Sink, SinkWriter
 
 Formatter = Callable[[Any], str]  # an element to one line of text, without the newline
@@ -60,6 +71,13 @@ def _fsync_dir(path: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _io_error(e: OSError, what: str, path: str) -> OSError:
+    """``e`` again, its message naming the file (a full disk otherwise says only Errno 28)."""
+    err = OSError(e.errno, f"cannot {what} {path}: {e.strerror or e}")
+    err.filename = path
+    return err
 
 
 class _Part:
@@ -95,6 +113,10 @@ class FileSinkWriter(SinkWriter):
             rf"^\.{base}-\d{{5}}-of-{num_shards:05d}(_part-\d{{5}})?{re.escape(suffix)}"
             r"\.inprogress\.[0-9a-f]+$"
         )
+        self._final_re = re.compile(
+            rf"^{base}-(\d{{5}})-of-{num_shards:05d}(?:_part-(\d{{5}}))?{re.escape(suffix)}$"
+        )
+        self.aborted: set[int] = set()  # checkpoints that will never complete
 
     # -- writing -------------------------------------------------------------------------------
     def _part(self, shard: int) -> _Part:
@@ -106,9 +128,19 @@ class FileSinkWriter(SinkWriter):
             tmp = os.path.join(
                 self.dir, f".{os.path.basename(final)}.inprogress.{uuid.uuid4().hex}"
             )
-            fh = open(tmp, "w", encoding=self.encoding, newline="")
+            try:
+                fh = open(tmp, "w", encoding=self.encoding, newline="")
+            except OSError as e:
+                raise _io_error(e, "create the staged part", tmp) from e
             part = self.current[shard] = _Part(tmp, final, fh)
         return part
+
+    def _put(self, shard: int, text: str) -> None:
+        part = self._part(shard)
+        try:
+            part.fh.write(text)
+        except OSError as e:
+            raise _io_error(e, "write the staged part", part.tmp) from e
 
     def write(self, batch: list) -> None:
         if self.closed:
@@ -118,7 +150,7 @@ class FileSinkWriter(SinkWriter):
         if not batch:
             return
         if n == 1:
-            self._part(0).fh.write("\n".join([fmt(wv.value) for wv in batch]) + "\n")
+            self._put(0, "\n".join([fmt(wv.value) for wv in batch]) + "\n")
             return
         per_shard: list[list[str]] = [[] for _ in range(n)]
         rr = self.rr
@@ -128,16 +160,19 @@ class FileSinkWriter(SinkWriter):
         self.rr = rr
         for shard, lines in enumerate(per_shard):
             if lines:
-                self._part(shard).fh.write("\n".join(lines) + "\n")
+                self._put(shard, "\n".join(lines) + "\n")
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _seal(self, shard: int) -> tuple[str, str] | None:
         part = self.current[shard]
         if part is None:
             return None
-        part.fh.flush()
-        os.fsync(part.fh.fileno())
-        part.fh.close()
+        try:
+            part.fh.flush()
+            os.fsync(part.fh.fileno())
+            part.fh.close()
+        except OSError as e:
+            raise _io_error(e, "write the staged part", part.tmp) from e
         self.current[shard] = None
         self.next_part[shard] += 1
         return part.tmp, part.final
@@ -159,11 +194,16 @@ class FileSinkWriter(SinkWriter):
 
     def _commit(self, tmp: str, final: str) -> None:
         if os.path.exists(tmp):
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError as e:
+                raise _io_error(e, f"commit the staged part {tmp} as", final) from e
         elif not os.path.exists(final):
-            raise FileNotFoundError(
-                f"cannot commit {final!r}: its staged part {tmp!r} is gone (was the output "
-                "directory cleaned while the pipeline ran?)"
+            raise CheckpointCorruptError(
+                f"cannot commit {final!r}: its staged part {tmp!r}, which a checkpoint covers, "
+                "is gone (was the output directory cleaned, or does another pipeline write the "
+                "same prefix?); restore it, or start over with a new --checkpoint-dir and an "
+                "empty output directory"
             )
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
@@ -178,6 +218,25 @@ class FileSinkWriter(SinkWriter):
         self.pending = keep
         if committed:
             _fsync_dir(self.dir)
+
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        self.aborted.add(checkpoint_id)
+
+    def committed_after(self, state: Any, checkpoint_id: int) -> str | None:
+        if state is None:
+            return "parts of unknown checkpoints (the older checkpoint has no state for it)"
+        later = []
+        for name in sorted(os.listdir(self.dir)):
+            mm = self._final_re.match(name)
+            if mm is None:
+                continue
+            shard, part = int(mm.group(1)), int(mm.group(2) or 0)
+            if shard < self.num_shards and part >= state["next_part"][shard]:
+                later.append(name)
+        if not later:
+            return None
+        more = f" and {len(later) - 3} more" if len(later) > 3 else ""
+        return f"the parts {', '.join(later[:3])}{more} in {self.dir}"
 
     def restore(self, state: Any) -> None:
         if state is None:
@@ -226,15 +285,25 @@ class FileSinkWriter(SinkWriter):
         self.closed = True
 
     def abort(self) -> None:
-        """Failure: close and delete the parts no checkpoint covers (restore cleans the rest)."""
+        """Failure: close and delete the open parts and those sealed for checkpoints that could
+        not be written; parts sealed for a checkpoint that may be durable wait for the restore.
+        Best effort: one failure does not stop the rest."""
+        doomed = []
         for shard, part in enumerate(self.current):
             if part is not None:
-                part.fh.close()
                 try:
-                    os.remove(part.tmp)
-                except FileNotFoundError:  # pragma: no cover
-                    pass
+                    part.fh.close()
+                except OSError:
+                    pass  # e.g. the buffered tail cannot be flushed on a full disk
+                doomed.append(part.tmp)
                 self.current[shard] = None
+        doomed += [tmp for cp, tmp, _ in self.pending if cp in self.aborted]
+        self.pending = [e for e in self.pending if e[0] not in self.aborted]
+        for tmp in doomed:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
         self.closed = True
 
 

@@ -16,8 +16,15 @@ idempotent), and deletes staged rows newer than that checkpoint, or staged by an
 Wherever the process dies, the table holds exactly the rows of the checkpoints that completed:
 before the checkpoint file is written, the staged rows are discarded by the restore; after it,
 they are committed by ``notify`` or by the restore, never twice (the commit record is part of
-the same transaction as the rows). ``abort()`` drops the rows no snapshot staged; staged rows
-stay for the restore to decide.
+the same transaction as the rows). ``abort()`` drops the rows no snapshot staged, and the rows
+staged for checkpoints that could not be written (``notify_checkpoint_aborted``); other staged
+rows stay for the restore to decide.
+
+**Falling back.** When the newest checkpoint is damaged, the runner may resume from the one
+before only if ``committed_after(state, id)`` finds that this run's commit record is not past
+that checkpoint (a later commit would be applied again by the replay). A commit record of
+another run of the same sink id means this run committed nothing since (its commits would have
+replaced it).
 
 An element that cannot be a row (not a dict and no ``row_fn``, a key column without a value, a
 value SQLite cannot store) raises :class:`~fluvial.errors.BadRecordError` naming the transform
@@ -84,6 +91,7 @@ class SqliteSinkWriter(SinkWriter):
         self.buffer: dict[tuple, tuple] = {}
         self.last_staged = 0  # highest checkpoint id staged by this writer
         self.committed = 0  # highest checkpoint id committed by this writer
+        self.aborted: set[int] = set()  # checkpoints that will never complete
         self.closed = False
         d = os.path.dirname(os.path.abspath(sink.path))
         os.makedirs(d, exist_ok=True)
@@ -167,6 +175,10 @@ class SqliteSinkWriter(SinkWriter):
 
     def _has_unique_key(self, keys: Sequence[str]) -> bool:
         want = set(keys)
+        # the primary key (an INTEGER PRIMARY KEY is the rowid and has no index to list)
+        pk = {r[1] for r in self.db.execute(f"PRAGMA table_info({_q(self.sink.table)})") if r[5]}
+        if pk == want:
+            return True
         for row in self.db.execute(f"PRAGMA index_list({_q(self.sink.table)})"):
             name, unique = row[1], row[2]
             if unique:
@@ -295,6 +307,20 @@ class SqliteSinkWriter(SinkWriter):
         if self.last_staged > self.committed:
             self._commit(checkpoint_id)
 
+    def notify_checkpoint_aborted(self, checkpoint_id: int) -> None:
+        self.aborted.add(checkpoint_id)
+
+    def committed_after(self, state: Any, checkpoint_id: int) -> str | None:
+        if state is None:
+            return "rows of unknown checkpoints (the older checkpoint has no state for it)"
+        row = self.db.execute(
+            f"SELECT run_id, checkpoint_id FROM {COMMITS_TABLE} WHERE sink_id=?", (self.sink_id,)
+        ).fetchone()
+        if row is None or row[0] != state["run_id"] or int(row[1]) <= checkpoint_id:
+            return None
+        return (f"the rows of checkpoint {row[1]} to table {self.sink.table!r} of {self.sink.path} "
+                f"({COMMITS_TABLE} shows it)")
+
     def restore(self, state: Any) -> None:
         if state is None:
             return
@@ -322,11 +348,24 @@ class SqliteSinkWriter(SinkWriter):
             self.closed = True
 
     def abort(self) -> None:
-        """Failure: drop the rows no snapshot staged; staged rows wait for the restore."""
+        """Failure: drop the rows no snapshot staged and those staged for checkpoints that could
+        not be written; other staged rows wait for the restore."""
         self.buffer = {}
-        if not self.closed:
+        if self.closed:
+            return
+        try:
+            if self.aborted and self.columns is not None:
+                marks = ", ".join("?" * len(self.aborted))
+                self.db.execute(
+                    f"DELETE FROM {_q(self._staging)} WHERE fluvial_sink_id=? AND "
+                    f"fluvial_run_id=? AND fluvial_checkpoint_id IN ({marks})",
+                    (self.sink_id, self.run_id, *sorted(self.aborted)),
+                )
+        except sqlite3.Error:  # best effort: the next restore deletes them too
+            pass
+        finally:
             self.db.close()
-        self.closed = True
+            self.closed = True
 
 
 class SqliteSink(Sink):

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fluvial.deadletter import check_policy
 from fluvial.ptransform import PTransform
 from fluvial.sink import Write
 from fluvial.source import Read
 from fluvial.timeutil import MIN_TIMESTAMP_MS, to_millis
-from fluvial.transforms.io._files import LineFileSource, check_pattern
+from fluvial.transforms.io._files import READ_LABEL, LineFileSource, check_pattern
 from fluvial.transforms.io.filesink import FileSink
 from fluvial.watermarks import WatermarkStrategy
 
@@ -37,20 +38,16 @@ class TextSource(LineFileSource):
         with_timestamps: Callable[[str], Any] | None = None,
         encoding: str = "utf-8",
         watermark: WatermarkStrategy | None = None,
+        on_error: str | None = None,
+        composite: bool = False,
     ) -> None:
-        super().__init__(pattern, encoding, watermark)
+        super().__init__(pattern, encoding, watermark, on_error, composite)
         self.with_timestamps = with_timestamps
 
-    def parse(self, line: str, path: str, line_no: int) -> tuple[str, int]:
+    def parse(self, line: str) -> tuple[str, int]:
         if self.with_timestamps is None:
             return (line, MIN_TIMESTAMP_MS)
-        try:
-            ts = to_millis(self.with_timestamps(line))
-        except Exception as e:
-            raise ValueError(
-                f"{path}:{line_no}: with_timestamps failed on line {line!r}: {e}"
-            ) from e
-        return (line, ts)
+        return (line, to_millis(self.with_timestamps(line)))
 
 
 class ReadFromText(PTransform):
@@ -63,8 +60,13 @@ class ReadFromText(PTransform):
     Checkpoints store the position (file index, byte offset). With ``validate`` (the default)
     a pattern that matches nothing fails when the pipeline is built.
 
+    A line that is not valid in ``encoding``, or on which ``with_timestamps`` raises, goes to
+    ``on_error`` ("fail", "skip", "dead_letter"; None: the pipeline's ``--on-error``): a
+    dead-letter record holds the line (its raw bytes when they do not decode), the file's path
+    as ``topic`` and the line number as ``offset`` (see :mod:`fluvial.transforms.io._files`).
+
     >>> t = ReadFromText("/tmp/*.log", with_timestamps=lambda line: float(line.split()[0]),
-    ...                  validate=False)
+    ...                  validate=False, on_error="dead_letter")
     """
 
     def __init__(
@@ -75,12 +77,15 @@ class ReadFromText(PTransform):
         watermark: WatermarkStrategy | None = None,
         encoding: str = "utf-8",
         validate: bool = True,
+        on_error: str | None = None,
     ) -> None:
         pattern = check_pattern("ReadFromText", path_or_glob, validate)
-        self.source = TextSource(pattern, with_timestamps, encoding, watermark)
+        check_policy(on_error, "ReadFromText")
+        self.source = TextSource(pattern, with_timestamps, encoding, watermark, on_error,
+                                 composite=True)
 
     def expand(self, pbegin: Any) -> Any:
-        return pbegin | "Read" >> Read(self.source)
+        return pbegin | READ_LABEL >> Read(self.source)
 
 
 def _to_text(value: Any) -> str:

@@ -21,6 +21,10 @@ transaction carrying marker ``n`` and committed. Each checkpointed epoch is ther
 exactly once, and records after the restored checkpoint are produced again by the replayed
 source in later transactions. See docs/kafka.md for the resulting guarantee.
 
+When the newest checkpoint is damaged, the runner may restore an older one only if
+``committed_after`` finds the marker no further than that checkpoint's epoch: every snapshot
+writes the marker, so any epoch committed after it refuses the fallback.
+
 **Without checkpoints.** A bounded run without ``--checkpoint-dir`` writes everything in one
 transaction, committed when the run ends successfully (aborted when it fails); its records are
 not kept in memory (there is no restore), and the run must end within ``transaction_timeout_ms``.
@@ -323,6 +327,22 @@ class TransactionalKafkaWriter(KafkaWriter):
             return c.committed(self._marker_tp())
         finally:
             c.close(autocommit=False)
+
+    def committed_after(self, state: Any, checkpoint_id: int) -> str | None:
+        """The marker of a transaction committed after the checkpoint ``state`` belongs to: a
+        restore of that older checkpoint would produce that transaction's records again."""
+        if state is None:
+            return "transactions of unknown checkpoints (the older checkpoint has no state for it)"
+        token, self.token = self.token, state["token"]
+        try:
+            done = self.committed_epoch()
+            group = self.marker_group
+        finally:
+            self.token = token
+        if done is None or done <= state["epoch"]:
+            return None
+        return (f"the transaction of checkpoint {done} to topic {self.topic!r} (marker group "
+                f"{group!r})")
 
     def restore(self, state: Any) -> None:
         if state is None:
