@@ -9,6 +9,7 @@ from fluvial.result import PipelineResult, PipelineState
 
 from .executor import Executor
 from .restart import run_with_restarts
+from .sigterm import sigterm_as_interrupt
 
 
 class DirectRunner:
@@ -19,7 +20,9 @@ class DirectRunner:
     With ``--checkpoint-dir`` and ``--restart-attempts N`` a run failing at runtime is restarted
     from the latest checkpoint up to N times (see :mod:`fluvial.runners.direct.restart`);
     ``result.info["restarts"]`` counts the restarts and ``result.info["restart_causes"]`` lists
-    the errors they healed.
+    the errors they healed. Ctrl-C, and SIGTERM where the program installed no handler of its
+    own (:mod:`fluvial.runners.direct.sigterm`), cancel the run: state ``CANCELLED``, nothing
+    half done committed.
 
     >>> import fluvial as fl
     >>> r = fl.Pipeline(argv=["--runner", "direct"])
@@ -41,13 +44,14 @@ class DirectRunner:
                 last[:] = [Executor(pipeline, options)]
             return last[0].run()
 
-        state = run_with_restarts(
-            attempt,
-            getattr(options, "restart_attempts", 0),
-            getattr(options, "restart_delay", 0.0),
-            bool(options.checkpoint_dir),
-            failures,
-        )
+        with sigterm_as_interrupt():
+            state = run_with_restarts(
+                attempt,
+                getattr(options, "restart_attempts", 0),
+                getattr(options, "restart_delay", 0.0),
+                bool(options.checkpoint_dir),
+                failures,
+            )
         ex = last[0]
         info = {
             "checkpoints_taken": ex.checkpoints_taken,

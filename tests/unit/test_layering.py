@@ -1,11 +1,13 @@
 """The layering rules of DESIGN.md, checked on the source: sdk imports neither transforms nor
 runners; transforms never imports runners; runners do not import each other; ``import fluvial``
-loads no engine."""
+loads no engine and no tooling; the tooling package (cli/) may import anything, and nothing
+imports it."""
 
 from __future__ import annotations
 
 import ast
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -54,3 +56,42 @@ def test_import_fluvial_loads_no_engine_and_no_runner():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_import_fluvial_loads_no_tooling():
+    """No CLI, broker launcher or benchmark code behind ``import fluvial`` (nor the test kit)."""
+    code = (
+        "import sys, fluvial, fluvial.testing\n"
+        "bad = [m for m in sys.modules if m.startswith(('fluvial.cli', 'fluvial.bench'))"
+        " or 'localbroker' in m]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_sdk_imports_no_tooling_and_no_process_management():
+    bad = [(f, m) for f, m in _imports("sdk")
+           if m.startswith("fluvial.cli") or m.split(".")[0] in ("subprocess", "signal")]
+    assert bad == []
+
+
+def test_sdk_names_no_transforms_examples_or_tooling_even_by_import_string():
+    # (runner import strings are the registry's documented exception)
+    pattern = re.compile(r"fluvial\.(transforms|examples|cli)([.:][\w.:]*)?")
+    found = []
+    for path in (ROOT / "sdk").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if pattern.fullmatch(node.value):
+                    found.append((str(path.relative_to(ROOT)), node.value))
+    assert found == []
+
+
+def test_only_tooling_imports_the_tooling_package():
+    """cli/ may import anything; nothing else imports it."""
+    bad = [(f, m) for folder in ("sdk", "transforms", "runners", "examples")
+           for f, m in _imports(folder) if m.startswith("fluvial.cli")]
+    assert bad == []
+    assert any(m.startswith("fluvial.examples") for _, m in _imports("cli"))
+    assert any(m.startswith("fluvial.transforms") for _, m in _imports("cli"))
