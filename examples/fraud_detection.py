@@ -6,6 +6,9 @@ Run it (bounded synthetic stream, finishes by itself):
     python examples/fraud_detection.py [--runner direct] [--events 100000] [--seed 7]
     fluvial run examples/fraud_detection.py --events 100000
 
+``-h`` lists the example's flags (declared by :func:`add_arguments`, the contract of
+``fluvial run``) and every pipeline option; a misspelt flag is an error.
+
 or until Ctrl-C, paced at ``--rate`` transactions per second of wall-clock time:
 
     python examples/fraud_detection.py --unbounded --rate 5000
@@ -22,16 +25,17 @@ at the end; ``--unbounded`` needs ``--checkpoint-dir``):
 
 The transactions come from :class:`fluvial.transforms.io.SyntheticSource` and are deterministic
 for a given ``--seed``: transaction ``i`` happens ``i * 0.1`` seconds after ``START`` (event
-time) plus up to ``MAX_JITTER`` seconds of jitter, which the source's watermark allows for. About
-one account in a hundred is compromised: ``FRAUD_SHARE`` of all transactions are large payments
-(1,000 to 5,000) from those accounts, so their sliding totals cross the threshold; every other
-payment is 1 to 100.
+time) plus up to ``MAX_JITTER`` seconds of jitter, which the source's watermark allows for. The
+stream is a run of episodes of ``EPISODE`` transactions (200 s of event time); in each episode
+one account, drawn afresh per episode, is compromised and makes the large payments (1,000 to
+5,000; ``FRAUD_SHARE`` of all transactions, about 10 per episode), so its sliding totals cross
+the threshold in the windows around its episode. Every other payment is 1 to 100. Alerts thus
+come from a different account every few minutes, over many accounts.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import signal
 import sys
 import time
@@ -55,25 +59,25 @@ START = 1_700_000_000  # 2023-11-14T22:13:20Z, seconds
 SPACING = 0.1  # event time advances 0.1 s per transaction
 MAX_JITTER = 2.0  # timestamps are at most 2 s out of order
 FRAUD_SHARE = 0.005  # share of transactions that are large payments from compromised accounts
+EPISODE = 2_000  # transactions per episode; each episode has its own compromised account
 _FRAUD_SALT, _PICK_SALT = 0xF4A0D, 0x51C4
 NAMESPACE = "fraud_detection"
 
 
-def compromised_accounts(accounts: int, seed: int) -> np.ndarray:
-    """The ids of the compromised accounts: one in a hundred, at least one."""
-    return np.array(sorted(random.Random(seed).sample(range(accounts), max(1, accounts // 100))), dtype=np.int64)
+def compromised_account(i: np.ndarray, accounts: int, seed: int) -> np.ndarray:
+    """The id of the account compromised in the episode of each transaction index ``i``."""
+    return (uniforms(seed, _PICK_SALT, i // EPISODE) * accounts).astype(np.int64)
 
 
 def transaction_source(events: int | None, accounts: int, seed: int, rate: float | None = None) -> SyntheticSource:
     """The synthetic transactions (``events=None``: unbounded) as dicts
     ``{"account": "acct-00042", "amount": int, "ts": ms}``."""
-    bad = compromised_accounts(accounts, seed)
 
     def is_fraud(i: np.ndarray) -> np.ndarray:
         return uniforms(seed, _FRAUD_SALT, i) < FRAUD_SHARE
 
     def key_fn(i: np.ndarray, u: np.ndarray) -> np.ndarray:
-        pick = bad[(uniforms(seed, _PICK_SALT, i) * len(bad)).astype(np.int64)]
+        pick = compromised_account(i, accounts, seed)
         return np.where(is_fraud(i), pick, (u * accounts).astype(np.int64))
 
     def value_fn(i: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -174,43 +178,76 @@ def write_alerts(alerts: fl.PCollection, args: argparse.Namespace) -> None:
         value_serializer="json", delivery="exactly_once")
 
 
+def add_arguments(parser: Any) -> None:
+    """The example's flags. ``fluvial run`` and :func:`main` call this so the flags are known
+    (a misspelt one is an error) and listed by ``-h``; their values are ``p.options.args``."""
+    parser.add_argument("--source", choices=("synthetic", "kafka"), default="synthetic",
+                        help="synthetic: generated transactions; kafka: JSON transactions from "
+                        "--topic, alerts to --alerts-topic exactly once")
+    parser.add_argument("--events", type=int, default=100_000, metavar="N",
+                        help="transactions in the bounded synthetic stream")
+    parser.add_argument("--accounts", type=int, default=1_000, metavar="N",
+                        help="number of accounts (synthetic)")
+    parser.add_argument("--rate", type=float, default=None, metavar="TPS",
+                        help="synthetic transactions per second (default: as fast as possible)")
+    parser.add_argument("--unbounded", action="store_true",
+                        help="run until Ctrl-C (synthetic: instead of --events; kafka: instead "
+                        "of stopping at the end offsets found at start)")
+    parser.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT",
+                        help="kafka: the brokers (required with --source kafka)")
+    parser.add_argument("--topic", default="transactions", help="kafka: the transactions topic")
+    parser.add_argument("--alerts-topic", default="fraud-alerts",
+                        help="kafka: the topic alerts go to")
+    parser.add_argument("--group-id", default=None,
+                        help="kafka: consumer group the read offsets are committed to after "
+                        "checkpoints (default: none)")
+    parser.add_argument("--threshold", type=int, default=10_000, metavar="AMOUNT",
+                        help="alert when an account's total in a window exceeds this")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic stream")
+    parser.add_argument("--quiet", action="store_true", help="do not print individual alerts")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Flag values and combinations the example refuses."""
+    if args.events < 0 or args.accounts < 1:
+        raise PipelineConstructionError("--events must be >= 0 and --accounts >= 1")
+    if args.source == "kafka" and not args.bootstrap_servers:
+        raise PipelineConstructionError("--source kafka needs --bootstrap-servers HOST:PORT")
+    if args.source == "kafka" and args.rate is not None:
+        raise PipelineConstructionError(
+            "--rate paces the synthetic source only; drop it with --source kafka")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description="Fraud detection on a synthetic transaction stream or a Kafka topic. Other "
-        "flags are pipeline options (--runner, --checkpoint-dir, ...).",
-    )
-    p.add_argument("--source", choices=("synthetic", "kafka"), default="synthetic",
-                   help="synthetic (default): generated transactions; kafka: JSON transactions "
-                   "from --topic, alerts to --alerts-topic exactly once")
-    p.add_argument("--events", type=int, default=100_000,
-                   help="transactions in the bounded synthetic stream")
-    p.add_argument("--accounts", type=int, default=1_000, help="number of accounts (synthetic)")
-    p.add_argument("--rate", type=float, default=None,
-                   help="synthetic transactions per second (default: as fast as possible)")
-    p.add_argument("--unbounded", action="store_true",
-                   help="run until Ctrl-C (synthetic: instead of --events; kafka: instead of "
-                   "stopping at the end offsets found at start)")
-    p.add_argument("--bootstrap-servers", default=None, help="kafka: HOST:PORT of the brokers")
-    p.add_argument("--topic", default="transactions", help="kafka: the transactions topic")
-    p.add_argument("--alerts-topic", default="fraud-alerts", help="kafka: the topic alerts go to")
-    p.add_argument("--group-id", default=None,
-                   help="kafka: consumer group the read offsets are committed to after checkpoints")
-    p.add_argument("--threshold", type=int, default=10_000, help="alert when a window's total exceeds this")
-    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic stream")
-    p.add_argument("--quiet", action="store_true", help="do not print individual alerts")
+    """A parser of the example's flags alone."""
+    p = argparse.ArgumentParser(description=RULE, allow_abbrev=False)
+    add_arguments(p)
     return p
 
 
-def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    """Example flags, and the rest (pipeline options)."""
-    args, rest = parser().parse_known_args(list(argv))
-    if args.events < 0 or args.accounts < 1:
-        parser().error("--events must be >= 0 and --accounts >= 1")
-    if args.source == "kafka" and not args.bootstrap_servers:
-        parser().error("--source kafka needs --bootstrap-servers HOST:PORT")
-    if args.source == "kafka" and args.rate is not None:
-        parser().error("--rate paces the synthetic source only; drop it with --source kafka")
-    return args, rest
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The example's flags (no pipeline options), checked; a wrong one exits like argparse."""
+    p = parser()
+    args = p.parse_args(list(argv))
+    try:
+        check_args(args)
+    except PipelineConstructionError as e:
+        p.error(str(e))
+    return args
+
+
+def rule(threshold: int | str) -> str:
+    """The alert rule in words.
+
+    >>> rule(10_000)
+    'an alert for each account and 10-minute window (a window starts every 60 s) whose payments total more than 10,000'
+    """
+    amount = f"{threshold:,}" if isinstance(threshold, int) else threshold
+    return (f"an alert for each account and {WINDOW_SIZE_S // 60}-minute window (a window starts "
+            f"every {WINDOW_PERIOD_S} s) whose payments total more than {amount}")
+
+
+RULE = f"Fraud detection: {rule('--threshold')}."
 
 
 def check_kafka_options(options: fl.PipelineOptions, args: argparse.Namespace) -> None:
@@ -225,12 +262,14 @@ def check_kafka_options(options: fl.PipelineOptions, args: argparse.Namespace) -
 def build(p: fl.Pipeline, args: argparse.Namespace | None = None) -> fl.PCollection:
     """Build the fraud-detection pipeline on ``p``; returns the PCollection of alerts.
 
-    Without ``args``, the example's flags are read from the pipeline options' unparsed
-    arguments (so ``fluvial run examples/fraud_detection.py --events 1000`` works). With
-    ``--source kafka`` the alerts are also written to ``args.alerts_topic``.
+    Without ``args``, the example's flags are ``p.options.args`` (parsed with
+    :func:`add_arguments`, as ``fluvial run examples/fraud_detection.py --events 1000`` does),
+    or their defaults when the options hold none. With ``--source kafka`` the alerts are also
+    written to ``args.alerts_topic``.
     """
     if args is None:
-        args, _ = parse_args(p.options.extra_args)
+        args = p.options.args if hasattr(p.options.args, "source") else parse_args([])
+    check_args(args)
     check_kafka_options(p.options, args)
     threshold = args.threshold
     events = None if args.unbounded else args.events
@@ -268,11 +307,13 @@ def _stop_on_signals() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, rest = parse_args(sys.argv[1:] if argv is None else argv)
-    options = fl.PipelineOptions.from_argv(rest)
-    p = fl.Pipeline(options=options)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        build(p, args)
+        options = fl.PipelineOptions.from_argv(argv, add_arguments=add_arguments,
+                                               prog="fraud_detection.py")
+        args = options.args
+        p = fl.Pipeline(options=options)
+        build(p)
     except PipelineConstructionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -285,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode = "unbounded (Ctrl-C to stop)" if args.unbounded else f"{args.events:,} transactions"
         print(f"fraud detection on {options.runner}: {mode}, {args.accounts:,} accounts, "
               f"threshold {args.threshold:,}", flush=True)
+    print(f"rule: {rule(args.threshold)}", flush=True)
     _stop_on_signals()
     started = time.perf_counter()
     try:

@@ -1,1 +1,1 @@
-"""Runners: direct (built in), flink and beam (extras). Loaded by name through fluvial.registry."""
+"""Runners: direct (built in) and beam (the beam extra). Loaded by name through fluvial.registry."""

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fluvial.errors import PipelineConstructionError
@@ -64,12 +64,23 @@ class Pipeline:
     """A graph of transforms. Use as a context manager (runs on exit) or call :meth:`run`.
 
     ``options`` are a :class:`PipelineOptions`; when omitted they are parsed from ``argv``
-    (default: ``sys.argv[1:]``), so ``python my_pipeline.py --runner direct`` works.
+    (default: ``sys.argv[1:]``), so ``python my_pipeline.py --runner direct`` works. An
+    unknown option is an error; a script declares its own flags with ``add_arguments`` (a
+    function that calls ``parser.add_argument``) and finds their values in ``p.options.args``.
+
+    >>> def add_arguments(parser):
+    ...     parser.add_argument("--factor", type=int, default=2, help="what to multiply by")
+    >>> p = Pipeline(argv=["--factor", "3"], add_arguments=add_arguments)
+    >>> p.options.args.factor
+    3
     """
 
-    def __init__(self, options: PipelineOptions | None = None, argv: Sequence[str] | None = None, runner: Any = None) -> None:
+    def __init__(self, options: PipelineOptions | None = None, argv: Sequence[str] | None = None,
+                 runner: Any = None, add_arguments: Callable[[Any], None] | None = None) -> None:
         if options is None:
-            options = PipelineOptions.from_argv(argv)
+            options = PipelineOptions.from_argv(argv, add_arguments=add_arguments)
+        elif argv is not None or add_arguments is not None:
+            raise TypeError("pass either options, or argv (and add_arguments) to parse them from")
         if not isinstance(options, PipelineOptions):
             raise TypeError(f"options must be PipelineOptions, got {options!r}")
         self.options = options

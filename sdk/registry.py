@@ -1,10 +1,15 @@
 """The runner registry: runner names mapped to import strings, loaded only when used, so
-``import fluvial`` never imports a runner (or pyflink / apache_beam).
+``import fluvial`` never imports a runner (or apache_beam).
 
-Third-party runners register through the ``fluvial.runners`` entry-point group.
+Rules: a built-in runner is a row of ``_BUILTIN`` (import string, and the extra that provides
+its dependencies); third-party runners register through the ``fluvial.runners`` entry-point
+group (an entry point wins over a built-in or planned name). A *planned* runner (``_PLANNED``)
+is not offered anywhere (``known_runners``, ``fluvial runners``); asking for it is an error
+that says it is planned. The registry names runners only: it never names transforms, examples
+or tooling.
 
->>> sorted(known_runners())[:3]
-['beam', 'direct', 'flink']
+>>> sorted(known_runners())
+['beam', 'direct']
 """
 
 from __future__ import annotations
@@ -19,25 +24,16 @@ from fluvial.errors import RunnerNotFoundError
 _BUILTIN: dict[str, tuple[str, str]] = {
     # name: (import string "module:attr", extra that provides its dependencies)
     "direct": ("fluvial.runners.direct:DirectRunner", ""),
-    "flink": ("fluvial.runners.flink:FlinkRunner", "flink"),
     "beam": ("fluvial.runners.beam:BeamRunner", "beam"),
 }
 
 # modules whose absence means "the extra is not installed"
-_EXTRA_MODULES = {"flink": ("pyflink",), "beam": ("apache_beam",)}
+_EXTRA_MODULES = {"beam": ("apache_beam",)}
 
-
-# CLI commands implemented outside the sdk (they need IO transforms or examples): loaded by
-# import string only when run, like the runners, so the sdk never imports them statically
-_COMMANDS: dict[str, str] = {
-    "bench kafka-passthrough": "fluvial.transforms.kafka.bench",
-    "demo fraud": "fluvial.examples.fraud_demo",
+# runners that are announced but not part of this version: name -> what the user is told
+_PLANNED: dict[str, str] = {
+    "flink": "the Flink runner (PyFlink) is planned and not yet part of this version of fluvial",
 }
-
-
-def load_command(name: str) -> Any:
-    """The module implementing CLI command ``name`` (e.g. ``"demo fraud"``)."""
-    return importlib.import_module(_COMMANDS[name])
 
 
 def _entry_points() -> dict[str, str]:
@@ -49,6 +45,7 @@ def _entry_points() -> dict[str, str]:
 
 
 def known_runners() -> dict[str, str]:
+    """The runners this installation offers: name -> import string."""
     out = {name: spec for name, (spec, _) in _BUILTIN.items()}
     out.update(_entry_points())
     return out
@@ -58,9 +55,12 @@ def get_runner(name: str, **kwargs: Any) -> Any:
     """Instantiate the runner registered under ``name``."""
     runners = known_runners()
     if name not in runners:
-        raise RunnerNotFoundError(
-            f"unknown runner '{name}'; known runners: {', '.join(sorted(runners))}"
-        )
+        available = ", ".join(sorted(runners))
+        if name in _PLANNED:
+            raise RunnerNotFoundError(
+                f"runner '{name}': {_PLANNED[name]}; available runners: {available}"
+            )
+        raise RunnerNotFoundError(f"unknown runner '{name}'; known runners: {available}")
     spec = runners[name]
     module_name, _, attr = spec.partition(":")
     extra = _BUILTIN.get(name, ("", ""))[1]

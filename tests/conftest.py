@@ -19,7 +19,7 @@ import pytest
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A Tansu broker on a free loopback port, in memory, stopped at the end of the session.
     ``.bootstrap_servers`` is "127.0.0.1:PORT"."""
-    from fluvial.localbroker import LocalBroker
+    from fluvial.cli.localbroker import LocalBroker
 
     log = os.path.join(str(tmp_path_factory.mktemp("broker")), "broker.log")
     broker = LocalBroker(log_path=log).start()

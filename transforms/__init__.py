@@ -1,5 +1,8 @@
 """Composite transforms built from fluvial primitives (Beam names and behaviour).
 
+Map, FlatMap, Filter, MapTuple and FlatMapTuple live in the model package (``fl.Map``, as in
+Beam's core) and are re-exported here, so ``from fluvial.transforms import Map`` keeps working.
+
 >>> import fluvial as fl
 >>> from fluvial.transforms import Count, FlatMap
 >>> from fluvial.testing import assert_that, equal_to
@@ -11,10 +14,7 @@
 IO (text, JSON lines, synthetic events) lives in :mod:`fluvial.transforms.io`.
 """
 
-from fluvial.transforms.aggregates import Count, Max, Mean, Min, Sum
-from fluvial.transforms.cogbk import CoGroupByKey
-from fluvial.transforms.distinct import Distinct
-from fluvial.transforms.elementwise import (
+from fluvial.elementwise import (
     Filter,
     FilterDoFn,
     FlatMap,
@@ -24,6 +24,9 @@ from fluvial.transforms.elementwise import (
     MapDoFn,
     MapTuple,
 )
+from fluvial.transforms.aggregates import Count, Max, Mean, Min, Sum
+from fluvial.transforms.cogbk import CoGroupByKey
+from fluvial.transforms.distinct import Distinct
 from fluvial.transforms.join import FullOuterJoin, InnerJoin, LeftOuterJoin, RightOuterJoin
 from fluvial.transforms.keys import KeyBy, Keys, KvSwap, Values, WithKeys
 from fluvial.transforms.to_list import ToList

@@ -27,8 +27,8 @@ from fluvial.combiners import (
     MinCombineFn,
     SumCombineFn,
 )
+from fluvial.elementwise import Map
 from fluvial.ptransform import PTransform
-from fluvial.transforms.elementwise import Map
 
 __all__ = ["Count", "Sum", "Mean", "Min", "Max"]
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fluvial.elementwise import Map
 from fluvial.errors import PipelineConstructionError
 from fluvial.flatten import Flatten
 from fluvial.gbk import GroupByKey
 from fluvial.ptransform import PTransform
 from fluvial.pvalue import PCollection
-from fluvial.transforms.elementwise import Map
 
 __all__ = ["CoGroupByKey"]
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 from fluvial.deadletter import DeadLetterRecord
+from fluvial.elementwise import Map
 from fluvial.ptransform import PTransform
-from fluvial.transforms.elementwise import Map
 from fluvial.transforms.io.jsonlines import WriteToJsonLines
 
 __all__ = ["DeadLettersToDicts", "WriteDeadLettersToJsonLines"]

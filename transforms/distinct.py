@@ -14,8 +14,8 @@ from typing import Any
 
 from fluvial.combine import CombinePerKey
 from fluvial.combiners import CountCombineFn
+from fluvial.elementwise import Map
 from fluvial.ptransform import PTransform
-from fluvial.transforms.elementwise import Map
 from fluvial.transforms.keys import Keys
 
 __all__ = ["Distinct"]

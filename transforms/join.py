@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from fluvial.elementwise import FlatMap
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PTransform
 from fluvial.transforms.cogbk import CoGroupByKey
-from fluvial.transforms.elementwise import FlatMap
 
 __all__ = ["InnerJoin", "LeftOuterJoin", "RightOuterJoin", "FullOuterJoin"]
 

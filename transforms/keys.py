@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fluvial.elementwise import Map
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PTransform
-from fluvial.transforms.elementwise import Map
 
 __all__ = ["WithKeys", "KeyBy", "Keys", "Values", "KvSwap"]
 

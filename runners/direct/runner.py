@@ -10,6 +10,7 @@ from fluvial.result import PipelineResult, PipelineState
 from .checkpoint_dir import CheckpointDirectory
 from .executor import Executor
 from .restart import run_with_restarts
+from .sigterm import sigterm_as_interrupt
 
 
 class DirectRunner:
@@ -22,6 +23,9 @@ class DirectRunner:
     ``result.info["restarts"]`` counts the restarts and ``result.info["restart_causes"]`` lists
     the errors they healed; ``result.info["skipped_checkpoints"]`` lists damaged checkpoints the
     restore skipped for an older one. The checkpoint directory is locked for the whole run.
+    Ctrl-C, and SIGTERM where the program installed no handler of its own
+    (:mod:`fluvial.runners.direct.sigterm`), cancel the run: state ``CANCELLED``, nothing half
+    done committed.
 
     >>> import fluvial as fl
     >>> r = fl.Pipeline(argv=["--runner", "direct"])
@@ -48,13 +52,14 @@ class DirectRunner:
                     last[:] = [Executor(pipeline, options, store)]
                 return last[0].run()
 
-            state = run_with_restarts(
-                attempt,
-                getattr(options, "restart_attempts", 0),
-                getattr(options, "restart_delay", 0.0),
-                store is not None,
-                failures,
-            )
+            with sigterm_as_interrupt():
+                state = run_with_restarts(
+                    attempt,
+                    getattr(options, "restart_attempts", 0),
+                    getattr(options, "restart_delay", 0.0),
+                    store is not None,
+                    failures,
+                )
         finally:
             if store is not None:
                 store.close()

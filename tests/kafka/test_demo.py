@@ -9,19 +9,22 @@ left open."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from committed_view import committed_view
 
 import fluvial as fl
-from fluvial.examples import fraud_demo
+from fluvial.cli import fraud_demo
+from fluvial.cli.localbroker import port_open
 from fluvial.examples import fraud_detection as fraud
-from fluvial.localbroker import port_open
 from fluvial.transforms import Map
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def reference_alerts(events: int, accounts: int, seed: int, threshold: int = 10_000) -> list[dict]:
     """The alerts of the bounded synthetic example (the reference path), sorted like the demo's."""
-    args, rest = fraud.parse_args(["--events", str(events), "--accounts", str(accounts),
-                                   "--seed", str(seed), "--threshold", str(threshold), "--quiet"])
-    assert rest == []
+    args = fraud.parse_args(["--events", str(events), "--accounts", str(accounts),
+                             "--seed", str(seed), "--threshold", str(threshold), "--quiet"])
     got: list[dict] = []
     p = fl.Pipeline(options=fl.PipelineOptions(progress="off"))
     _ = fraud.build(p, args) | Map(got.append)
@@ -65,8 +67,6 @@ def test_demo_alerts_equal_the_synthetic_reference(kafka_broker, kafka_topic):
 
 
 def test_demo_prints_every_alert_and_the_summary(kafka_broker, kafka_topic):
-    import io
-
     servers = kafka_broker.bootstrap_servers
     txs, alerts = kafka_topic(), kafka_topic()
     out = io.StringIO()
@@ -123,3 +123,65 @@ def test_fluvial_demo_fraud_cli():
     m = re.search(r"broker: Tansu on 127\.0\.0\.1:(\d+)", proc.stdout)
     assert m, proc.stdout
     assert not port_open("127.0.0.1", int(m.group(1)))
+
+
+def test_demo_prints_the_rule_and_a_progress_bar(kafka_broker, kafka_topic, capsys):
+    servers = kafka_broker.bootstrap_servers
+    txs, alerts = kafka_topic(), kafka_topic()
+    out = io.StringIO()
+    fraud_demo.run_demo(1500, 10, seed=5, threshold=12_345, bootstrap_servers=servers, topic=txs,
+                        alerts_topic=alerts, progress="on", out=out)
+    assert ("rule: an alert for each account and 10-minute window (a window starts every 60 s) "
+            "whose payments total more than 12,345") in out.getvalue().splitlines()
+    err = capsys.readouterr().err
+    bar = [seg for seg in err.replace("\n", "\r").split("\r")
+           if seg.startswith("producing transactions [")]
+    assert bar, err
+    assert bar[-1].endswith("] 100%  1,500/1,500")
+
+
+def _signal_demo(tmp_path, pattern: str, sig: int, group: bool) -> tuple[int, str, str, int]:
+    """Run ``fluvial demo fraud`` in its own process group; once a stdout line starts with
+    ``pattern`` send ``sig`` to the group (as a terminal's Ctrl-C does) or to the demo alone.
+    Returns (exit status, stdout, stderr, broker port). Killed by pid if it hangs."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fluvial.cli", "demo", "fraud", "--events", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True)
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(pattern):
+                break
+        assert lines and lines[-1].startswith(pattern), lines
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        out, err = proc.communicate(timeout=30)  # a hang, not a timing: it takes < 1 s here
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    m = re.search(r"broker: Tansu on 127\.0\.0\.1:(\d+)", lines[0])
+    assert m, lines
+    return proc.returncode, "".join(lines) + out, err, int(m.group(1))
+
+
+@pytest.mark.parametrize("pattern,sig,group,status", [
+    ("rule: ", signal.SIGINT, True, 130),      # Ctrl-C at the terminal while it produces
+    ("produced ", signal.SIGINT, True, 130),   # Ctrl-C at the terminal while the pipeline runs
+    ("rule: ", signal.SIGTERM, False, 143),    # kill PID while it produces its data
+])
+def test_demo_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, pattern, sig, group, status):
+    """A terminal's Ctrl-C signals the whole process group: the broker runs in its own session,
+    so it outlives the signal long enough for the demo to abort its work and stop it."""
+    rc, out, err, port = _signal_demo(tmp_path, pattern, sig, group)
+    assert rc == status, err
+    name = signal.Signals(sig).name
+    assert err.strip() == (f"fluvial demo fraud: stopped by {name}; nothing half done was "
+                           "committed, the broker it started is stopped")
+    assert "summary:" not in out
+    assert not port_open("127.0.0.1", port)  # the broker was stopped

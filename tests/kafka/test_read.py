@@ -191,7 +191,7 @@ def test_create_topic_creates_it(kafka_broker):
 def test_unreachable_broker_error_names_servers():
     from kafka_support import pipeline as mk
 
-    from fluvial.localbroker import free_port
+    from fluvial.cli.localbroker import free_port
 
     servers = f"127.0.0.1:{free_port()}"
     with pytest.raises(KafkaIOError, match=f"cannot reach the Kafka broker at '{servers}' within 2s"):

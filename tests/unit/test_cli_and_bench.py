@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import textwrap
 
-from fluvial.bench.sliding_sum import baseline, event, run
-from fluvial.cli import main
+from fluvial.cli.bench.sliding_sum import baseline, event, run
+from fluvial.cli.main import main
 
 
 def test_bench_event_formula_matches_the_issue():
@@ -90,3 +91,66 @@ def test_cli_run_unknown_runner_lists_known(tmp_path):
     )
     assert r.returncode != 0
     assert "unknown runner 'nope'" in r.stderr and "direct" in r.stderr
+
+
+def _actions(parser: argparse.ArgumentParser, path: str = "fluvial"):
+    """(command path, action) for every flag and argument of the parser and its subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions(sub, f"{path} {name}")
+        else:
+            yield path, action
+
+
+def test_every_flag_of_every_subcommand_has_a_description():
+    from fluvial.cli.main import parser
+
+    seen = list(_actions(parser()))
+    commands = {path for path, _ in seen}
+    assert commands == {"fluvial", "fluvial run", "fluvial conformance", "fluvial bench",
+                        "fluvial bench sliding-sum", "fluvial bench kafka-passthrough",
+                        "fluvial broker", "fluvial demo", "fluvial runners"}
+    undescribed = [(path, a.option_strings or a.dest) for path, a in seen
+                   if not (a.help and a.help.strip())]
+    assert undescribed == []
+
+
+def test_demo_flag_defaults_are_the_demo_s():
+    from fluvial.cli import fraud_demo
+    from fluvial.cli.main import parser
+
+    args = parser().parse_args(["demo", "fraud"])
+    assert (args.events, args.accounts) == (fraud_demo.DEFAULT_EVENTS, fraud_demo.DEFAULT_ACCOUNTS)
+
+
+def test_cli_usage_errors_exit_2_without_traceback():
+    for argv in (["bench", "sliding-sum", "--evnts", "3"], ["broker", "restart"],
+                 ["conformance", "--format", "yaml"], ["runners", "--all"]):
+        r = subprocess.run([sys.executable, "-m", "fluvial.cli", *argv], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 2, argv
+        assert "Traceback" not in r.stderr and "error:" in r.stderr, argv
+
+
+def test_bench_sliding_sum_rejects_a_misspelt_pipeline_option(capsys):
+    assert main(["bench", "sliding-sum", "--events", "10", "--batch-sise", "5"]) == 2
+    assert ("unknown option --batch-sise (did you mean --batch-size?)"
+            in capsys.readouterr().err)
+
+
+def test_runners_lists_the_offered_runners_only(capsys):
+    assert main(["runners"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == ["beam", "direct"]
+
+
+def test_run_on_the_planned_flink_runner_says_so(tmp_path):
+    f = tmp_path / "job.py"
+    f.write_text("import fluvial as fl\n\ndef build(p):\n    p | fl.Create([1])\n")
+    r = subprocess.run([sys.executable, "-m", "fluvial.cli", "run", str(f), "--runner", "flink"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "fluvial: error: runner 'flink': the Flink runner (PyFlink) is planned and not yet part "
+        "of this version of fluvial; available runners: beam, direct")

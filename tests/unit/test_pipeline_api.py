@@ -3,6 +3,7 @@ Flatten, CombineGlobally defaults, the batch DoFn API and PipelineOptions."""
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -421,15 +422,19 @@ def test_pipeline_options_parsing():
             "--checkpoint-dir", "/tmp/x",
             "--checkpoint-interval", "0",
             "--batch-size", "17",
-            "--flink-master", "host:1234",
-            "--verbose",
+            "--beam-runner", "DirectRunner",
+            "--beam-option=direct_num_workers=2",
+            "--beam_option", "a=b",
         ]
     )  # fmt: skip
     assert o.runner == "direct"
     assert o.checkpoint_dir == "/tmp/x"
     assert o.checkpoint_interval == 0.0
     assert o.batch_size == 17
-    assert o.extra_args == ("--flink-master", "host:1234", "--verbose")
+    # runner flags are kept for the runner, in order, as --name=value
+    assert o.extra_args == ("--beam-runner=DirectRunner", "--beam-option=direct_num_workers=2",
+                            "--beam-option=a=b")
+    assert o.args == argparse.Namespace()
 
 
 def test_pipeline_options_defaults_and_underscore_aliases():
@@ -452,10 +457,12 @@ def test_pipeline_options_invalid_values(argv):
 def test_pipeline_takes_options_or_argv():
     p = fl.Pipeline(options=fl.PipelineOptions(batch_size=3))
     assert p.options.batch_size == 3
-    p = fl.Pipeline(argv=["--batch-size", "9", "--extra"])
-    assert p.options.batch_size == 9 and p.options.extra_args == ("--extra",)
+    p = fl.Pipeline(argv=["--batch-size", "9"])
+    assert p.options.batch_size == 9 and p.options.extra_args == ()
     with pytest.raises(TypeError):
         fl.Pipeline(options={"batch_size": 3})
+    with pytest.raises(TypeError, match="either options, or argv"):
+        fl.Pipeline(options=fl.PipelineOptions(), argv=["--batch-size", "9"])
 
 
 def test_options_with_():

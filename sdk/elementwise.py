@@ -1,5 +1,9 @@
 """Element-wise transforms from plain functions: Map, FlatMap, Filter, MapTuple, FlatMapTuple.
 
+They sit beside ParDo in the model package, as in Beam's core (``fl.Map``, like ``beam.Map``);
+``fluvial.transforms`` re-exports them. Each is a composite: a ParDo of a DoFn built from the
+function.
+
 Each wraps the function in a :class:`fluvial.dofn.CallableDoFn` subclass whose ``kind``
 (``"Map"``, ``"FlatMap"`` or ``"Filter"``), ``fn``, ``args`` and ``kwargs`` let a runner call
 the function directly, without per-element parameter binding. The extra arguments are also the
@@ -10,8 +14,8 @@ are passed to every call.
 >>> import fluvial as fl
 >>> from fluvial.testing import assert_that, equal_to
 >>> with fl.Pipeline(argv=["--runner", "direct"]) as p:
-...     words = p | fl.Create(["a b", "c"]) | FlatMap(str.split)
-...     assert_that(words | Map(str.upper) | Filter(lambda w: w != "B"), equal_to(["A", "C"]))
+...     words = p | fl.Create(["a b", "c"]) | fl.FlatMap(str.split)
+...     assert_that(words | fl.Map(str.upper) | fl.Filter(lambda w: w != "B"), equal_to(["A", "C"]))
 
 Like Beam, a function may ask for the element's timestamp, window or pane with a default value,
 e.g. ``Map(lambda x, ts=DoFn.TimestampParam: (x, ts))``; such functions run through the

@@ -2,7 +2,7 @@
 plain kafka-python consume -> produce loop doing the same work in the same process.
 
 >>> res = run(20_000, "both")                                        # doctest: +SKIP
->>> sorted(res)[:3]
+>>> sorted(res)[:3]                                                 # doctest: +SKIP
 ['alo_over_plain', 'counts_ok', 'eos_over_alo']
 """
 
@@ -104,9 +104,8 @@ def _fluvial(servers: str, src: str, dst: str, delivery: str) -> float:
 def run(events: int, delivery: str = "both") -> dict[str, Any]:
     """Start a broker, produce ``events`` records, time the plain loop and fluvial's pipeline
     (at-least-once, and exactly-once with ``delivery`` "exactly_once" or "both")."""
-    from fluvial.localbroker import LocalBroker
-
-    from .client import create_topics
+    from fluvial.cli.localbroker import LocalBroker
+    from fluvial.transforms.kafka.client import create_topics
 
     modes = ["at_least_once", "exactly_once"] if delivery == "both" else [delivery]
     with LocalBroker() as b:

