@@ -1,0 +1,69 @@
+"""The Flink execution environment of a run: a local mini-cluster in this process's JVM
+(PyFlink starts one JVM per Python process and keeps it; every run reuses it), streaming mode,
+Python functions in thread mode (or process mode), the job's jars, a private temp directory.
+
+Python workers: ``python.executable`` is this interpreter; ``python.pythonpath`` and the JVM's
+``PYTHONPATH`` (set when this module starts the JVM) hold this process's site-packages, so the
+worker imports pyflink and fluvial from the same environment (see :mod:`.boot` for editable
+installs).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+from typing import Any
+
+from .boot import driver_paths, driver_site_dirs
+from .jars import check_jars
+from .jvm import find_java, runtime_jar
+from .options import FlinkOptions
+
+
+def _start_gateway() -> None:
+    """Start PyFlink's JVM with this process's site-packages on its ``PYTHONPATH`` (thread
+    mode embeds CPython in that JVM, which reads it at start); a JVM already running is kept."""
+    from pyflink import java_gateway
+
+    if getattr(java_gateway, "_gateway", None) is not None:
+        return
+    find_java()
+    old = os.environ.get("PYTHONPATH")
+    parts = [*driver_site_dirs(), *([old] if old else [])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+    try:
+        java_gateway.get_gateway()
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def _url(path: str | pathlib.Path) -> str:
+    return pathlib.Path(path).resolve().as_uri()
+
+
+def create_environment(fopts: FlinkOptions, workdir: str, parallelism: int) -> Any:
+    """A StreamExecutionEnvironment for one run; ``workdir`` is the run's private directory
+    (Flink's ``io.tmp.dirs`` go under it)."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import RuntimeExecutionMode, StreamExecutionEnvironment
+
+    _start_gateway()
+    user_jars = check_jars(fopts.jars)
+    tmp = os.path.join(workdir, "flink-tmp")
+    os.makedirs(tmp, exist_ok=True)
+    conf = Configuration()
+    conf.set_string("python.execution-mode", fopts.mode)
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    conf.set_string("python.pythonpath", os.pathsep.join([*driver_site_dirs(), *driver_paths()]))
+    conf.set_string("io.tmp.dirs", tmp)
+    conf.set_string("restart-strategy.type", "none")
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_runtime_mode(RuntimeExecutionMode.STREAMING)
+    env.set_parallelism(parallelism)
+    env.add_jars(*(_url(j) for j in [runtime_jar(), *user_jars]))
+    return env

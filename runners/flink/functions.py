@@ -1,0 +1,266 @@
+"""The Python functions fluvial hands to Flink (wrapped by :mod:`.boot`): a fused chain of
+stateless stages, the reader of a bounded Python source, and a sink writer. Pure Python (no
+pyflink import): Flink calls ``open``, ``process_element`` and ``close``; what
+``process_element`` returns is the list of outputs, a ``(output_tag, record)`` pair being a side
+output.
+
+Every function keeps a MetricsContainer of its own, makes it fluvial's current container on
+every call (several functions may share a thread), writes it to the side channel when Flink
+closes the function, and records the error that fails the job there before raising it (see
+:mod:`.sidechannel`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from fluvial import metrics as m
+from fluvial.columnar import ColumnBatch
+from fluvial.errors import FluvialError, UserCodeError
+from fluvial.metrics import MetricKey, MetricsContainer
+from fluvial.source import SourceContext
+from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+
+from .records import ClockTick, decode_script, from_wire, script_element, script_watermark, to_wire
+from .sidechannel import SideChannel
+from .stages import dead_letter, user_error
+
+
+class _Function:
+    """Metrics and error reporting shared by fluvial's Flink functions."""
+
+    label = ""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.metrics: MetricsContainer | None = None
+
+    def _open_metrics(self) -> None:
+        self.metrics = MetricsContainer()
+        self._bind(self.label)
+
+    def _bind(self, step: str) -> None:
+        if m._current.get() is not self.metrics:
+            m.set_container(self.metrics)
+        m.set_step(step)
+
+    def _fail(self, e: BaseException, element: Any = None) -> BaseException:
+        """Record the error the job fails with and return it to raise."""
+        err = e if isinstance(e, (FluvialError, UserCodeError)) else user_error(self.label, element, e)
+        SideChannel(self.channel).write_error(err)
+        return err
+
+    def _close_metrics(self) -> None:
+        if self.metrics is not None:
+            SideChannel(self.channel).write_metrics(self.metrics)
+
+
+class WallClock:
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def __call__(self) -> int:
+        return self.now_ms()
+
+
+class ChainFunction(_Function):
+    """Stateless stages fused into one Flink operator. ``script_input``: the input is a script
+    stream (decoded here), else wire records. Clock ticks skip the stages and go to every
+    output (``tick_tags``: the side output tags besides the main output)."""
+
+    def __init__(self, label: str, stages: list, script_input: bool, channel: str,
+                 tick_tags: list) -> None:
+        super().__init__(channel)
+        self.label = label
+        self.stages = stages
+        self.script_input = script_input
+        self.tick_tags = tick_tags
+
+    def open(self, runtime_context: Any = None) -> None:
+        self._open_metrics()
+        try:
+            for st in self.stages:
+                self._bind(st.label)
+                st.open(self.metrics)
+        except Exception as e:
+            raise self._fail(e) from None
+
+    def process_element(self, value: Any, ctx: Any = None) -> list:
+        if self.script_input:
+            wv = decode_script(value)
+            if wv is None:
+                return []
+        elif type(value) is ClockTick:
+            wv = value
+        else:
+            wv = from_wire(value)
+        if type(wv) is ClockTick:
+            return [wv, *((tag, wv) for tag in self.tick_tags)]
+        side: list = []
+        batch = [wv]
+        try:
+            for st in self.stages:
+                self._bind(st.label)
+                batch = st.run(batch, side)
+                if not batch:
+                    break
+        except Exception as e:
+            raise self._fail(e, wv.value) from None
+        out: list = [to_wire(o) for o in batch]
+        if side:
+            out.extend(side)
+        return out
+
+    def close(self) -> None:
+        try:
+            for st in self.stages:
+                self._bind(st.label)
+                st.close()
+        except Exception as e:
+            raise self._fail(e) from None
+        finally:
+            self._close_metrics()
+
+
+class ReadFunction(_Function):
+    """Reads a bounded fluvial Source to exhaustion when the single impulse record arrives,
+    emitting a script stream: every record at its timestamp, and a watermark record whenever
+    the source's watermark (or its ``strategy``'s) moves forward. Records the reader hands to
+    ``ctx.handle_error`` go to ``dlq_tag`` as dead letters."""
+
+    def __init__(self, label: str, source: Any, options: Any, batch: int, strategy: Any,
+                 channel: str, dlq_tag: Any) -> None:
+        super().__init__(channel)
+        self.label = label
+        self.source = source
+        self.options = options
+        self.batch = batch
+        self.strategy = strategy
+        self.dlq_tag = dlq_tag
+
+    def open(self, runtime_context: Any = None) -> None:
+        self._open_metrics()
+
+    def process_element(self, impulse: Any, ctx: Any = None) -> Any:
+        dead: list = []
+        read = MetricKey(self.label, "fluvial", "records_read")
+        sctx = SourceContext(self.options, WallClock(), self.label, self.metrics, dead.append)
+        try:
+            reader = self.source.open(sctx)
+        except Exception as e:
+            raise self._fail(e) from None
+        gen = self.strategy.create() if self.strategy is not None else None
+        wm = MIN_TIMESTAMP_MS
+        ok = False
+        try:
+            while True:
+                self._bind(self.label)
+                got = reader.poll(self.batch)
+                if dead:
+                    side: list = []
+                    for rec in dead:
+                        dead_letter(self.dlq_tag, rec, side, self.metrics)
+                    dead.clear()
+                    yield from side
+                if got is None:
+                    break
+                if isinstance(got, ColumnBatch):
+                    got = [((k, v), t) for k, v, t in got.rows()]
+                if not got:
+                    time.sleep(0.001)
+                    continue
+                for value, ts in got:
+                    yield script_element(value, ts)
+                self.metrics.inc(read, len(got))  # type: ignore[union-attr]
+                if gen is not None:
+                    gen.on_event(max(t for _, t in got))
+                    new = gen.current()
+                else:
+                    new = reader.watermark()
+                if wm < new < MAX_TIMESTAMP_MS:
+                    wm = new
+                    yield script_watermark(new)
+            ok = True
+        except GeneratorExit:
+            raise
+        except Exception as e:
+            raise self._fail(e) from None
+        finally:
+            reader.close() if ok else reader.abort()
+
+    def close(self) -> None:
+        self._close_metrics()
+
+
+class WriteFunction(_Function):
+    """Writes to a fluvial sink: elements are buffered and handed to the SinkWriter every
+    ``batch`` elements or ``interval_s`` seconds, each hand-over followed by ``snapshot`` and
+    ``notify_checkpoint_complete`` (a commit); what is left is committed and the writer closed
+    when the input ends. If the job failed (an error in the side channel) the writer is aborted
+    instead. At-least-once: output committed before a failure stays, and a rerun writes it
+    again."""
+
+    def __init__(self, label: str, sink: Any, options: Any, channel: str, batch: int,
+                 interval_s: float = 1.0) -> None:
+        super().__init__(channel)
+        self.label = label
+        self.sink = sink
+        self.options = options
+        self.batch = batch
+        self.interval_s = interval_s
+        self.writer: Any = None
+        self.buf: list = []
+        self.commits = 0
+        self.last = 0.0
+
+    def open(self, runtime_context: Any = None) -> None:
+        self._open_metrics()
+        try:
+            self.writer = self.sink.open(SourceContext(self.options, WallClock(), self.label, self.metrics))
+        except Exception as e:
+            raise self._fail(e) from None
+        self.last = time.monotonic()
+
+    def process_element(self, rec: Any, ctx: Any = None) -> list:
+        if type(rec) is ClockTick:
+            return []
+        self.buf.append(from_wire(rec))
+        if len(self.buf) >= self.batch or time.monotonic() - self.last >= self.interval_s:
+            self._commit()
+        return []
+
+    def _commit(self) -> None:
+        batch, self.buf = self.buf, []
+        self._bind(self.label)
+        self.commits += 1
+        try:
+            if batch:
+                self.writer.write(batch)
+                self.metrics.inc(MetricKey(self.label, "fluvial", "elements_written"), len(batch))  # type: ignore[union-attr]
+            self.writer.snapshot(self.commits)
+            self.writer.notify_checkpoint_complete(self.commits)
+        except Exception as e:
+            raise self._fail(e, batch[0].value if batch else None) from None
+        self.last = time.monotonic()
+
+    def close(self) -> None:
+        if self.writer is None:
+            return
+        try:
+            if _job_failed(self.channel):
+                self.writer.abort()
+            else:
+                self._commit()
+                self.writer.close()
+        finally:
+            self.writer = None
+            self._close_metrics()
+
+
+def _job_failed(channel: str) -> bool:
+    try:
+        return any(n.startswith("error-") for n in os.listdir(channel))
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,334 @@
+"""Translate a fluvial pipeline's primitives into a PyFlink DataStream job.
+
+* ``Create`` -> a collection source of wire records (timestamps from ``TimestampedValue``).
+* ``TestStream`` -> a collection source of script records (parallelism 1) -> fluvial's
+  punctuated ``ScriptedWatermarkStrategy`` -> ``ScriptMarkerFilter`` (Java, parallelism 1): the
+  watermark moves exactly at the script's steps, never periodically; processing-time steps
+  travel as clock records (:class:`~.records.ClockTick`). A pipeline with a TestStream runs with
+  parallelism 1, so its output is the same on every run.
+* ``Read(Source)`` (bounded) -> one impulse record -> a Python function that opens the source's
+  reader and polls it to exhaustion (PyFlink has no Python source API), emitting a script
+  stream with the source's watermark (or its ``watermark_strategy``'s) -> the same Java
+  watermark operators.
+* ``ParDo`` (stateless) and ``WindowInto`` -> stages of one Python operator: a chain of them is
+  fused when each link's output feeds only the next link (only the last link may have tagged
+  outputs). Tagged outputs and dead letters leave through Flink side outputs (``OutputTag``).
+* ``Flatten`` -> ``union``; ``p.dead_letters()`` -> the union of every dead-letter side output.
+* ``Write(Sink)`` -> a Python function (parallelism 1) writing batches at-least-once;
+  exactly-once sinks only with ``--flink-sink-guarantee at_least_once``.
+* ``GroupByKey``, ``CombinePerKey`` and stateful ``ParDo`` are pending: an error at translation
+  names the transform.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fluvial.combine import CombinePerKey
+from fluvial.create import Create
+from fluvial.deadletter import (
+    DeadLetters,
+    check_dead_letter_consumer,
+    dead_letters_node,
+    effective_policy,
+    node_policy,
+)
+from fluvial.errors import UnsupportedFeatureError
+from fluvial.flatten import Flatten
+from fluvial.gbk import GroupByKey
+from fluvial.pardo import ParDo
+from fluvial.sink import Write
+from fluvial.source import Read
+from fluvial.testing.test_stream import (
+    ElementEvent,
+    ProcessingTimeEvent,
+    TestStream,
+    WatermarkEvent,
+)
+from fluvial.timeutil import MIN_TIMESTAMP_MS
+from fluvial.values import TimestampedValue
+from fluvial.windowinto import WindowInto
+
+from .boot import boot
+from .functions import ChainFunction, ReadFunction, WriteFunction
+from .guarantees import check_sink
+from .records import script_clock, script_element, script_watermark
+from .stages import ErrorPolicy, ParDoStage, WindowStage
+
+RUNNER = "flink"
+_PENDING = (
+    "{what} is not implemented on the Flink runner yet (pending: it will run the sdk's "
+    "{driver} inside a Flink keyed process function); run this pipeline on the direct or the "
+    "beam runner for now"
+)
+
+
+def pending(label: str, what: str, driver: str) -> UnsupportedFeatureError:
+    return UnsupportedFeatureError(RUNNER, label, _PENDING.format(what=what, driver=driver))
+
+
+class Stream:
+    """A translated PCollection: a Flink DataStream of wire records, or of script records
+    (``script``) that the next Python operator decodes."""
+
+    __slots__ = ("ds", "script")
+
+    def __init__(self, ds: Any, script: bool) -> None:
+        self.ds = ds
+        self.script = script
+
+
+class Chain:
+    """Stateless stages fused into one Flink operator, built when its output is first needed
+    (or at the end of the translation)."""
+
+    def __init__(self, source: Stream) -> None:
+        self.source = source
+        self.stages: list = []
+        self.tags: dict[str, Any] = {}  # output tags of the last stage
+        self.dlq: Any = None  # the dead-letter output tag, once a stage needs it
+        self.closed = False  # the last stage has tagged outputs: nothing fuses after it
+        self.ds: Any = None
+        self.side: dict[str, Any] = {}
+
+
+class Translation:
+    """Facts the runner needs after translating."""
+
+    def __init__(self) -> None:
+        self.has_test_stream = False
+        self.labels: list[str] = []
+
+
+def _order(pipeline: Any) -> tuple[list, set[int]]:
+    """The primitives with ``p.dead_letters()`` and everything downstream of it last (its
+    inputs are the dead-letter outputs of the other nodes), and the ids of those nodes."""
+    nodes = list(pipeline.primitives())
+    dl = dead_letters_node(pipeline)
+    if dl is None:
+        return nodes, set()
+    down = {id(dl)}
+    made = {id(pc) for pc in dl.outputs.values()}
+    for n in nodes:
+        if any(id(pc) in made for pc in n.inputs):
+            down.add(id(n))
+            made.update(id(pc) for pc in n.outputs.values())
+    return [n for n in nodes if id(n) not in down] + [n for n in nodes if id(n) in down], down
+
+
+def has_test_stream(pipeline: Any) -> bool:
+    return any(isinstance(n.transform, TestStream) for n in pipeline.primitives())
+
+
+class Translator:
+    """Builds the DataStream job of ``pipeline`` in ``env``."""
+
+    def __init__(self, pipeline: Any, env: Any, options: Any, fopts: Any, channel: str) -> None:
+        from pyflink.common import Types
+        from pyflink.java_gateway import get_gateway
+
+        self.pipeline = pipeline
+        self.env = env
+        self.options = options
+        self.fopts = fopts
+        self.channel = channel
+        self.jvm = get_gateway().jvm
+        self.pickled = Types.PICKLED_BYTE_ARRAY()
+        self.script_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+        self.where: dict[int, tuple] = {}  # pcoll id -> ("stream", Stream) | ("chain", Chain, tag)
+        self.chains: list[Chain] = []
+        self.dl_outputs: list[Any] = []
+        self.consumers: dict[int, int] = {}
+        self._ids = itertools.count(1)
+        self.result = Translation()
+
+    # -- streams -----------------------------------------------------------------------------
+    def _tag(self, name: str) -> Any:
+        from pyflink.datastream import OutputTag
+
+        return OutputTag(f"fluvial-{next(self._ids)}-{name}", self.pickled)
+
+    def _side(self, ds: Any, tag: Any) -> Any:
+        return ds.get_side_output(tag)
+
+    def stream_of(self, pc: Any) -> Stream:
+        entry = self.where[id(pc)]
+        if entry[0] == "stream":
+            return entry[1]
+        _, chain, tag = entry
+        ds = self._materialize(chain)
+        if tag is None:
+            return Stream(ds, False)
+        if tag not in chain.side:
+            chain.side[tag] = self._side(ds, chain.tags[tag])
+        return Stream(chain.side[tag], False)
+
+    def wire(self, s: Stream) -> Stream:
+        """``s`` as wire records (a decoding operator after a script stream)."""
+        if not s.script:
+            return s
+        fn = ChainFunction("decode", [], True, self.channel, [])
+        return Stream(s.ds.process(boot(fn), self.pickled).name("decode"), False)
+
+    def _materialize(self, chain: Chain) -> Any:
+        if chain.ds is not None:
+            return chain.ds
+        label = " -> ".join(st.label for st in chain.stages)
+        ticks = [*chain.tags.values(), *([chain.dlq] if chain.dlq is not None else [])]
+        fn = ChainFunction(label, chain.stages, chain.source.script, self.channel, ticks)
+        chain.ds = chain.source.ds.process(boot(fn), self.pickled).name(label)
+        if chain.dlq is not None:
+            self.dl_outputs.append(self._side(chain.ds, chain.dlq))
+        return chain.ds
+
+    def _flush(self) -> None:
+        for chain in self.chains:
+            self._materialize(chain)
+
+    def _empty(self, label: str) -> Stream:
+        ds = self.env.from_collection([None]).name(label)
+        return Stream(ds.filter(lambda _: False).name(label), False)
+
+    def _scripted(self, ds: Any, label: str) -> Stream:
+        """Fluvial's Java watermark operators after a script stream, at parallelism 1."""
+        from pyflink.datastream import DataStream
+
+        flink = self.jvm.fluvial.flink
+        j = ds._j_data_stream.assignTimestampsAndWatermarks(flink.ScriptedWatermarkStrategy())
+        j = j.name(f"{label}#watermarks").setParallelism(1)
+        j = j.filter(flink.ScriptMarkerFilter()).name(f"{label}#markers").setParallelism(1)
+        return Stream(DataStream(j), True)
+
+    # -- the graph ---------------------------------------------------------------------------
+    def translate(self) -> Translation:
+        pipeline, options = self.pipeline, self.options
+        check_dead_letter_consumer(pipeline, options)
+        nodes, after_dlq = _order(pipeline)
+        for n in nodes:
+            for pc in n.inputs:
+                self.consumers[id(pc)] = self.consumers.get(id(pc), 0) + 1
+        for node in nodes:
+            self.result.labels.append(node.full_label)
+            self._node(node, id(node) in after_dlq)
+        self._flush()
+        return self.result
+
+    def _set(self, node: Any, stream: Stream, tag: str | None = None) -> None:
+        self.where[id(node.outputs[tag])] = ("stream", stream)
+
+    def _node(self, node: Any, downstream_of_dlq: bool) -> None:
+        t = node.transform
+        label = node.full_label
+        if isinstance(t, Create):
+            self._set(node, self._create(t, label))
+        elif isinstance(t, TestStream):
+            self.result.has_test_stream = True
+            self._set(node, self._test_stream(t, label))
+        elif isinstance(t, Read):
+            self._read(node, t, label)
+        elif isinstance(t, ParDo):
+            if t.signature.is_stateful:
+                raise pending(label, "a stateful ParDo (state and timers)", "stateful DoFn driver")
+            policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
+            self._stage(node, lambda chain: ParDoStage(
+                label, t, ErrorPolicy(label, policy, self._dlq(chain) if policy == "dead_letter" else None),
+                self._declare_tags(chain, t.output_tags)), bool(t.output_tags))
+        elif isinstance(t, WindowInto):
+            self._stage(node, lambda chain: WindowStage(label, t.windowing.window_fn), False)
+        elif isinstance(t, GroupByKey):
+            raise pending(label, "GroupByKey", "window driver (triggers, lateness, panes)")
+        elif isinstance(t, CombinePerKey):
+            raise pending(label, "CombinePerKey", "window driver (triggers, lateness, panes)")
+        elif isinstance(t, Flatten):
+            streams = [self.wire(self.stream_of(pc)) for pc in node.inputs]
+            ds = streams[0].ds if len(streams) == 1 else streams[0].ds.union(*(s.ds for s in streams[1:]))
+            self._set(node, Stream(ds, False))
+        elif isinstance(t, DeadLetters):
+            self._flush()  # every chain's dead-letter output exists once its chain is built
+            if not self.dl_outputs:
+                self._set(node, self._empty(label))
+            else:
+                first, *rest = self.dl_outputs
+                self._set(node, Stream(first.union(*rest) if rest else first, False))
+        elif isinstance(t, Write):
+            check_sink(t.sink, label, self.fopts.sink_guarantee)
+            src = self.wire(self.stream_of(node.inputs[0]))
+            fn = WriteFunction(label, t.sink, self.options, self.channel,
+                               getattr(self.options, "batch_size", 4096))
+            src.ds.process(boot(fn), self.pickled).name(label).set_parallelism(1)
+        else:
+            raise UnsupportedFeatureError(
+                RUNNER, label, f"primitive {type(t).__name__} has no Flink translation")
+
+    # -- stateless stages --------------------------------------------------------------------
+    def _dlq(self, chain: Chain) -> Any:
+        if chain.dlq is None:
+            chain.dlq = self._tag("dead-letters")
+        return chain.dlq
+
+    def _declare_tags(self, chain: Chain, tags: tuple[str, ...]) -> dict[str, Any]:
+        for tag in tags:
+            chain.tags[tag] = self._tag(tag)
+        return dict(chain.tags)
+
+    def _stage(self, node: Any, make: Any, tagged: bool) -> None:
+        pc = node.inputs[0]
+        entry = self.where[id(pc)]
+        if (entry[0] == "chain" and entry[2] is None and not entry[1].closed
+                and entry[1].ds is None and self.consumers.get(id(pc), 0) == 1):
+            chain = entry[1]
+        else:
+            chain = Chain(self.stream_of(pc))
+            self.chains.append(chain)
+        chain.stages.append(make(chain))
+        chain.closed = tagged
+        for tag, out in node.outputs.items():
+            self.where[id(out)] = ("chain", chain, tag)
+
+    # -- sources -----------------------------------------------------------------------------
+    def _create(self, t: Create, label: str) -> Stream:
+        recs = [(v.value, v.timestamp_ms, None, None) if isinstance(v, TimestampedValue)
+                else (v, MIN_TIMESTAMP_MS, None, None) for v in t.values]
+        if not recs:
+            return self._empty(label)
+        return Stream(self.env.from_collection(recs).name(label), False)
+
+    def _test_stream(self, t: TestStream, label: str) -> Stream:
+        recs: list[tuple] = []
+        clock = 0
+        for ev in t.events:
+            if isinstance(ev, ElementEvent):
+                recs.extend(script_element(v, ms) for v, ms in ev.elements)
+            elif isinstance(ev, WatermarkEvent):
+                recs.append(script_watermark(ev.watermark_ms))
+            elif isinstance(ev, ProcessingTimeEvent):
+                clock += ev.advance_ms
+                recs.append(script_clock(clock))
+        if not recs:
+            return self._empty(label)
+        ds = self.env.from_collection(recs, self.script_type).name(label)
+        return self._scripted(ds, label)
+
+    def _read(self, node: Any, t: Read, label: str) -> None:
+        if not t.source.is_bounded:
+            raise UnsupportedFeatureError(
+                RUNNER, label,
+                f"unbounded source {t.source.display_name()}: PyFlink has no Python source API, so "
+                "the Flink runner reads a Python source to exhaustion inside one function, which "
+                "only works for bounded sources; use a bounded source or the direct runner",
+            )
+        policy = effective_policy(getattr(t.source, "on_error", None), self.options)
+        dlq = self._tag("dead-letters") if policy == "dead_letter" else None
+        fn = ReadFunction(label, t.source, self.options, getattr(self.options, "batch_size", 4096),
+                          t.watermark_strategy, self.channel, dlq)
+        impulse = self.env.from_collection([None]).name(f"{label}#impulse")
+        ds = impulse.process(boot(fn), self.script_type).name(label).set_parallelism(1)
+        if dlq is not None:
+            self.dl_outputs.append(self._side(ds, dlq))
+        self._set(node, self._scripted(ds, label))
+
+
+def translate(pipeline: Any, env: Any, options: Any, fopts: Any, channel: str) -> Translation:
+    """Build ``pipeline``'s job in ``env``; ``channel`` is the run's side-channel directory."""
+    return Translator(pipeline, env, options, fopts, channel).translate()
