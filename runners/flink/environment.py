@@ -23,22 +23,28 @@ from .options import FlinkOptions
 
 def _start_gateway() -> None:
     """Start PyFlink's JVM with this process's site-packages on its ``PYTHONPATH`` (thread
-    mode embeds CPython in that JVM, which reads it at start); a JVM already running is kept."""
+    mode embeds CPython in that JVM, which reads it at start) and ``$TMPDIR`` as its
+    ``java.io.tmpdir``; a JVM already running is kept."""
     from pyflink import java_gateway
 
     if getattr(java_gateway, "_gateway", None) is not None:
         return
     find_java()
-    old = os.environ.get("PYTHONPATH")
-    parts = [*driver_site_dirs(), *([old] if old else [])]
-    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "JVM_ARGS")}
+    old = saved["PYTHONPATH"]
+    os.environ["PYTHONPATH"] = os.pathsep.join([*driver_site_dirs(), *([old] if old else [])])
+    tmp = os.environ.get("TMPDIR")
+    jvm_args = saved["JVM_ARGS"] or ""
+    if tmp and "java.io.tmpdir" not in jvm_args:
+        os.environ["JVM_ARGS"] = f"{jvm_args} -Djava.io.tmpdir={tmp}".strip()
     try:
         java_gateway.get_gateway()
     finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _url(path: str | pathlib.Path) -> str:
