@@ -9,7 +9,7 @@ or ``org.apache.flink:flink-sql-connector-kafka:4.0.1-2.0``) or from your Flink 
 
 >>> kafka_jars_missing(["/j/flink-connector-kafka-4.0.1-2.0.jar", "/j/kafka-clients-3.9.1.jar"])
 []
->>> kafka_jars_missing(["/j/flink-connector-kafka-4.0.1-2.0.jar"])
+>>> kafka_jars_missing(["/j/flink-connector-kafka.jar"])
 ['kafka-clients']
 """
 
@@ -24,8 +24,8 @@ from fluvial.errors import FluvialError
 from .options import JARS_ENV
 
 _KAFKA_JARS = {
-    "flink-connector-kafka": re.compile(r"^flink-(sql-)?connector-kafka[-_].*\.jar$"),
-    "kafka-clients": re.compile(r"^(kafka-clients[-_].*|flink-sql-connector-kafka[-_].*)\.jar$"),
+    "flink-connector-kafka": re.compile(r"^flink-(sql-)?connector-kafka([-_].*)?\.jar$"),
+    "kafka-clients": re.compile(r"^(kafka-clients|flink-sql-connector-kafka)([-_].*)?\.jar$"),
 }
 WHERE = (
     "download them from Maven Central (org.apache.flink:flink-connector-kafka:4.0.1-2.0 and "
