@@ -239,3 +239,15 @@ def test_same_script_five_times_gives_identical_output(tmp_path):
         runs.append(recorded(str(d)))
     assert runs[0] == SCRIPT_EXPECTED  # in script order: parallelism 1 end to end
     assert all(r == runs[0] for r in runs[1:])
+
+
+def test_process_mode_with_parallelism_two_merges_metrics(tmp_path):
+    p = pipeline("--flink-mode", "process", "--parallelism", "2")
+    words = [str(i) for i in range(10)]
+    out = p | fl.Create(words) | "Counted" >> fl.ParDo(Count()) | Map(lambda s: s * 2)
+    record(out, str(tmp_path))
+    result = p.run()
+    assert sorted(values(str(tmp_path))) == sorted(w + w for w in words)
+    assert (result.info["flink_mode"], result.info["parallelism"]) == ("process", 2)
+    # each of the two subtasks counts its share; the result adds them up
+    assert result.metrics().counters[MetricKey("Counted", "test", "seen")] == 10
