@@ -1,6 +1,13 @@
 """The Flink execution environment of a run: a local mini-cluster in this process's JVM
-(PyFlink starts one JVM per Python process and keeps it; every run reuses it), streaming mode,
-Python functions in thread mode (or process mode), the job's jars, a private temp directory.
+(PyFlink starts one JVM per Python process and keeps it; every run reuses it), or with
+``--flink-master HOST:PORT`` a running cluster the job is submitted to through its REST
+endpoint; streaming mode, Python functions in thread mode (or process mode), the job's jars
+(uploaded with the job), a private temp directory.
+
+A cluster must have Flink's ``flink-python`` jar on its own classpath (``lib/``; PyFlink keeps
+it in ``opt/``), as every PyFlink deployment does: shipped with each job instead, the second
+job on a TaskManager fails to load the embedded Python's native library (``pemja``) again in
+its new class loader. fluvial's cluster launcher sets this up.
 
 Python workers: ``python.executable`` is this interpreter; ``python.pythonpath`` and the JVM's
 ``PYTHONPATH`` (set when this module starts the JVM) hold this process's site-packages, so the
@@ -68,7 +75,17 @@ def create_environment(fopts: FlinkOptions, workdir: str, parallelism: int) -> A
     conf.set_string("python.pythonpath", os.pathsep.join([*driver_site_dirs(), *driver_paths()]))
     conf.set_string("io.tmp.dirs", tmp)
     conf.set_string("restart-strategy.type", "none")
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    if fopts.master is None:
+        env = StreamExecutionEnvironment.get_execution_environment(conf)
+    else:  # submit to a running cluster through its REST endpoint
+        from pyflink.java_gateway import get_gateway
+
+        host, port = fopts.master
+        jvm = get_gateway().jvm
+        no_jars = get_gateway().new_array(jvm.String, 0)
+        j_env = jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment \
+            .createRemoteEnvironment(host, port, conf._j_configuration, no_jars)
+        env = StreamExecutionEnvironment(j_env)
     env.set_runtime_mode(RuntimeExecutionMode.STREAMING)
     env.set_parallelism(parallelism)
     env.add_jars(*(_url(j) for j in [runtime_jar(), *user_jars]))

@@ -6,8 +6,10 @@
   extension module cannot take the JVM down).
 * ``--parallelism N``: the job's parallelism (default 1). Scripted input (TestStream) always runs
   its source with parallelism 1, so its watermarks follow the script exactly.
-* ``--flink-master HOST:PORT``: the REST address of a running Flink cluster (submission to a
-  cluster is not implemented yet: the runner refuses it with an error saying so).
+* ``--flink-master HOST:PORT``: submit the job to the running Flink cluster whose REST endpoint
+  is there (default: a local mini-cluster). The cluster's TaskManagers must run on a machine
+  that shares this machine's filesystem and Python environment (fluvial's functions and the
+  run's metrics travel through files; see :mod:`fluvial.runners.flink.sidechannel`).
 * ``--flink-jars PATH[,PATH...]``: extra jars for the job (e.g. the Kafka connector), also taken
   from the environment variable ``FLUVIAL_FLINK_JARS`` (separated by ``os.pathsep`` or commas).
 * ``--flink-sink-guarantee at_least_once``: accept at-least-once output from sinks that promise

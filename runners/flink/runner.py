@@ -1,10 +1,9 @@
 """FlinkRunner: runs a fluvial pipeline on Apache Flink through PyFlink's DataStream API, in a
 local mini-cluster in this process's JVM (the first run in a process starts the JVM; later runs
-reuse it).
+reuse it), or on a running cluster with ``--flink-master HOST:PORT``.
 
 Flags (see :mod:`.options`): ``--flink-mode thread|process``, ``--parallelism N``,
-``--flink-master HOST:PORT`` (parsed; submission to a cluster is not implemented yet),
-``--flink-jars``, ``--flink-sink-guarantee at_least_once``.
+``--flink-master HOST:PORT``, ``--flink-jars``, ``--flink-sink-guarantee at_least_once``.
 """
 
 from __future__ import annotations
@@ -62,12 +61,6 @@ class FlinkRunner:
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:
         fopts = parse_flink_args(options.extra_args)
-        if fopts.master is not None:
-            host, port = fopts.master
-            raise FluvialError(
-                f"--flink-master {host}:{port}: submitting to a running Flink cluster is not "
-                "implemented yet; leave out --flink-master to run in a local mini-cluster"
-            )
         require_pyflink()
         from .environment import create_environment
         from .translate import has_test_stream, translate

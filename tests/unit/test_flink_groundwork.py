@@ -54,15 +54,6 @@ def test_bad_flags_name_the_flag(args, match):
         parse_flink_args(args, environ={})
 
 
-def test_flink_master_is_refused_until_submission_exists():
-    from fluvial.runners.flink import FlinkRunner
-
-    p = fl.Pipeline(argv=["--runner", "flink", "--flink-master", "127.0.0.1:8081"])
-    _ = p | fl.Create([1])
-    with pytest.raises(FluvialError, match="127.0.0.1:8081.*not implemented yet"):
-        FlinkRunner().run_pipeline(p, p.options)
-
-
 # -- jars and the JDK ------------------------------------------------------------------------------
 
 
