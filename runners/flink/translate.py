@@ -150,7 +150,11 @@ class Translator:
         return OutputTag(f"fluvial-{next(self._ids)}-{name}", self.pickled)
 
     def _side(self, ds: Any, tag: Any) -> Any:
-        return ds.get_side_output(tag)
+        """The side output ``tag`` of ``ds``, taken on the Java stream (PyFlink's
+        ``get_side_output`` adds an identity Python operator after it)."""
+        from pyflink.datastream import DataStream
+
+        return DataStream(ds._j_data_stream.getSideOutput(tag.get_java_output_tag()))
 
     def stream_of(self, pc: Any) -> Stream:
         entry = self.where[id(pc)]
