@@ -18,6 +18,7 @@ from fluvial.errors import FluvialError, RunnerNotFoundError
 from fluvial.options import PipelineOptions
 from fluvial.result import PipelineResult, PipelineState
 
+from .capabilities import MISSING_CAPABILITIES
 from .options import parse_flink_args
 from .sidechannel import SideChannel
 
@@ -58,6 +59,7 @@ class FlinkRunner:
 
     name = "flink"
     known_deviations: dict[str, str] = {}
+    missing_capabilities: dict[str, str] = MISSING_CAPABILITIES
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:
         fopts = parse_flink_args(options.extra_args)

@@ -51,21 +51,17 @@ from fluvial.values import TimestampedValue
 from fluvial.windowinto import WindowInto
 
 from .boot import boot
+from .capabilities import GROUPING, STATEFUL
 from .functions import ChainFunction, ReadFunction, WriteFunction
 from .guarantees import check_sink
 from .records import script_clock, script_element, script_watermark
 from .stages import ErrorPolicy, ParDoStage, WindowStage
 
 RUNNER = "flink"
-_PENDING = (
-    "{what} is not implemented on the Flink runner yet (pending: it will run the sdk's "
-    "{driver} inside a Flink keyed process function); run this pipeline on the direct or the "
-    "beam runner for now"
-)
 
 
-def pending(label: str, what: str, driver: str) -> UnsupportedFeatureError:
-    return UnsupportedFeatureError(RUNNER, label, _PENDING.format(what=what, driver=driver))
+def pending(label: str, what: str, reason: str) -> UnsupportedFeatureError:
+    return UnsupportedFeatureError(RUNNER, label, f"{what}: {reason}")
 
 
 class Stream:
@@ -233,7 +229,7 @@ class Translator:
             self._read(node, t, label)
         elif isinstance(t, ParDo):
             if t.signature.is_stateful:
-                raise pending(label, "a stateful ParDo (state and timers)", "stateful DoFn driver")
+                raise pending(label, "a stateful ParDo (state and timers)", STATEFUL)
             policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
             self._stage(node, lambda chain: ParDoStage(
                 label, t, ErrorPolicy(label, policy, self._dlq(chain) if policy == "dead_letter" else None),
@@ -241,9 +237,9 @@ class Translator:
         elif isinstance(t, WindowInto):
             self._stage(node, lambda chain: WindowStage(label, t.windowing.window_fn), False)
         elif isinstance(t, GroupByKey):
-            raise pending(label, "GroupByKey", "window driver (triggers, lateness, panes)")
+            raise pending(label, "GroupByKey", GROUPING)
         elif isinstance(t, CombinePerKey):
-            raise pending(label, "CombinePerKey", "window driver (triggers, lateness, panes)")
+            raise pending(label, "CombinePerKey", GROUPING)
         elif isinstance(t, Flatten):
             streams = [self.wire(self.stream_of(pc)) for pc in node.inputs]
             ds = streams[0].ds if len(streams) == 1 else streams[0].ds.union(*(s.ds for s in streams[1:]))
@@ -301,7 +297,8 @@ class Translator:
     def _test_stream(self, t: TestStream, label: str) -> Stream:
         recs: list[tuple] = []
         clock = 0
-        for ev in t.events:
+        # the final EndOfInput needs nothing: the collection source ends (watermark MAX)
+        for ev in t.script.steps:
             if isinstance(ev, ElementEvent):
                 recs.extend(script_element(v, ms) for v, ms in ev.elements)
             elif isinstance(ev, WatermarkEvent):
