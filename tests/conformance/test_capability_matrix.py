@@ -1,6 +1,6 @@
 """The generated capability matrix: its shape on hand-made reports, and the matrix in
 docs/runners.md is current (the direct column run now, the other runners from their stored
-reports; the Beam tests check the stored Beam report against Beam)."""
+reports; the Beam and Flink tests check their stored reports against their runners)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from fluvial.testing.conformance.matrix import (
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "runners.md"
-STORED = {"beam": ROOT / "docs" / "conformance" / "beam.json"}
+STORED = {name: ROOT / "docs" / "conformance" / f"{name}.json" for name in ("beam", "flink")}
 
 
 def test_docs_matrix_is_current():

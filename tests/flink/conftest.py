@@ -4,16 +4,23 @@ job takes 10-40 s, later ones a few seconds), so keep inputs tiny and parallelis
 
 The session gets a private temp directory (``TMPDIR``, hence the JVM's ``java.io.tmpdir``; each
 run sets Flink's ``io.tmp.dirs`` under it) and stops the JVM by its pid at the end.
+``tests/support`` is importable (``from cross_runner import ...``, shared with the other runners'
+tests).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
 import time
 
 import pytest
+
+SUPPORT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support")
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
 
 pytest.importorskip(
     "pyflink", reason="pyflink is not installed; run the Flink runner's tests with tox -e flink"
