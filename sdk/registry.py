@@ -1,5 +1,5 @@
 """The runner registry: runner names mapped to import strings, loaded only when used, so
-``import fluvial`` never imports a runner (or apache_beam).
+``import fluvial`` never imports a runner (or apache_beam / pyflink).
 
 Rules: a built-in runner is a row of ``_BUILTIN`` (import string, and the extra that provides
 its dependencies); third-party runners register through the ``fluvial.runners`` entry-point
@@ -9,7 +9,7 @@ that says it is planned. The registry names runners only: it never names transfo
 or tooling.
 
 >>> sorted(known_runners())
-['beam', 'direct']
+['beam', 'direct', 'flink']
 """
 
 from __future__ import annotations
@@ -25,15 +25,14 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     # name: (import string "module:attr", extra that provides its dependencies)
     "direct": ("fluvial.runners.direct:DirectRunner", ""),
     "beam": ("fluvial.runners.beam:BeamRunner", "beam"),
+    "flink": ("fluvial.runners.flink:FlinkRunner", "flink"),
 }
 
 # modules whose absence means "the extra is not installed"
-_EXTRA_MODULES = {"beam": ("apache_beam",)}
+_EXTRA_MODULES = {"beam": ("apache_beam",), "flink": ("pyflink",)}
 
 # runners that are announced but not part of this version: name -> what the user is told
-_PLANNED: dict[str, str] = {
-    "flink": "the Flink runner (PyFlink) is planned and not yet part of this version of fluvial",
-}
+_PLANNED: dict[str, str] = {}
 
 
 def _entry_points() -> dict[str, str]:

@@ -71,6 +71,35 @@ RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
         metavar="GUARANTEE", choices=("at_least_once",),
         default="exactly-once sinks are refused",
     ),
+    RunnerFlag(
+        "--flink-mode", "flink",
+        "how Flink runs the Python functions: thread (inside the TaskManager's JVM: less CPU, "
+        "faster) or process (separate Python worker processes: isolation)",
+        metavar="MODE", choices=("thread", "process"), default="thread",
+    ),
+    RunnerFlag(
+        "--parallelism", "flink",
+        "the Flink job's parallelism (a pipeline with a TestStream always runs with 1)",
+        metavar="N", default="1",
+    ),
+    RunnerFlag(
+        "--flink-master", "flink",
+        "submit the job to the running Flink cluster whose REST endpoint is HOST:PORT",
+        metavar="HOST:PORT", default="a local mini-cluster in this process's JVM",
+    ),
+    RunnerFlag(
+        "--flink-jars", "flink",
+        "jars the job needs, e.g. the Kafka connector (comma-separated, repeatable; also the "
+        "environment variable FLUVIAL_FLINK_JARS)",
+        metavar="PATH[,PATH...]", repeated=True, default="none",
+    ),
+    RunnerFlag(
+        "--flink-sink-guarantee", "flink",
+        "run exactly-once sinks at-least-once on Flink (the runner takes no Flink checkpoints "
+        "yet, so such a sink is refused without this flag)",
+        metavar="GUARANTEE", choices=("at_least_once",),
+        default="exactly-once sinks are refused",
+    ),
 )
 
 

@@ -430,21 +430,8 @@ def test_unknown_runner_from_registry():
         get_runner("nope")
 
 
-def test_flink_is_planned_not_offered():
-    """Until the Flink runner is part of fluvial, it is not listed, and asking for it says it is
-    planned; nothing sends the user to install an extra for it."""
-    assert "flink" not in known_runners()
-    p = pipeline("--runner", "flink")
-    _ = p | fl.Create([1])
-    with pytest.raises(fl.RunnerNotFoundError) as ei:
-        p.run()
-    msg = str(ei.value)
-    assert msg == ("runner 'flink': the Flink runner (PyFlink) is planned and not yet part of "
-                   "this version of fluvial; available runners: beam, direct")
-    assert "install" not in msg
-
-
-@pytest.mark.parametrize("name,dep,extra", [("beam", "apache_beam", "beam")])
+@pytest.mark.parametrize("name,dep,extra", [("beam", "apache_beam", "beam"),
+                                            ("flink", "pyflink", "flink")])
 def test_runner_whose_extra_or_module_is_missing(name, dep, extra):
     dep_present = importlib.util.find_spec(dep) is not None
     module_present = importlib.util.find_spec(f"fluvial.runners.{name}") is not None

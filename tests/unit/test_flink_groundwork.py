@@ -41,6 +41,16 @@ def test_flags_default_and_parsed():
                              "at_least_once")
 
 
+def test_flags_declared_to_the_pipeline_options_reach_the_runner():
+    o = fl.PipelineOptions.from_argv(["--runner", "flink", "--flink-mode", "process",
+                                      "--parallelism", "2", "--flink-jars", "a.jar",
+                                      "--flink-jars", "b.jar,c.jar"])
+    assert parse_flink_args(o.extra_args, environ={}) == FlinkOptions(
+        "process", 2, None, ("a.jar", "b.jar", "c.jar"), None)
+    with pytest.raises(PipelineConstructionError, match="--flink-mode"):
+        fl.PipelineOptions.from_argv(["--runner", "flink", "--flink-mode", "fork"])
+
+
 @pytest.mark.parametrize("args,match", [
     (["--flink-mode", "fork"], "--flink-mode must be one of thread, process"),
     (["--parallelism", "0"], "--parallelism must be a positive integer"),
