@@ -1,5 +1,12 @@
 """CombineFn, CombinePerKey (a primitive) and CombineGlobally.
 
+Error policies (``on_error``, as for ParDo; None: the pipeline's ``--on-error``): under
+``"dead_letter"`` and ``"skip"`` an element the grouping cannot take (not a (key, value) pair,
+a key that is not hashable) or that the CombineFn cannot add (``add_input`` raises, e.g. a str
+reaching ``sum``) is handled by the policy and leaves the accumulator as it was; a CombineFn
+failing when a pane fires (``extract_output``) drops that pane and is handled with the payload
+``{"key", "window", "error_in"}``. The grouping then folds with :meth:`CombineFn.isolating`.
+
 >>> class Avg(CombineFn):
 ...     def create_accumulator(self): return (0, 0)
 ...     def add_input(self, acc, x): return (acc[0] + x, acc[1] + 1)
@@ -12,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fluvial.deadletter import check_policy
 from fluvial.errors import PipelineConstructionError
 from fluvial.gbk import check_keyed_grouping, late_output_tuple
 from fluvial.ptransform import PrimitiveTransform, PTransform
@@ -51,22 +59,59 @@ class CombineFn:
     def default_label(self) -> str:
         return type(self).__name__
 
+    def isolating(self) -> CombineFn:
+        """This CombineFn as a grouping under the error policies "dead_letter" and "skip" runs
+        it: one whose ``add_input`` raises for exactly the element that cannot be added, and
+        then leaves the accumulator as it was, so that element alone goes to the policy. The
+        default returns ``self``: a CombineFn whose ``add_input`` validates an element before
+        changing the accumulator (as the built-in ones do) needs nothing more. Override it when
+        ``add_input`` buffers elements and fails on them later (as CallableCombineFn and
+        TopCombineFn do) or changes the accumulator before it can fail.
+
+        >>> CallableCombineFn(sum).isolating().add_input([1], 2)
+        [3]
+        """
+        return self
+
+
+class CombineFnError(Exception):
+    """A CombineFn method raised: ``method`` (``"add_input"``, ``"merge_accumulators"``,
+    ``"extract_output"``; ``create_accumulator`` counts as the call that needed it) and the
+    user's exception, ``cause``. Raised by the window driver's contents so a runner can tell a
+    failure of the user's CombineFn from any other; never reaches users (runners report
+    ``cause``)."""
+
+    def __init__(self, method: str, cause: BaseException) -> None:
+        super().__init__(f"{method} raised {type(cause).__name__}: {cause}")
+        self.method = method
+        self.cause = cause
+
 
 class CallableCombineFn(CombineFn):
     """A CombineFn from a function over an iterable, e.g. ``sum`` or ``max``; the function must
-    be associative and commutative. Keeps a small buffer and folds it eagerly."""
+    be associative and commutative. Keeps a small buffer and folds it eagerly; ``eager=True``
+    (the :meth:`isolating` form) folds every element as it is added, so a value the function
+    cannot take (a str reaching ``sum``) fails on its own ``add_input``, leaving the
+    accumulator as it was."""
 
-    def __init__(self, fn: Callable[[Iterable[Any]], Any]) -> None:
+    def __init__(self, fn: Callable[[Iterable[Any]], Any], eager: bool = False) -> None:
         self.fn = fn
+        self.eager = eager
 
     def create_accumulator(self) -> list:
         return []
 
     def add_input(self, acc: list, x: Any) -> list:
+        if self.eager:
+            acc[:] = [self.fn([*acc, x])]  # raises before acc changes
+            return acc
         acc.append(x)
         if len(acc) > 64:
             acc[:] = [self.fn(acc)]
         return acc
+
+    def isolating(self) -> CombineFn:
+        return self if self.eager else CallableCombineFn(self.fn, eager=True)
 
     def merge_accumulators(self, accs: Iterable[list]) -> list:
         out: list = []
@@ -97,12 +142,20 @@ def as_combine_fn(fn: Any, label: str) -> CombineFn:
 
 class CombinePerKey(PrimitiveTransform):
     """Combine the values of each key and window with a CombineFn; windowing and triggers as for
-    GroupByKey. ``.with_late_output()`` adds an output ``late`` of dropped late elements."""
+    GroupByKey. ``.with_late_output()`` adds an output ``late`` of dropped late elements.
 
-    def __init__(self, fn: Any, late_output: bool = False) -> None:
+    ``on_error`` (keyword; "fail", "dead_letter" or "skip"; None: the pipeline's
+    ``--on-error``) decides what an element the grouping cannot take or the CombineFn cannot
+    add does, and a CombineFn failing when a pane fires (module docstring).
+
+    >>> t = CombinePerKey(sum, on_error="dead_letter")  # a str among the numbers: dead letter
+    """
+
+    def __init__(self, fn: Any, late_output: bool = False, *, on_error: str | None = None) -> None:
         self.fn_arg = fn
         self.combine_fn: CombineFn | None = None
         self.late_output = late_output
+        self.on_error = check_policy(on_error, f"transform '{self.default_label()}'")
 
     def with_late_output(self) -> CombinePerKey:
         self.late_output = True
@@ -123,11 +176,13 @@ class CombinePerKey(PrimitiveTransform):
 class CombineGlobally(PTransform):
     """Combine all elements of each window into one value. In the global window with the default
     trigger, an empty input yields the combiner's empty result (as in Beam); elsewhere, use
-    ``without_defaults()`` behaviour: empty windows produce nothing."""
+    ``without_defaults()`` behaviour: empty windows produce nothing. ``on_error`` goes to the
+    CombinePerKey inside it."""
 
-    def __init__(self, fn: Any) -> None:
+    def __init__(self, fn: Any, *, on_error: str | None = None) -> None:
         self.fn_arg = fn
         self._defaults = True
+        self.on_error = check_policy(on_error, f"transform '{self.default_label()}'")
 
     def without_defaults(self) -> CombineGlobally:
         self._defaults = False
@@ -144,7 +199,7 @@ class CombineGlobally(PTransform):
         if self._defaults and pcoll.windowing.is_default:
             keyed = insert_default_if_empty(keyed)
             fn = _SkipMarker(fn)
-        combined = keyed | "CombinePerKey" >> CombinePerKey(fn)
+        combined = keyed | "CombinePerKey" >> CombinePerKey(fn, on_error=self.on_error)
         return combined | "DropKey" >> DropKey()
 
 
@@ -169,3 +224,7 @@ class _SkipMarker(CombineFn):
 
     def extract_output(self, acc):
         return self.inner.extract_output(acc)
+
+    def isolating(self) -> CombineFn:
+        inner = self.inner.isolating()
+        return self if inner is self.inner else _SkipMarker(inner)

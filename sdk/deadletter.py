@@ -49,6 +49,23 @@ def check_policy(policy: str | None, where: str) -> str | None:
     )
 
 
+def policy_applies(exc: BaseException) -> bool:
+    """Whether a transform's error policy handles ``exc``: any exception of user code, and a
+    :class:`~fluvial.errors.BadElementError` (an element whose data a grouping or stateful DoFn
+    cannot take); not fluvial's other errors, which say the pipeline is used wrongly (an
+    undeclared output tag, a malformed output) and always fail.
+
+    >>> from fluvial.errors import FluvialError, NotKeyedError
+    >>> policy_applies(ValueError("x")), policy_applies(NotKeyedError("G", 1, "GroupByKey"))
+    (True, True)
+    >>> policy_applies(FluvialError("undeclared tag"))
+    False
+    """
+    from fluvial.errors import BadElementError, FluvialError
+
+    return not isinstance(exc, FluvialError) or isinstance(exc, BadElementError)
+
+
 def _json_safe(value: Any) -> Any:
     """The payload in a form json.dumps accepts without losing bytes."""
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -98,8 +115,8 @@ class DeadLetterRecord:
 
 class DeadLetters(PrimitiveTransform):
     """The pipeline's dead-letter output: a PCollection (global window) of
-    :class:`DeadLetterRecord` from every ParDo with policy ``"dead_letter"`` and every source that
-    hands records to ``SourceContext.handle_error``. Apply it through ``p.dead_letters()``, which
+    :class:`DeadLetterRecord` from every ParDo, GroupByKey and CombinePerKey with policy
+    ``"dead_letter"`` and every source that hands records to ``SourceContext.handle_error``. Apply it through ``p.dead_letters()``, which
     adds it once per pipeline; runners translate this node as a source fed during the run.
 
     >>> import fluvial as fl
@@ -165,9 +182,12 @@ def node_policy(transform_policy: str | None, options: Any, label: str, handles_
 
 
 def dead_letter_users(pipeline: Pipeline, options: Any = None) -> list[str]:
-    """Labels of the transforms that may produce dead letters: ParDos whose effective policy is
-    ``"dead_letter"``, and Reads whose source declares ``on_error = "dead_letter"``; with the
-    pipeline option ``--on-error dead_letter``, ``["--on-error dead_letter"]`` as well."""
+    """Labels of the transforms that may produce dead letters: ParDos, GroupByKeys and
+    CombinePerKeys whose own policy is ``"dead_letter"``, and Reads whose source declares
+    ``on_error = "dead_letter"``; with the pipeline option ``--on-error dead_letter``,
+    ``["--on-error dead_letter"]`` as well."""
+    from fluvial.combine import CombinePerKey
+    from fluvial.gbk import GroupByKey
     from fluvial.pardo import ParDo
     from fluvial.source import Read
 
@@ -177,7 +197,7 @@ def dead_letter_users(pipeline: Pipeline, options: Any = None) -> list[str]:
         users.append("--on-error dead_letter")
     for n in pipeline.primitives():
         t = n.transform
-        if isinstance(t, ParDo):
+        if isinstance(t, (ParDo, GroupByKey, CombinePerKey)):
             own = t.on_error
         elif isinstance(t, Read):
             own = getattr(t.source, "on_error", None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fluvial.dofn import DoFn, _Param
 from fluvial.errors import PipelineConstructionError, UserCodeError
-from fluvial.timeutil import Timestamp
+from fluvial.timeutil import Timestamp, check_event_time
 from fluvial.userstate import StateSpec, TimerSpec
 from fluvial.values import TaggedOutput, TimestampedValue, WindowedValue
 
@@ -156,7 +156,9 @@ def normalize_outputs(
     label: str,
     element: Any,
 ) -> Iterator[tuple[str | None, WindowedValue]]:
-    """Turn what user code yielded into (tag, WindowedValue) pairs."""
+    """Turn what user code yielded into (tag, WindowedValue) pairs. A WindowedValue whose time
+    is outside the supported range raises EventTimeOutOfRangeError (as TimestampedValue does
+    when it is made), inside the caller's error policy."""
     if results is None:
         return
     if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__iter__"):
@@ -175,6 +177,7 @@ def normalize_outputs(
         if type(r) is TimestampedValue:
             yield tag, WindowedValue(r.value, r.timestamp_ms, windows, pane)
         elif type(r) is WindowedValue:
+            check_event_time(r.timestamp)  # TimestampedValue checks its own on construction
             yield tag, r
         else:
             yield tag, WindowedValue(r, timestamp_ms, windows, pane)

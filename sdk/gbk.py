@@ -2,10 +2,15 @@
 
 ``GroupByKey().with_late_output()`` returns outputs ``main`` and ``late``; ``late`` holds the
 (key, value) elements dropped for arriving after the allowed lateness.
+
+``GroupByKey(on_error=...)`` ("fail", "dead_letter" or "skip"; None: the pipeline's
+``--on-error``) decides what an element the grouping cannot take does: one that is not a
+(key, value) pair, or whose key is not hashable (see :mod:`fluvial.deadletter`).
 """
 
 from __future__ import annotations
 
+from fluvial.deadletter import check_policy
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PrimitiveTransform
 from fluvial.pvalue import DoOutputsTuple
@@ -35,10 +40,14 @@ def late_output_tuple(node, pcoll, main):
 
 
 class GroupByKey(PrimitiveTransform):
-    """Groups (key, value) pairs into (key, [values]) per window and pane."""
+    """Groups (key, value) pairs into (key, [values]) per window and pane.
 
-    def __init__(self, late_output: bool = False) -> None:
+    >>> t = GroupByKey(on_error="skip")  # drop (and count) elements that are not (key, value)
+    """
+
+    def __init__(self, late_output: bool = False, *, on_error: str | None = None) -> None:
         self.late_output = late_output
+        self.on_error = check_policy(on_error, f"transform '{self.default_label()}'")
 
     def with_late_output(self) -> GroupByKey:
         self.late_output = True

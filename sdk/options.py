@@ -88,6 +88,23 @@ def _non_negative_float(s: str) -> float:
     return v
 
 
+def _seconds_or_off(s: str) -> float | None:
+    """argparse type: seconds >= 0, or "off" (None)."""
+    if s.strip().lower() == "off":
+        return None
+    v = float(s)
+    if not v >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds or 'off', got {s}")
+    return v
+
+
+def _check_ahead(_: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not value >= 0):
+        raise PipelineConstructionError(
+            f"pipeline options: {attribute.name} must be seconds >= 0 or None, got {value!r}")
+
+
 _CHOICES = {"on_error": ("fail", "dead_letter", "skip"), "progress": ("auto", "on", "off")}
 _RUNNER_FLAGS_DEST = "fluvial_runner_flags"
 
@@ -136,6 +153,11 @@ def _add_core_options(p: Any) -> None:
     _add(p, "--on-error", dest="on_error", default="fail", choices=_CHOICES["on_error"],
          help="what an exception in user code does where a transform sets no on_error: fail "
               "the run, send a record to p.dead_letters(), or skip")
+    _add(p, "--max-event-time-ahead", dest="max_event_time_ahead", type=_seconds_or_off,
+         default=86400.0, metavar="SECONDS",
+         help="a record a source reads whose event time is more than this ahead of the wall "
+              "clock is out of range: it goes to the source's error policy instead of moving "
+              "the watermark ('off': only the fixed range of event times applies)")
     _add(p, "--progress", default="auto", choices=_CHOICES["progress"],
          help="live one-line status on stderr (auto: when stderr is a terminal)")
     _add(p, "--restart-attempts", dest="restart_attempts", type=_non_negative_int, default=0,
@@ -194,6 +216,7 @@ class PipelineOptions:
     checkpoint_interval: float = 10.0
     batch_size: int = 4096
     on_error: str = attrs.field(default="fail", validator=lambda _, a, v: _one_of(a.name, v))
+    max_event_time_ahead: float | None = attrs.field(default=86400.0, validator=_check_ahead)
     progress: str = attrs.field(default="auto", validator=lambda _, a, v: _one_of(a.name, v))
     restart_attempts: int = 0
     restart_delay: float = 1.0

@@ -8,21 +8,36 @@ report their watermark, and snapshot/restore their position for checkpoints.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fluvial.deadletter import DeadLetterRecord
-from fluvial.errors import PipelineConstructionError, UserCodeError
+from fluvial.errors import EventTimeOutOfRangeError, PipelineConstructionError, UserCodeError
 from fluvial.metrics import MetricKey
 from fluvial.ptransform import PrimitiveTransform
-from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from fluvial.timeutil import (
+    MAX_EVENT_TIME_MS,
+    MAX_TIMESTAMP_MS,
+    MIN_EVENT_TIME_MS,
+    MIN_TIMESTAMP_MS,
+    event_time_problem,
+)
 from fluvial.watermarks import WatermarkStrategy
 from fluvial.windowing import Windowing
 
 
 class SourceContext:
     """What a runner tells a reader: options, metrics container, the processing-time clock, and
-    where records that cannot be read go (:meth:`handle_error`)."""
+    where records that cannot be read go (:meth:`handle_error`).
+
+    Event times (docs/concepts.md, "Event times"): a record's time must lie in
+    ``MIN_EVENT_TIME_MS .. latest_event_time()`` — the fixed range of
+    :mod:`fluvial.timeutil`, and no more than ``--max-event-time-ahead`` ahead of the wall
+    clock. Runners check every record a reader hands out (:meth:`in_range`) before it is
+    emitted or moves a watermark the runner derives; a reader that derives its own watermark
+    from its records checks each one with :meth:`check_event_time` first.
+    """
 
     def __init__(self, options: Any, clock: Any, label: str, metrics: Any = None,
                  dead_letter: Callable[[DeadLetterRecord], None] | None = None) -> None:
@@ -31,6 +46,59 @@ class SourceContext:
         self.label = label
         self.metrics = metrics
         self.dead_letter = dead_letter
+        self.max_ahead_s: float | None = getattr(options, "max_event_time_ahead", None)
+
+    def latest_event_time(self) -> int:
+        """The latest event time (ms) a record read now may have: the wall clock plus
+        ``--max-event-time-ahead``, never beyond :data:`~fluvial.timeutil.MAX_EVENT_TIME_MS`
+        (which alone applies when the option is off). The wall clock, also under a TestStream:
+        the bound concerns real time."""
+        ahead = self.max_ahead_s
+        if ahead is None:
+            return MAX_EVENT_TIME_MS
+        latest = int(time.time() * 1000) + int(ahead * 1000)
+        return latest if latest < MAX_EVENT_TIME_MS else MAX_EVENT_TIME_MS
+
+    def check_event_time(self, timestamp_ms: int, payload: Any, policy: str | None = None,
+                         latest_ms: int | None = None, **where: Any) -> bool:
+        """True when ``timestamp_ms`` is a supported event time for a record read now
+        (``latest_ms``: :meth:`latest_event_time`, computed once per batch by the caller);
+        else the error policy applies to the record (:meth:`handle_error` with an
+        :class:`~fluvial.errors.EventTimeOutOfRangeError` saying why, ``payload`` and
+        ``where`` as there; the record's ``timestamp_ms`` is None: it has no usable time) and
+        the result is False: drop the record, and do not let it move a watermark."""
+        latest = self.latest_event_time() if latest_ms is None else latest_ms
+        if MIN_EVENT_TIME_MS <= timestamp_ms <= latest:
+            return True
+        reason = event_time_problem(timestamp_ms, latest, self.max_ahead_s)
+        where.pop("timestamp_ms", None)
+        self.handle_error(EventTimeOutOfRangeError(reason, timestamp_ms), payload, policy, **where)
+        return False
+
+    def in_range(self, got: Any, policy: str | None = None) -> Any:
+        """The records of a reader's batch (a list of ``(value, timestamp_ms)`` or a
+        ColumnBatch) whose event times are supported; each other record goes to the error
+        policy (:meth:`check_event_time`; payload: the value, for a ColumnBatch its
+        ``(key, value)``). Returns ``got`` itself when every time is in range (the common
+        case costs a min and a max)."""
+        from fluvial.columnar import ColumnBatch
+
+        latest = self.latest_event_time()
+        if isinstance(got, ColumnBatch):
+            ts = got.timestamps
+            if not len(ts) or (int(ts.min()) >= MIN_EVENT_TIME_MS and int(ts.max()) <= latest):
+                return got
+            keep = (ts >= MIN_EVENT_TIME_MS) & (ts <= latest)
+            for i in (~keep).nonzero()[0].tolist():
+                self.check_event_time(int(ts[i]), (got.keys[i].item(), got.values[i].item()),
+                                      policy, latest)
+            return ColumnBatch(got.keys[keep], got.values[keep], ts[keep])
+        if not got:
+            return got
+        stamps = [t for _, t in got]
+        if min(stamps) >= MIN_EVENT_TIME_MS and max(stamps) <= latest:
+            return got
+        return [r for r in got if self.check_event_time(r[1], r[0], policy, latest)]
 
     def handle_error(self, exc: BaseException, payload: Any, policy: str | None = None, **where: Any) -> None:
         """Apply the error policy to a record the reader could not decode: ``policy`` is the

@@ -24,6 +24,11 @@ MAX_TIMESTAMP_MS: int = 9_223_372_036_854_775
 # The global window ends one day before the end of time, as in Beam.
 GLOBAL_WINDOW_MAX_MS: int = MAX_TIMESTAMP_MS - 86_400_000
 
+# The supported range of an element's event time (both ends included): Beam's minimum (also
+# the time of elements without one, e.g. from Create) up to the end of the global window.
+MIN_EVENT_TIME_MS: int = MIN_TIMESTAMP_MS
+MAX_EVENT_TIME_MS: int = GLOBAL_WINDOW_MAX_MS
+
 
 class TimeDomain(enum.Enum):
     """Which clock a timer or TTL follows (Beam's names)."""
@@ -136,3 +141,56 @@ def ms_to_seconds(ms: int) -> float | int:
     if ms % 1000 == 0:
         return ms // 1000
     return ms / 1000
+
+
+def describe_ms(ms: int) -> str:
+    """``ms`` as milliseconds and, when a calendar can show it, as an ISO-8601 UTC time.
+
+    >>> describe_ms(1_500)
+    '1500 ms (1970-01-01T00:00:01.500Z)'
+    """
+    import datetime as _dt
+
+    try:
+        t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(milliseconds=ms)
+    except (OverflowError, ValueError):
+        return f"{ms} ms"
+    return f"{ms} ms ({t.strftime('%Y-%m-%dT%H:%M:%S')}.{t.microsecond // 1000:03d}Z)"
+
+
+def event_time_problem(ms: int, latest_ms: int = MAX_EVENT_TIME_MS,
+                       ahead_s: float | None = None) -> str | None:
+    """Why ``ms`` is not a supported event time, or None when it is. The range is
+    :data:`MIN_EVENT_TIME_MS` .. :data:`MAX_EVENT_TIME_MS`; a source passes ``latest_ms`` =
+    the wall clock plus its ``--max-event-time-ahead`` (``ahead_s``, named in the reason).
+
+    >>> event_time_problem(5_000) is None
+    True
+    >>> event_time_problem(MAX_EVENT_TIME_MS + 1)
+    'event time 9223371950454776 ms is after the latest supported event time (9223371950454775 ms, the end of the global window)'
+    """
+    if MIN_EVENT_TIME_MS <= ms <= latest_ms:
+        return None
+    if ms < MIN_EVENT_TIME_MS:
+        return (f"event time {describe_ms(ms)} is before the earliest supported event time "
+                f"({MIN_EVENT_TIME_MS} ms)")
+    if ms > MAX_EVENT_TIME_MS:
+        return (f"event time {describe_ms(ms)} is after the latest supported event time "
+                f"({MAX_EVENT_TIME_MS} ms, the end of the global window)")
+    return (f"event time {describe_ms(ms)} is more than {ahead_s:g} s ahead of the wall clock "
+            f"(the latest accepted now is {describe_ms(latest_ms)}); fix the record's time, or "
+            "raise --max-event-time-ahead (or set it to 'off')")
+
+
+def check_event_time(ms: int) -> int:
+    """``ms`` if it is a supported event time, else
+    :class:`~fluvial.errors.EventTimeOutOfRangeError` (a ValueError) saying why.
+
+    >>> check_event_time(1_000)
+    1000
+    """
+    if MIN_EVENT_TIME_MS <= ms <= MAX_EVENT_TIME_MS:
+        return ms
+    from fluvial.errors import EventTimeOutOfRangeError
+
+    raise EventTimeOutOfRangeError(event_time_problem(ms), ms)

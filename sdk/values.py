@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fluvial.pane import NO_FIRING, PaneInfo
-from fluvial.timeutil import MIN_TIMESTAMP_MS, Timestamp, to_millis
+from fluvial.timeutil import MIN_TIMESTAMP_MS, Timestamp, check_event_time, to_millis
 from fluvial.window import GLOBAL_WINDOW
 
 
@@ -48,6 +48,9 @@ def in_global_window(value: Any, timestamp_ms: int = MIN_TIMESTAMP_MS) -> Window
 
 class TimestampedValue:
     """Yield this from a DoFn (or put it in Create) to set an element's event time (seconds).
+    A time outside the supported range (:func:`fluvial.timeutil.check_event_time`) raises
+    :class:`~fluvial.errors.EventTimeOutOfRangeError`: in a DoFn, the ParDo's error policy
+    applies to the element (e.g. a dead-letter record saying why).
 
     >>> TimestampedValue("a", 1.5).timestamp_ms
     1500
@@ -57,7 +60,7 @@ class TimestampedValue:
 
     def __init__(self, value: Any, timestamp: float | int | Timestamp) -> None:
         self.value = value
-        self.timestamp_ms = to_millis(timestamp)
+        self.timestamp_ms = check_event_time(to_millis(timestamp))
 
     @property
     def timestamp(self) -> Timestamp:

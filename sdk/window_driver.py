@@ -103,7 +103,31 @@ The store contract
 ``emit(window, value, timestamp_ms, pane)`` one pane (the list of values for GroupByKey, the
 extracted output for CombinePerKey); ``late(value, timestamp_ms, window)`` an element dropped
 for lateness; ``dropped(reason, count)`` a counter increment (``dropped_due_to_lateness`` or
-``dropped_due_to_closed_window``).
+``dropped_due_to_closed_window``); ``element_failed(value, timestamp_ms, window, error)`` and
+``pane_failed(window, timestamp_ms, pane, error)``, failures of the CombineFn (below). Each may
+raise (the runner's error policy "fail"); the driver's state is then undefined and the runner
+must stop.
+
+Failures of the CombineFn
+=========================
+
+The driver calls the CombineFn only through its contents, which wrap what the CombineFn raises
+in :class:`fluvial.combine.CombineFnError` (``method``, ``cause``); the driver catches that
+alone, so its state stays consistent and processing can go on under the runner's error policy:
+
+* ``add_input`` (or ``create_accumulator``) raises for an element in one of its windows: the
+  element is not part of that window (no contents, no trigger call, no hold, no new window);
+  ``sink.element_failed(value, timestamp_ms, window, error)``. Its other windows are processed
+  as usual, so an element failing in several windows is reported once per window.
+  ``add_input`` must leave the accumulator as it was when it raises
+  (:meth:`fluvial.combine.CombineFn.isolating`).
+* ``merge_accumulators`` raises when windows merge on an element's arrival (Sessions): nothing
+  of that merge is changed, the element is not added anywhere;
+  ``sink.element_failed(value, timestamp_ms, None, error)``.
+* ``extract_output`` raises when a pane fires: the pane is not emitted but counts as fired
+  (pane index, accumulation, holds and trigger state move on as if it had been, so the next
+  pane's index shows the gap); ``sink.pane_failed(window, timestamp_ms, pane, error)`` with
+  the timestamp and pane info it would have had.
 
 >>> from fluvial.window import FixedWindows
 >>> from fluvial.windowing import Windowing
@@ -115,6 +139,8 @@ for lateness; ``dropped(reason, count)`` a counter increment (``dropped_due_to_l
 ...     def emit(self, window, value, ts, pane): out.append((value, ts, pane.timing.value))
 ...     def late(self, value, ts, window): pass
 ...     def dropped(self, reason, n): pass
+...     def element_failed(self, value, ts, window, error): raise error.cause
+...     def pane_failed(self, window, ts, pane, error): raise error.cause
 >>> store.process("k", 1, 5_000, FixedWindows(10).assign(5_000, 1), driver, Sink())
 >>> store.advance_watermark(10_000, driver, Sink())
 >>> out
@@ -126,6 +152,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from fluvial.combine import CombineFnError
 from fluvial.pane import PaneInfo, PaneTiming
 from fluvial.triggers import ROOT, AccumulationMode, DefaultTrigger
 from fluvial.window import expiry_time
@@ -201,6 +228,10 @@ class PaneSink(Protocol):
     def emit(self, window: Any, value: Any, timestamp_ms: int, pane: PaneInfo) -> None: ...
     def late(self, value: Any, timestamp_ms: int, window: Any) -> None: ...
     def dropped(self, reason: str, count: int) -> None: ...
+    def element_failed(self, value: Any, timestamp_ms: int, window: Any,
+                       error: CombineFnError) -> None: ...
+    def pane_failed(self, window: Any, timestamp_ms: int, pane: PaneInfo,
+                    error: CombineFnError) -> None: ...
 
 
 _ABSENT = object()
@@ -233,23 +264,40 @@ class CombiningContents:
 
     def add(self, store: WindowStore, window: Any, value: Any) -> None:
         acc = store.get_accumulator(window, _ABSENT)
-        if acc is _ABSENT:
-            acc = self.fn.create_accumulator()
-        store.put_accumulator(window, self.fn.add_input(acc, value))
+        fn = self.fn
+        try:
+            if acc is _ABSENT:
+                acc = fn.create_accumulator()
+            acc = fn.add_input(acc, value)
+        except Exception as e:
+            raise CombineFnError("add_input", e) from e
+        store.put_accumulator(window, acc)
 
     def extract(self, store: WindowStore, window: Any) -> Any:
         acc = store.get_accumulator(window, _ABSENT)
-        if acc is _ABSENT:
-            acc = self.fn.create_accumulator()
-        return self.fn.extract_output(acc)
+        fn = self.fn
+        try:
+            if acc is _ABSENT:
+                acc = fn.create_accumulator()
+            return fn.extract_output(acc)
+        except Exception as e:
+            raise CombineFnError("extract_output", e) from e
 
     def merge_into(self, store: WindowStore, sources: list[Any], target: Any) -> None:
+        """Merged before anything is cleared: when ``merge_accumulators`` raises, the store
+        is as it was."""
         cells = [target, *sources]
         accs = [a for a in (store.get_accumulator(c, _ABSENT) for c in cells) if a is not _ABSENT]
+        merged: Any = _ABSENT
+        if accs:
+            try:
+                merged = accs[0] if len(accs) == 1 else self.fn.merge_accumulators(accs)
+            except Exception as e:
+                raise CombineFnError("merge_accumulators", e) from e
         for s in sources:
             store.clear_contents(s)
-        if accs:
-            store.put_accumulator(target, accs[0] if len(accs) == 1 else self.fn.merge_accumulators(accs))
+        if merged is not _ABSENT:
+            store.put_accumulator(target, merged)
 
 
 class _Ctx:
@@ -354,9 +402,16 @@ class WindowDriver:
         if not live:
             return
         if self.merging:
-            live = self._merge(live, store)
+            try:
+                live = self._merge(live, store)
+            except CombineFnError as e:  # nothing of the failed merge changed
+                sink.element_failed(value, timestamp_ms, None, e)
+                return
         for w in live:
-            self._add(w, value, timestamp_ms, store, sink)
+            try:
+                self._add(w, value, timestamp_ms, store, sink)
+            except CombineFnError as e:  # add_input: the element is not part of w
+                sink.element_failed(value, timestamp_ms, w, e)
 
     def _add(self, w: Any, value: Any, ts: int, store: WindowStore, sink: PaneSink) -> None:
         meta = store.get_meta(w)
@@ -478,7 +533,13 @@ class WindowDriver:
               store: WindowStore, sink: PaneSink) -> None:
         nonspec = -1 if timing is PaneTiming.EARLY else meta.nonspec
         pane = PaneInfo(meta.index == 0, is_last, timing, meta.index, nonspec)
-        sink.emit(window, self.contents.extract(store, window), self.pane_timestamp(window, meta), pane)
+        ts = self.pane_timestamp(window, meta)
+        try:
+            value = self.contents.extract(store, window)
+        except CombineFnError as e:  # the pane counts as fired; its value is lost
+            sink.pane_failed(window, ts, pane, e)
+        else:
+            sink.emit(window, value, ts, pane)
         meta.index += 1
         if timing is not PaneTiming.EARLY:
             meta.nonspec += 1

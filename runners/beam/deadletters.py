@@ -21,7 +21,7 @@ from apache_beam.transforms.window import TimestampedValue as BeamTimestampedVal
 from apache_beam.utils.windowed_value import PANE_INFO_UNKNOWN
 from apache_beam.utils.windowed_value import WindowedValue as BeamWindowedValue
 
-from fluvial.deadletter import DeadLetterRecord
+from fluvial.deadletter import DeadLetterRecord, policy_applies
 from fluvial.errors import FluvialError, UserCodeError
 from fluvial.metrics import MetricKey
 from fluvial.timeutil import MIN_TIMESTAMP_MS
@@ -57,13 +57,14 @@ class ErrorPolicy:
         self.guarded = policy != "fail"
 
     def handle(self, exc: BaseException, payload: Any, timestamp_ms: int | None,
-               window: Any = None) -> list:
+               window: Any = None, where: str | None = None) -> list:
         """Call from an ``except`` block: raise (policy "fail", or a fluvial usage error), or
-        return the outputs for the failed element (``window``: the Beam window processed)."""
-        if self.policy == "fail" or isinstance(exc, FluvialError):
+        return the outputs for the failed element (``window``: the Beam window processed;
+        ``where``: a failure that concerns no single element, said by the "fail" error)."""
+        if self.policy == "fail" or not policy_applies(exc):
             if isinstance(exc, FluvialError):
                 raise exc
-            raise UserCodeError(self.label, payload, exc) from exc
+            raise UserCodeError(self.label, payload, exc, where) from exc
         if self.policy == "skip":
             STEP_BRIDGE.inc(MetricKey(self.label, "fluvial", "errors_skipped"))
             return []

@@ -1,7 +1,8 @@
 """fluvial's generic Read(Source) and Write(Sink) on Beam.
 
 * Read: after an Impulse, one DoFn opens the source's reader and polls it until it is exhausted,
-  emitting every record at its own timestamp. Only bounded sources (an unbounded reader would
+  emitting every record at its own timestamp; a record whose event time is out of range goes
+  to the source's error policy instead (``SourceContext.in_range``). Only bounded sources (an unbounded reader would
   never return from that DoFn; Beam's unbounded sources are splittable DoFns).
 * Write: a DoFn keeps one SinkWriter per DoFn instance (one per worker), buffers the bundle's
   elements and at ``finish_bundle`` writes them, then calls ``snapshot`` and
@@ -53,6 +54,7 @@ class ReadSourceFn(beam.DoFn):
         dead: list = []
         ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE, dead.append)
         reader = self.source.open(ctx)
+        policy = getattr(self.source, "on_error", None)  # None: the pipeline's --on-error
         ok = False
         try:
             while True:
@@ -63,6 +65,11 @@ class ReadSourceFn(beam.DoFn):
                     dead.clear()
                 if got is None:
                     break
+                got = ctx.in_range(got, policy)  # out-of-range event times -> the policy
+                if dead:
+                    for rec in dead:
+                        yield dead_letter_output(rec)
+                    dead.clear()
                 if isinstance(got, ColumnBatch):
                     got = [((k, v), t) for k, v, t in got.rows()]
                 for value, ts in got:

@@ -4,7 +4,9 @@ Create -> beam.Create (+ timestamps), TestStream -> Beam's TestStream, Read(Sour
 a reading DoFn (ReadFromKafka: a splittable DoFn over per-partition offset ranges), ParDo -> a
 Beam DoFn (stateful ones with Beam userstate) under its error policy, WindowInto ->
 beam.WindowInto (windows, triggers, accumulation, lateness and timestamp combiner one to one),
-GroupByKey / CombinePerKey -> Beam's, Flatten -> beam.Flatten, Write(Sink) -> a writing DoFn
+GroupByKey / CombinePerKey -> Beam's (under an error policy other than "fail": a checking
+ParDo, Beam's GroupByKey and a combine element by element, :mod:`.grouping_policy`), Flatten ->
+beam.Flatten, Write(Sink) -> a writing DoFn
 (exactly-once sinks only with ``--beam-sink-guarantee at_least_once``), DeadLetters -> a
 Flatten of every dead-letter output in the global window.
 """
@@ -57,6 +59,7 @@ from .convert import (
 )
 from .deadletters import DLQ_TAG
 from .dofns import BeamDoFn
+from .grouping_policy import guarded_grouping
 from .guarantees import check_sink, sink_guarantee
 from .io import ReadSourceFn, WriteSinkFn
 from .kafka import (
@@ -278,6 +281,12 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
                 )
             w = node.inputs[0].windowing
             closing = closes_at_end_of_window(w)
+            policy = node_policy(t.on_error, options, label, id(node) in after_dlq)
+            if policy != "fail":  # bad elements and CombineFn failures go to the policy
+                fn = None if isinstance(t, GroupByKey) else t.combine_fn
+                pcs[id(node.outputs[None])] = guarded_grouping(
+                    inp(node), label, fn, policy, _needs_last_fix(w), closing, dl_outputs)
+                continue
             if isinstance(t, GroupByKey) or closing:
                 # with the added end-of-window trigger, empty final panes are dropped, which
                 # needs the grouped values: combine them after the GroupByKey

@@ -7,8 +7,9 @@ its sinks, a fresh one restores the latest checkpoint (re-committing what that c
 and discarding the rest) and runs again. Errors in the pipeline itself never heal by restarting
 and are raised at once: construction and configuration errors, a checkpoint written by another
 pipeline graph, an unsafe, busy, damaged or forged checkpoint (:class:`CheckpointError`), bad
-records (a sink's :class:`BadRecordError`, a source's :class:`BadInputError`), a feature the
-runner lacks, a missing runner. A checkpoint that could not be *written* (e.g. a full disk) is
+records (a sink's :class:`BadRecordError`, a source's :class:`BadInputError`, an element a
+grouping cannot take, :class:`BadElementError`, an event time out of range,
+:class:`EventTimeOutOfRangeError`), a feature the runner lacks, a missing runner. A checkpoint that could not be *written* (e.g. a full disk) is
 a runtime failure and is retried.
 
 >>> from fluvial.errors import CheckpointCorruptError, CheckpointMismatchError, UserCodeError
@@ -27,10 +28,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fluvial.errors import (
+    BadElementError,
     BadInputError,
     BadRecordError,
     CheckpointError,
     CheckpointMismatchError,
+    EventTimeOutOfRangeError,
     PipelineConstructionError,
     RunnerNotFoundError,
     UnsupportedFeatureError,
@@ -40,6 +43,8 @@ from fluvial.errors import (
 NEVER_RESTARTED: tuple[type[BaseException], ...] = (
     BadRecordError,
     BadInputError,
+    BadElementError,
+    EventTimeOutOfRangeError,
     CheckpointError,
     PipelineConstructionError,
     CheckpointMismatchError,

@@ -92,7 +92,9 @@ class ReadSource(SourceOperator):
     """Reads a :class:`fluvial.source.Source`. With a watermark strategy the watermark comes
     from the sdk's generator over the records' timestamps (one split: the whole source), else
     from the reader; either way the source tells its consumers when it is idle (the sdk's idle
-    rule, :mod:`fluvial.watermarks`), so they leave it out of their minimum."""
+    rule, :mod:`fluvial.watermarks`), so they leave it out of their minimum. A record whose
+    event time is out of range goes to the source's error policy before it is emitted or seen by
+    the generator (:meth:`fluvial.source.SourceContext.in_range`)."""
 
     def __init__(self, label: str, source: Any, ctx: Any, strategy: Any = None) -> None:
         super().__init__(label)
@@ -101,6 +103,7 @@ class ReadSource(SourceOperator):
         self.reader: Any = None
         self.records_read = 0
         self.gen = strategy.create() if strategy is not None else None
+        self.policy = getattr(source, "on_error", None)  # None: the pipeline's --on-error
 
     @property
     def idle(self) -> bool:
@@ -152,6 +155,8 @@ class ReadSource(SourceOperator):
             self.done = True
             self.set_watermark(MAX_TIMESTAMP_MS)
             return None
+        if got:
+            got = self.ctx.in_range(got, self.policy)
         n = len(got)
         if n:
             if isinstance(got, ColumnBatch):

@@ -2,7 +2,8 @@
 provably the same: chains of stateless ParDos, and WindowInto + CombinePerKey(built-in
 combiner) under the default trigger (the sliced, vectorised path). Each ParDo stage keeps its
 own label and error policy, fused or not; ``p.dead_letters()`` becomes a DeadLetterSource that
-ParDos and Read sources push their dead-letter records into."""
+ParDos, groupings (GroupByKey, CombinePerKey) and Read sources push their dead-letter records
+into."""
 
 from __future__ import annotations
 
@@ -63,6 +64,13 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
     def source_ctx(label: str) -> SourceContext:
         return SourceContext(options, executor.clock, label, executor.metrics, push)
 
+    def errors_of(node: Any) -> ErrorHandler:
+        """The error handler of a ParDo, GroupByKey or CombinePerKey node."""
+        label = node.full_label
+        policy = node_policy(node.transform.on_error, options, label,
+                             id(node) in handles_dead_letters)
+        return ErrorHandler(label, policy, push)
+
     def subscribe(op: Operator, node: Any) -> None:
         for i, pc in enumerate(node.inputs):
             src, tag = where[id(pc)]
@@ -85,9 +93,7 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
         elif isinstance(t, DeadLetters):
             op = dlq  # type: ignore[assignment]
         elif isinstance(t, ParDo):
-            policy = node_policy(t.on_error, options, label, id(node) in handles_dead_letters)
-            errors = ErrorHandler(label, policy, push)
-            caller = DoFnCaller(label, t, errors)
+            caller = DoFnCaller(label, t, errors_of(node))
             if caller.sig.is_stateful:
                 op = StatefulParDoOperator(label, caller, node.inputs[0].windowing)
             else:
@@ -115,16 +121,19 @@ def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
                 and can_slice(t.windowing, cons[0].transform.combine_fn)
             ):
                 c = cons[0]
-                op = SlicedCombineOperator(c.full_label, label, t.windowing, c.transform.combine_fn)
+                op = SlicedCombineOperator(c.full_label, label, t.windowing, c.transform.combine_fn,
+                                           errors_of(c))
                 fused_into[id(c)] = op
                 subscribe(op, node)
                 g.ops.append(op)
                 continue
             op = WindowIntoOperator(label, t.windowing.window_fn)
         elif isinstance(t, GroupByKey):
-            op = GroupOperator(label, node.inputs[0].windowing, None, t.late_output, "GroupByKey")
+            op = GroupOperator(label, node.inputs[0].windowing, None, t.late_output, "GroupByKey",
+                               errors_of(node))
         elif isinstance(t, CombinePerKey):
-            op = GroupOperator(label, node.inputs[0].windowing, t.combine_fn, t.late_output, "CombinePerKey")
+            op = GroupOperator(label, node.inputs[0].windowing, t.combine_fn, t.late_output,
+                               "CombinePerKey", errors_of(node))
         elif isinstance(t, Flatten):
             op = FlattenOperator(label, n_inputs=len(node.inputs))
         elif isinstance(t, Write):

@@ -171,6 +171,12 @@ class _Recorder:
     def dropped(self, reason: str, count: int) -> None:
         self.counters[reason] += count
 
+    def element_failed(self, value: Any, timestamp_ms: int, window: Any, error: Any) -> None:
+        raise error.cause  # the kit's CombineFns do not fail
+
+    def pane_failed(self, window: Any, timestamp_ms: int, pane: Any, error: Any) -> None:
+        raise error.cause
+
 
 @attrs.define
 class Run:

@@ -6,10 +6,12 @@ from unit_support import collect, pipeline, tv
 
 import fluvial as fl
 from fluvial.metrics import MetricsContainer
+from fluvial.options import PipelineOptions
 from fluvial.pane import NO_FIRING
 from fluvial.runners.direct.operators.base import Operator
 from fluvial.runners.direct.operators.group import GroupOperator
 from fluvial.runners.direct.sources import ReadSource
+from fluvial.source import SourceContext
 from fluvial.testing import TestStream
 from fluvial.values import WindowedValue
 from fluvial.window import IntervalWindow
@@ -88,7 +90,8 @@ class _Ctx:
 
 
 def _read_source(src):
-    op = ReadSource("R", src, _Ctx, fl.BoundedOutOfOrderness(0, idle_timeout=1))
+    ctx = SourceContext(PipelineOptions(), _Ctx.clock, "R")  # the clock is _Ctx's
+    op = ReadSource("R", src, ctx, fl.BoundedOutOfOrderness(0, idle_timeout=1))
     rec = _WmRecorder(n_inputs=2)
     op.add_consumer(None, rec, 0)
     op.open(MetricsContainer())

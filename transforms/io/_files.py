@@ -4,6 +4,9 @@ position (file index + byte offset) is checkpointed.
 **Bad lines.** A line that is not valid in the source's encoding, or that the source's parser
 rejects (malformed JSON, no usable timestamp, a ``with_timestamps`` function raising), goes to
 the error policy: the source's ``on_error``, else the pipeline's ``--on-error``, else "fail".
+So does a line whose event time is out of range (before the earliest supported time, after the
+latest, or more than ``--max-event-time-ahead`` ahead of the wall clock; docs/concepts.md): it
+never reaches the watermark.
 
 - "fail": :class:`~fluvial.errors.BadInputError` naming the transform, ``path:line``, the reason
   and the line; the restart strategy never retries it.
@@ -27,9 +30,15 @@ import os
 from collections.abc import Callable
 from typing import IO, Any
 
-from fluvial.errors import BadInputError, PipelineConstructionError
+from fluvial.errors import BadInputError, EventTimeOutOfRangeError, PipelineConstructionError
 from fluvial.source import Source, SourceContext, SourceReader
-from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from fluvial.timeutil import (
+    MAX_EVENT_TIME_MS,
+    MAX_TIMESTAMP_MS,
+    MIN_EVENT_TIME_MS,
+    MIN_TIMESTAMP_MS,
+    event_time_problem,
+)
 from fluvial.watermarks import WatermarkStrategy
 
 _GLOB_CHARS = set("*?[")
@@ -87,7 +96,7 @@ def describe(exc: BaseException) -> str:
         return f"not valid {exc.encoding} ({exc.reason} at byte {exc.start})"
     if isinstance(exc, json.JSONDecodeError):
         return f"invalid JSON ({exc})"
-    if type(exc) is ValueError:  # the parsers' own messages
+    if type(exc) is ValueError or isinstance(exc, EventTimeOutOfRangeError):  # our own messages
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -151,6 +160,7 @@ class LineReader(SourceReader):
             return None
         out: list = []
         parse, enc = self.parse, self.encoding
+        latest = self.ctx.latest_event_time() if self.ctx is not None else MAX_EVENT_TIME_MS
         while len(out) < max_records and not self.exhausted:
             fh = self._handle()
             path = self.files[self.index]
@@ -173,8 +183,14 @@ class LineReader(SourceReader):
                 except Exception as e:  # noqa: BLE001 - routed by the error policy
                     self._bad(e, line, path)
                     continue
-                if rec is not None:
-                    out.append(rec)
+                if rec is None:
+                    continue
+                if not MIN_EVENT_TIME_MS <= rec[1] <= latest:
+                    ahead = self.ctx.max_ahead_s if self.ctx is not None else None
+                    self._bad(EventTimeOutOfRangeError(
+                        event_time_problem(rec[1], latest, ahead), rec[1]), line, path)
+                    continue
+                out.append(rec)
         if self.gen is not None and out:
             self.gen.on_event(max(ts for _, ts in out))
         if not out and self.exhausted:

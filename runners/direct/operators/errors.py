@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.errors import FluvialError, NotKeyedError, UnhashableKeyError, UserCodeError
 
 
-def not_keyed(label: str, value: Any, what: str) -> FluvialError:
-    return FluvialError(
-        f"transform '{label}' ({what}) needs (key, value) pairs, got {value!r}; key the elements "
-        "first, e.g. with WithKeys(...) / KeyBy(...) or Map(lambda x: (key(x), x))"
-    )
+def not_keyed(label: str, value: Any, what: str) -> NotKeyedError:
+    return NotKeyedError(label, value, what)
 
 
-def unhashable_key(label: str, value: Any) -> FluvialError:
-    return FluvialError(
-        f"transform '{label}': key {value[0]!r} of element {value!r} is not hashable; use an "
-        "immutable key such as a str, int or tuple"
-    )
+def unhashable_key(label: str, value: Any) -> UnhashableKeyError:
+    return UnhashableKeyError(label, value)
 
 
 def user_error(label: str, element: Any, e: BaseException) -> BaseException:
@@ -28,9 +22,21 @@ def user_error(label: str, element: Any, e: BaseException) -> BaseException:
 
 
 def as_kv(label: str, value: Any, what: str) -> tuple:
-    """``value`` as a (key, value) tuple, or a clear error naming the transform."""
+    """``value`` as a (key, value) tuple, or :class:`~fluvial.errors.NotKeyedError` naming
+    the transform."""
     if type(value) is tuple and len(value) == 2:
         return value
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return tuple(value)
     raise not_keyed(label, value, what)
+
+
+def checked_kv(label: str, value: Any, what: str) -> tuple:
+    """:func:`as_kv`, and :class:`~fluvial.errors.UnhashableKeyError` when the key cannot be
+    hashed (so a grouping can tell a bad element from a failure of user code)."""
+    kv = as_kv(label, value, what)
+    try:
+        hash(kv[0])
+    except TypeError:
+        raise unhashable_key(label, kv) from None
+    return kv

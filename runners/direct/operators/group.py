@@ -1,10 +1,19 @@
 """GroupByKey and CombinePerKey on the direct runner: fluvial's window driver over in-memory
-keyed state (the general path for every window fn, trigger and accumulation mode)."""
+keyed state (the general path for every window fn, trigger and accumulation mode).
+
+Error policy (the transform's ``on_error``, else ``--on-error``; :mod:`.on_error`): an element
+that is not a (key, value) pair or whose key is not hashable, and an element the CombineFn
+cannot add (reported per window by the driver), go to the policy with the element as payload;
+a CombineFn failing when a pane fires goes to it with ``{"key", "window", "error_in"}`` (the
+driver drops that pane and moves on). Under "dead_letter" and "skip" the driver folds with
+``combine_fn.isolating()``, so a failing element leaves the accumulator as it was.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fluvial.errors import NotKeyedError, bounded_repr
 from fluvial.pane import NO_FIRING
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
@@ -13,6 +22,7 @@ from fluvial.windowing import Windowing
 from ..keyed_store import KeyedWindowStore
 from .base import Operator
 from .errors import as_kv, unhashable_key, user_error
+from .on_error import ErrorHandler
 
 
 class _Sink:
@@ -42,15 +52,36 @@ class _Sink:
     def dropped(self, reason: str, count: int) -> None:
         self.op.count(reason, count)
 
+    def element_failed(self, value: Any, timestamp_ms: int, window: Any, error: Any) -> None:
+        """The CombineFn could not add ``value`` (in ``window``): the element, whole, goes to
+        the policy."""
+        self.op.errors.handle(error.cause, (self.key, value), timestamp_ms)
+
+    def pane_failed(self, window: Any, timestamp_ms: int, pane: Any, error: Any) -> None:
+        """The CombineFn failed when a pane of ``window`` fired (the pane is dropped)."""
+        key, method = self.key, error.method
+        payload = {"key": key, "window": repr(window), "error_in": method}
+        self.op.errors.handle(
+            error.cause, payload, timestamp_ms,
+            where=f"in {method} of key {bounded_repr(key)}, window {window!r}, when its "
+                  f"{pane.timing.value} pane fired")
+
 
 class GroupOperator(Operator):
-    def __init__(self, label: str, windowing: Windowing, combine_fn: Any = None, late_output: bool = False, what: str = "GroupByKey") -> None:
+    def __init__(self, label: str, windowing: Windowing, combine_fn: Any = None, late_output: bool = False, what: str = "GroupByKey", errors: ErrorHandler | None = None) -> None:
         super().__init__(label)
+        self.errors = errors if errors is not None else ErrorHandler(label)
+        if combine_fn is not None and self.errors.guarded:
+            combine_fn = combine_fn.isolating()  # a failing add leaves the accumulator as it was
         self.driver = WindowDriver(windowing, combine_fn)
         self.store = KeyedWindowStore()
         self.sink = _Sink(self)
         self.late_output = late_output
         self.what = what
+
+    def open(self, metrics: Any) -> None:
+        super().open(metrics)
+        self.errors.metrics = metrics
 
     def _flush(self) -> None:
         s = self.sink
@@ -70,15 +101,21 @@ class GroupOperator(Operator):
 
     def process(self, idx: int, batch: Any) -> None:
         store, sink, driver = self._times(), self.sink, self.driver
-        label, what = self.label, self.what
+        label, what, handle = self.label, self.what, self.errors.handle
         for wv in batch:
-            kv = as_kv(label, wv.value, what)
+            kv = wv.value
+            if type(kv) is not tuple or len(kv) != 2:
+                try:
+                    kv = as_kv(label, kv, what)
+                except NotKeyedError as e:
+                    handle(e, kv, wv.timestamp)
+                    continue
             try:
                 store.process(kv[0], kv[1], wv.timestamp, wv.windows, driver, sink)
             except TypeError as e:
-                if not _hashable(kv[0]):
-                    raise unhashable_key(label, kv) from None
-                raise user_error(label, kv, e) from e
+                if _hashable(kv[0]):
+                    raise user_error(label, kv, e) from e
+                handle(unhashable_key(label, wv.value), wv.value, wv.timestamp)
             except Exception as e:
                 raise user_error(label, kv, e) from e
         self._flush()

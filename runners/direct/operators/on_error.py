@@ -1,8 +1,10 @@
 """A transform's error policy at run time: fail, send a dead-letter record, or skip and count.
 
-Only exceptions raised by user code per element (``process``, ``process_batch``, timer and
-window-expiration callbacks) go through here; errors fluvial raises about how a DoFn is used
-(an undeclared output tag, a malformed output) always fail.
+Exceptions raised by user code per element (``process``, ``process_batch``, timer and
+window-expiration callbacks, a CombineFn's methods) and elements a grouping cannot take
+(:class:`~fluvial.errors.BadElementError`) go through here; errors fluvial raises about how a
+DoFn is used (an undeclared output tag, a malformed output) always fail
+(:func:`fluvial.deadletter.policy_applies`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fluvial.deadletter import DeadLetterRecord
-from fluvial.errors import FluvialError
+from fluvial.deadletter import DeadLetterRecord, policy_applies
+from fluvial.errors import FluvialError, UserCodeError
 from fluvial.metrics import MetricKey, MetricsContainer
-
-from .errors import user_error
 
 
 class ErrorHandler:
@@ -42,12 +42,16 @@ class ErrorHandler:
         self._skipped = MetricKey(label, "fluvial", "errors_skipped")
 
     def handle(self, exc: BaseException, payload: Any, timestamp_ms: int | None,
-               window: Any = None) -> None:
+               window: Any = None, where: str | None = None) -> None:
         """Called from an ``except`` block: raise (policy "fail", or a fluvial usage error),
         or record the failure and return so processing continues (``window``, the window being
-        processed, is not part of the record: dead letters live in the global window)."""
-        if self.policy == "fail" or isinstance(exc, FluvialError):
-            raise user_error(self.label, payload, exc) from exc
+        processed, is not part of the record: dead letters live in the global window).
+        ``where`` describes a failure that concerns no single element (the UserCodeError of
+        policy "fail" says it instead of "while processing element ...")."""
+        if self.policy == "fail" or not policy_applies(exc):
+            if isinstance(exc, FluvialError):
+                raise exc  # names the transform already
+            raise UserCodeError(self.label, payload, exc, where) from exc
         if self.policy == "skip":
             if self.metrics is not None:
                 self.metrics.inc(self._skipped)

@@ -13,7 +13,13 @@ The model decides everything here; this operator only changes how the work is do
 * which windows have expired is :func:`fluvial.window.is_expired` (through
   :meth:`Slicing.last_expired`); each window's pane info and timestamp come from the window
   driver (:meth:`fluvial.window_driver.WindowDriver.end_of_window_pane`);
-* elements whose windows have expired are dropped and counted per window, as the driver does.
+* elements whose windows have expired are dropped and counted per window, as the driver does;
+* the error policy applies as on the general path (:mod:`.group`): only batches of plain int or
+  float values (and integer keys) take the NumPy kernels, whose arithmetic cannot fail on them;
+  any other batch goes element by element through the CombineFn, where an element that is not a
+  (key, value) pair, has an unhashable key or cannot be added (a str reaching Sum) goes to the
+  policy alone, with the element as payload; a failing merge or extract when a window fires
+  drops that key's result and goes to the policy with ``{"key", "window", "error_in"}``.
 
 Property tests prove it equal to the general path (the window driver) with out-of-order data,
 watermark steps, late data and checkpoints (tests/property/test_sliced_path.py).
@@ -27,6 +33,7 @@ import numpy as np
 
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
+from fluvial.errors import NotKeyedError, bounded_repr
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
@@ -34,6 +41,7 @@ from fluvial.windowing import TimestampCombiner, Windowing
 
 from .base import Operator
 from .errors import as_kv, unhashable_key
+from .on_error import ErrorHandler
 
 KINDS = ("sum", "count", "min", "max", "mean")
 
@@ -73,17 +81,25 @@ def _partials(kind: str, vv: np.ndarray, starts: np.ndarray) -> list:
 class SlicedCombineOperator(Operator):
     accepts_columns = True
 
-    def __init__(self, label: str, window_label: str, windowing: Windowing, combine_fn: Any) -> None:
+    def __init__(self, label: str, window_label: str, windowing: Windowing, combine_fn: Any,
+                 errors: ErrorHandler | None = None) -> None:
         super().__init__(label)
         self.window_label = window_label
         self.slicing = windowing.window_fn.slicing()
         self.lateness = windowing.allowed_lateness_ms
         self.k = self.slicing.per_window
         self.kind = combine_fn.fast_kind
+        self.errors = errors if errors is not None else ErrorHandler(label)
+        if self.errors.guarded:
+            combine_fn = combine_fn.isolating()
         self.combine_fn = combine_fn
         self.driver = WindowDriver(windowing, combine_fn)
         self.slices: dict[int, dict[Any, Any]] = {}
         self.fired: int | None = None  # largest window index already fired
+
+    def open(self, metrics: Any) -> None:
+        super().open(metrics)
+        self.errors.metrics = metrics
 
     # input ----------------------------------------------------------------------------------
     def process(self, idx: int, batch: Any) -> None:
@@ -93,13 +109,24 @@ class SlicedCombineOperator(Operator):
             return
         keys, values, stamps = [], [], []
         for wv in batch:
-            kv = as_kv(self.label, wv.value, "CombinePerKey")
+            kv = wv.value
+            if type(kv) is not tuple or len(kv) != 2:
+                try:
+                    kv = as_kv(self.label, kv, "CombinePerKey")
+                except NotKeyedError as e:
+                    self.errors.handle(e, kv, wv.timestamp)
+                    continue
             keys.append(kv[0])
             values.append(kv[1])
             stamps.append(wv.timestamp)
         if not keys:
             return
-        vals = np.asarray(values) if self.kind != "count" else None
+        try:
+            vals = np.asarray(values) if self.kind != "count" else None
+            karr = np.asarray(keys)
+        except (ValueError, TypeError, OverflowError):  # ragged or odd values: per element
+            self._python(keys, values, stamps)
+            return
         if vals is not None and vals.dtype.kind == "f" and not all(type(v) is float for v in values):
             # mixed ints and floats: Python arithmetic keeps each value's type, as the general path
             self._python(keys, values, stamps)
@@ -107,7 +134,6 @@ class SlicedCombineOperator(Operator):
         if vals is not None and (vals.dtype.kind not in "iuf" or vals.ndim != 1):
             self._python(keys, values, stamps)
             return
-        karr = np.asarray(keys)
         if karr.dtype.kind not in "iu" or karr.ndim != 1:
             self._python(keys, values, stamps)
             return
@@ -158,10 +184,14 @@ class SlicedCombineOperator(Operator):
             slot[key] = p if old is None else merge((old, p))
 
     def _python(self, keys: list, values: list, stamps: list) -> None:
+        """Element by element through the CombineFn; each failure goes to the error policy
+        alone (the slice's accumulator stays as it was: the CombineFn is isolating under
+        "dead_letter" and "skip")."""
         sl, k = self.slicing, self.k
         jexp = self._last_expired()
         slices, fn = self.slices, self.combine_fn
         add, create = fn.add_input, fn.create_accumulator
+        handle = self.errors.handle
         dropped = 0
         for key, v, t in zip(keys, values, stamps):
             si = sl.slice_of(t)
@@ -171,13 +201,19 @@ class SlicedCombineOperator(Operator):
                 if si <= jexp:
                     continue
             slot = slices.get(si)
+            try:
+                old = None if slot is None else slot.get(key)
+            except TypeError:
+                handle(unhashable_key(self.label, (key, v)), (key, v), t)
+                continue
+            try:
+                acc = add(create() if old is None else old, v)
+            except Exception as e:  # noqa: BLE001 - the CombineFn's; routed by the policy
+                handle(e, (key, v), t)
+                continue
             if slot is None:
                 slot = slices[si] = {}
-            try:
-                old = slot.get(key)
-            except TypeError:
-                raise unhashable_key(self.label, (key, v)) from None
-            slot[key] = add(create() if old is None else old, v)
+            slot[key] = acc
         if dropped:
             self.count("dropped_due_to_lateness", dropped)
 
@@ -213,8 +249,15 @@ class SlicedCombineOperator(Operator):
             pane, ts = self.driver.end_of_window_pane(window)
             windows = (window,)
             for key, accs in parts.items():
-                acc = accs[0] if len(accs) == 1 else merge(accs)
-                out.append(WindowedValue((key, extract(acc)), ts, windows, pane))
+                method = "merge_accumulators"
+                try:
+                    acc = accs[0] if len(accs) == 1 else merge(accs)
+                    method = "extract_output"
+                    result = extract(acc)
+                except Exception as e:  # noqa: BLE001 - the CombineFn's; this result is dropped
+                    self._pane_failed(e, key, window, ts, pane, method)
+                    continue
+                out.append(WindowedValue((key, result), ts, windows, pane))
             if len(out) >= 8192:
                 self.emit(out)
                 out = []
@@ -222,6 +265,13 @@ class SlicedCombineOperator(Operator):
             del slices[si]
         self.fired = jexp
         self.emit(out)
+
+    def _pane_failed(self, e: Exception, key: Any, window: Any, ts: int, pane: Any,
+                     method: str) -> None:
+        payload = {"key": key, "window": repr(window), "error_in": method}
+        self.errors.handle(e, payload, ts, where=(
+            f"in {method} of key {bounded_repr(key)}, window {window!r}, when its "
+            f"{pane.timing.value} pane fired"))
 
     def snapshot(self) -> Any:
         st = super().snapshot()

@@ -4,9 +4,14 @@
 What the direct runner keeps, per operator: the raw cells of each (key, window) with state (a
 dict, dropped when empty), and five timer queues — user event-time and processing-time timers,
 the expiry of each (key, window) seen, and TTL cleanups in each time domain. A (key, window)
-leaves every structure when it expires, or earlier when TTL cleanup empties its state and
-nothing else waits for it, so memory follows live keys (not keys ever seen). Pending event-time
-timers hold the output watermark at their time.
+leaves every structure when it expires, or earlier as soon as it holds nothing: no state (TTL
+cleanup emptied it, or user code cleared it in ``process`` or a timer callback), no pending
+user timer, and the DoFn has no ``@on_window_expiration`` (:meth:`_tidy`). So memory follows
+live keys, not keys ever seen. Pending event-time timers hold the output watermark at their
+time.
+
+An element that is not a (key, value) pair or whose key is not hashable goes to the ParDo's
+error policy like a failure of ``process``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from fluvial import metrics as m
+from fluvial.errors import NotKeyedError
 from fluvial.state_cells import DictStorage
 from fluvial.stateful_driver import StatefulDriver
 from fluvial.timeutil import TimeDomain
@@ -100,6 +106,8 @@ class StatefulParDoOperator(Operator):
         self.event_cleanups = TimerQueue()  # (key, window, state name) -> due time
         self.proc_cleanups = TimerQueue()
         self.out: dict[str | None, list] = {}
+        # a (key, window) without state and timers may be forgotten: nothing runs at its expiry
+        self.forgettable = sig.expiration is None
 
     def emit_one(self, tag: str | None, wv: WindowedValue) -> None:
         lst = self.out.setdefault(tag, [])
@@ -121,22 +129,41 @@ class StatefulParDoOperator(Operator):
         return _Bound(self, key, window)
 
     def _tidy(self, key: Any, window: Any) -> None:
-        data = self.cells.get((key, window))
-        if data is not None and not data:
-            del self.cells[(key, window)]
+        """After user code ran for ``(key, window)``: drop its cells when empty, and forget the
+        key and window altogether when they hold nothing any more (no state, no pending user
+        timer, no expiration callback to run): only its expiry timer is left then, whose firing
+        would do nothing. This bounds memory by live keys when state is cleared by user code or
+        by TTL while a timer was still pending (the driver's ``state_empty`` covers TTL cleanup
+        with no timer pending)."""
+        kw = (key, window)
+        data = self.cells.get(kw)
+        if data:
+            return
+        if data is not None:
+            del self.cells[kw]
+        if self.forgettable and kw in self.expiries:
+            _Bound(self, key, window).state_empty()  # releases it unless a user timer waits
 
     # data -------------------------------------------------------------------------------------
     def process(self, idx: int, batch: Any) -> None:
         m.set_step(self.label)
         caller, driver, out = self.caller, self.driver, _Out(self)
         caller.start_bundle()
+        handle = caller.errors.handle
         for wv in batch:
-            kv = as_kv(self.label, wv.value, "stateful DoFn")
+            kv = wv.value
+            if type(kv) is not tuple or len(kv) != 2:
+                try:
+                    kv = as_kv(self.label, kv, "stateful DoFn")
+                except NotKeyedError as e:
+                    handle(e, kv, wv.timestamp)
+                    continue
             key = kv[0]
             try:
                 hash(key)
             except TypeError:
-                raise unhashable_key(self.label, kv) from None
+                handle(unhashable_key(self.label, wv.value), wv.value, wv.timestamp)
+                continue
             driver.process(key, wv, lambda w, key=key: _Bound(self, key, w), out)
             for w in wv.windows:
                 self._tidy(key, w)
