@@ -64,12 +64,13 @@ class CombineFn:
         it: one whose ``add_input`` raises for exactly the element that cannot be added, and
         then leaves the accumulator as it was, so that element alone goes to the policy. The
         default returns ``self``: a CombineFn whose ``add_input`` validates an element before
-        changing the accumulator (as the built-in ones do) needs nothing more. Override it when
-        ``add_input`` buffers elements and fails on them later (as CallableCombineFn and
-        TopCombineFn do) or changes the accumulator before it can fail.
+        changing the accumulator (as the built-in ones and CallableCombineFn do) needs nothing
+        more. Override it when ``add_input`` buffers elements and fails on them later (as
+        TopCombineFn does) or changes the accumulator before it can fail.
 
-        >>> CallableCombineFn(sum).isolating().add_input([1], 2)
-        [3]
+        >>> from fluvial.combiners import TopCombineFn
+        >>> TopCombineFn(2).isolating().add_input([5, 3], 4)
+        [5, 4]
         """
         return self
 
@@ -89,29 +90,28 @@ class CombineFnError(Exception):
 
 class CallableCombineFn(CombineFn):
     """A CombineFn from a function over an iterable, e.g. ``sum`` or ``max``; the function must
-    be associative and commutative. Keeps a small buffer and folds it eagerly; ``eager=True``
-    (the :meth:`isolating` form) folds every element as it is added, so a value the function
-    cannot take (a str reaching ``sum``) fails on its own ``add_input``, leaving the
-    accumulator as it was."""
+    be associative and commutative. The accumulator is a list of at most one value: every
+    element is folded in as it is added (``fn((acc, x))``, the first one as ``fn((x,))``), so a
+    value the function cannot take (a str reaching ``sum``) fails on its own ``add_input`` and
+    leaves the accumulator as it was; a failure never surfaces later, at another element.
 
-    def __init__(self, fn: Callable[[Iterable[Any]], Any], eager: bool = False) -> None:
+    >>> fn = CallableCombineFn(sum)
+    >>> fn.add_input(fn.add_input(fn.create_accumulator(), 1), 2)
+    [3]
+    """
+
+    def __init__(self, fn: Callable[[Iterable[Any]], Any]) -> None:
         self.fn = fn
-        self.eager = eager
 
     def create_accumulator(self) -> list:
         return []
 
     def add_input(self, acc: list, x: Any) -> list:
-        if self.eager:
-            acc[:] = [self.fn([*acc, x])]  # raises before acc changes
-            return acc
-        acc.append(x)
-        if len(acc) > 64:
-            acc[:] = [self.fn(acc)]
+        if len(acc) == 1:
+            acc[0] = self.fn((acc[0], x))  # raises before acc changes
+        else:  # empty, or several values (a checkpoint of a buffering version)
+            acc[:] = [self.fn((*acc, x))]
         return acc
-
-    def isolating(self) -> CombineFn:
-        return self if self.eager else CallableCombineFn(self.fn, eager=True)
 
     def merge_accumulators(self, accs: Iterable[list]) -> list:
         out: list = []

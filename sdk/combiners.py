@@ -117,12 +117,20 @@ class MaxCombineFn(_Extreme):
 class TopCombineFn(CombineFn):
     """The ``n`` largest elements (by ``key``), largest first; ``reverse=True`` for smallest."""
 
-    def __init__(self, n: int, key: Callable[[Any], Any] | None = None, reverse: bool = False) -> None:
+    def __init__(self, n: int, key: Callable[[Any], Any] | None = None, reverse: bool = False,
+                 eager: bool = False) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise PipelineConstructionError(f"Top: n must be a positive integer, got {n!r}")
         self.n = n
         self.key = key
         self.reverse = reverse
+        self.eager = eager  # keep the accumulator sorted: each add_input compares its element
+
+    def isolating(self) -> CombineFn:
+        """Sorts on every ``add_input`` (the accumulator holds at most ``n`` values), so an
+        element that cannot be compared with the others (or whose ``key`` raises) fails on its
+        own and leaves the accumulator as it was; the buffering form fails at a later sort."""
+        return self if self.eager else TopCombineFn(self.n, self.key, self.reverse, eager=True)
 
     def _sort(self, xs: list) -> list:
         k = self.key or (lambda v: v)
@@ -132,6 +140,9 @@ class TopCombineFn(CombineFn):
         return []
 
     def add_input(self, acc: list, x: Any) -> list:
+        if self.eager:
+            acc[:] = self._sort([*acc, x])  # raises before acc changes
+            return acc
         acc.append(x)
         if len(acc) > 4 * self.n + 16:
             acc[:] = self._sort(acc)
@@ -144,6 +155,8 @@ class TopCombineFn(CombineFn):
         return self._sort(out)
 
     def extract_output(self, acc: list) -> list:
+        if self.eager:
+            return list(acc)  # sorted already
         if self.key is None and not self.reverse:
             return heapq.nlargest(self.n, acc)
         return self._sort(list(acc))

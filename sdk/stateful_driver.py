@@ -87,7 +87,7 @@ from fluvial.dofn_invoker import (
     check_tag,
     normalize_outputs,
 )
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.errors import FluvialError, UserCodeError, bounded_repr
 from fluvial.pane import NO_FIRING
 from fluvial.state_cells import CellContext, RawStorage, make_cell
 from fluvial.timeutil import TimeDomain, to_millis
@@ -261,7 +261,7 @@ class StatefulDriver:
 
         what = "window expiration" if name == EXPIRATION else f"timer {name}"
         payload = {"key": key, "timer": name, "window": repr(window), "timestamp_ms": fire_ts}
-        self._call(run, f"<{what} of key {key!r}>", payload, out_ts, window, out)
+        self._call(run, f"<{what} of key {bounded_repr(key)}>", payload, out_ts, window, out)
 
     def on_timer(self, name: str, key: Any, window: Any, fire_ts: int, output_ts: int,
                  store: StatefulStore, out: StatefulOutput) -> None:

@@ -120,7 +120,10 @@ def _seconds_to_ms(s: object) -> int:
     if isinstance(s, (Timestamp, Duration)):
         return s.millis
     if isinstance(s, bool) or not isinstance(s, numbers.Real):
-        raise TypeError(f"expected seconds as a number, got {s!r} ({type(s).__name__})")
+        from fluvial.errors import bounded_repr
+
+        raise TypeError(
+            f"expected seconds as a number, got {bounded_repr(s)} ({type(s).__name__})")
     if isinstance(s, numbers.Integral):
         return int(s) * 1000
     ms = round(float(s) * 1000)

@@ -167,10 +167,12 @@ class Outputs:
 
 
 class Collected(fl.Sink):
-    """A sink keeping (value, timestamp_ms) of every element in memory (``.items``)."""
+    """A sink keeping (value, timestamp_ms) of every element in memory (``.items``), and its
+    pane info (``.panes``, in the same order)."""
 
     def __init__(self) -> None:
         self.items: list[tuple[Any, int]] = []
+        self.panes: list[Any] = []
 
     def open(self, ctx: Any) -> fl.SinkWriter:
         box = self
@@ -178,6 +180,7 @@ class Collected(fl.Sink):
         class _W(fl.SinkWriter):
             def write(self, batch: list) -> None:
                 box.items.extend((wv.value, wv.timestamp) for wv in batch)
+                box.panes.extend(wv.pane for wv in batch)
 
         return _W()
 

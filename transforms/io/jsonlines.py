@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from fluvial.deadletter import check_policy
-from fluvial.errors import PipelineConstructionError
+from fluvial.errors import PipelineConstructionError, bounded_repr
 from fluvial.ptransform import PTransform
 from fluvial.sink import Write
 from fluvial.source import Read
@@ -61,7 +61,7 @@ class JsonLinesSource(LineFileSource):
             raise ValueError(f"record has no timestamp field {field!r}") from None
         if isinstance(ts, bool) or not isinstance(ts, (int, float)):
             raise ValueError(
-                f"timestamp field {field!r} must be a number ({self.timestamp_unit}), got {ts!r}"
+                f"timestamp field {field!r} must be a number ({self.timestamp_unit}), got {bounded_repr(ts)}"
             )
         if self.timestamp_unit == "ms":
             return (value, int(ts))
@@ -121,7 +121,7 @@ def _json_default(o: Any) -> Any:
         return tolist()
     if isinstance(o, (set, frozenset)):
         return sorted(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable: {o!r}")
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable: {bounded_repr(o)}")
 
 
 def to_json_line(value: Any) -> str:

@@ -54,7 +54,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fluvial.errors import BadRecordError, PipelineConstructionError
+from fluvial.errors import BadRecordError, PipelineConstructionError, bounded_repr
 from fluvial.ptransform import PTransform
 from fluvial.sink import Sink, SinkWriter, Write
 
@@ -197,7 +197,7 @@ class SqliteSinkWriter(SinkWriter):
             row = self.sink.row_fn(value)
             if not isinstance(row, dict):
                 raise BadRecordError(
-                    self.label, value, f"row_fn must return a dict of column values, got {row!r}"
+                    self.label, value, f"row_fn must return a dict of column values, got {bounded_repr(row)}"
                 )
             return row
         if not isinstance(value, dict):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.errors import NotKeyedError, bounded_repr
+from fluvial.errors import FluvialError, NotKeyedError, UserCodeError, bounded_repr
 from fluvial.pane import NO_FIRING
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
@@ -124,8 +124,12 @@ class GroupOperator(Operator):
     def _fire(self, advance: Any, t: int) -> None:
         try:
             advance(t, self.driver, self.sink)
+        except FluvialError:  # the error policy "fail" (pane_failed), naming the transform
+            raise
         except Exception as e:
-            raise user_error(self.label, f"<pane of key {self.sink.key!r}>", e) from e
+            key = self.sink.key
+            raise UserCodeError(self.label, {"key": key}, e,
+                                f"while firing a pane of key {bounded_repr(key)}") from e
         self._flush()
 
     def on_watermark(self, wm: int) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from fluvial import metrics as m
 from fluvial.dofn import CallableDoFn
 from fluvial.dofn_invoker import Invocation, bind_kwargs, check_tag, normalize_outputs
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.errors import FluvialError, UserCodeError, bounded_repr
 from fluvial.values import WindowedValue
 
 from .base import Operator
@@ -112,7 +112,7 @@ class DoFnCaller:
         if not isinstance(r, WindowedValue):
             raise FluvialError(
                 f"transform '{self.label}': finish_bundle must yield WindowedValue(value, "
-                f"timestamp_ms, windows) (there is no current element), got {r!r}"
+                f"timestamp_ms, windows) (there is no current element), got {bounded_repr(r)}"
             )
         self._check_tag(tag, r)
         out.setdefault(tag, []).append(r)
