@@ -175,21 +175,31 @@ class Source:
 
 class ListReader(SourceReader):
     """Reads an in-memory list of (value, timestamp_ms); watermark: an optional strategy, else
-    MIN until exhausted, then MAX (bounded semantics)."""
+    MIN until exhausted, then MAX (bounded semantics). With ``ctx`` (the context ``open``
+    receives), a record whose event time is out of range goes to the pipeline's error policy
+    here (:meth:`SourceContext.check_event_time`); without it, such a record is handed out (the
+    runner's check catches it) but never feeds the strategy's watermark."""
 
-    def __init__(self, records: list[tuple[Any, int]], strategy: WatermarkStrategy | None = None) -> None:
+    def __init__(self, records: list[tuple[Any, int]], strategy: WatermarkStrategy | None = None,
+                 ctx: SourceContext | None = None) -> None:
         self.records = records
         self.pos = 0
         self.gen = strategy.create() if strategy else None
+        self.ctx = ctx
 
     def poll(self, max_records: int) -> Any:
         if self.pos >= len(self.records):
             return None
         out = self.records[self.pos : self.pos + max_records]
         self.pos += len(out)
+        ctx = self.ctx
+        if ctx is not None:
+            latest = ctx.latest_event_time()
+            out = [r for r in out if ctx.check_event_time(r[1], r[0], None, latest)]
         if self.gen is not None:
             for _, ts in out:
-                self.gen.on_event(ts)
+                if MIN_EVENT_TIME_MS <= ts <= MAX_EVENT_TIME_MS:
+                    self.gen.on_event(ts)
         return out
 
     def watermark(self) -> int:

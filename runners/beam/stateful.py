@@ -28,7 +28,7 @@ from apache_beam.transforms.timeutil import TimeDomain as BeamTimeDomain
 
 from fluvial.dofn import DoFn
 from fluvial.dofn_invoker import DoFnSignature
-from fluvial.errors import UnsupportedFeatureError
+from fluvial.errors import UnsupportedFeatureError, UserCodeError
 from fluvial.metrics import MetricKey
 from fluvial.state_cells import TTL_SUFFIX
 from fluvial.stateful_driver import StatefulDriver
@@ -46,20 +46,41 @@ _PICKLE = coders.PickleCoder()
 
 
 class _BeamCombineFn(beam.CombineFn):
-    def __init__(self, fn: Any) -> None:
+    """A fluvial CombineFn as Beam's (CombinePerKey under the error policy "fail"): what it
+    raises becomes a UserCodeError naming the transform ``label`` and the value (Beam's
+    combiner does not see the key)."""
+
+    def __init__(self, fn: Any, label: str = "CombinePerKey") -> None:
         self.fn = fn
+        self.label = label
+
+    def _failed(self, e: Exception, value: Any, method: str) -> UserCodeError:
+        where = None if method == "add_input" else f"in {method}"
+        return UserCodeError(self.label, value, e, where)
 
     def create_accumulator(self):
-        return self.fn.create_accumulator()
+        try:
+            return self.fn.create_accumulator()
+        except Exception as e:
+            raise self._failed(e, None, "create_accumulator") from e
 
     def add_input(self, acc, x):
-        return self.fn.add_input(acc, x)
+        try:
+            return self.fn.add_input(acc, x)
+        except Exception as e:
+            raise self._failed(e, x, "add_input") from e
 
     def merge_accumulators(self, accs):
-        return self.fn.merge_accumulators(list(accs))
+        try:
+            return self.fn.merge_accumulators(list(accs))
+        except Exception as e:
+            raise self._failed(e, None, "merge_accumulators") from e
 
     def extract_output(self, acc):
-        return self.fn.extract_output(acc)
+        try:
+            return self.fn.extract_output(acc)
+        except Exception as e:
+            raise self._failed(e, None, "extract_output") from e
 
 
 # -- raw cells over Beam state ----------------------------------------------------------------------

@@ -295,7 +295,7 @@ def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str =
                 after = _AfterGrouping(_needs_last_fix(w), closing, fn)
                 pcs[id(node.outputs[None])] = grouped | f"{label}#panes" >> beam.ParDo(after)
             else:
-                grouped = inp(node) | label >> beam.CombinePerKey(_BeamCombineFn(t.combine_fn))
+                grouped = inp(node) | label >> beam.CombinePerKey(_BeamCombineFn(t.combine_fn, label))
                 if _needs_last_fix(w):
                     grouped = grouped | f"{label}#panes" >> beam.ParDo(_FixLast())
                 pcs[id(node.outputs[None])] = grouped
