@@ -81,24 +81,33 @@ class SourceContext:
         policy (:meth:`check_event_time`; payload: the value, for a ColumnBatch its
         ``(key, value)``). Returns ``got`` itself when every time is in range (the common
         case costs a min and a max)."""
+        return self.in_range_with_max(got, policy)[0]
+
+    def in_range_with_max(self, got: Any, policy: str | None = None) -> tuple[Any, int | None]:
+        """:meth:`in_range`, and the largest event time of the records kept (None when none
+        is): what a runner feeds its watermark generator, found in the same pass."""
         from fluvial.columnar import ColumnBatch
 
+        if not len(got):
+            return got, None
         latest = self.latest_event_time()
         if isinstance(got, ColumnBatch):
             ts = got.timestamps
-            if not len(ts) or (int(ts.min()) >= MIN_EVENT_TIME_MS and int(ts.max()) <= latest):
-                return got
+            hi = int(ts.max())
+            if int(ts.min()) >= MIN_EVENT_TIME_MS and hi <= latest:
+                return got, hi
             keep = (ts >= MIN_EVENT_TIME_MS) & (ts <= latest)
             for i in (~keep).nonzero()[0].tolist():
                 self.check_event_time(int(ts[i]), (got.keys[i].item(), got.values[i].item()),
                                       policy, latest)
-            return ColumnBatch(got.keys[keep], got.values[keep], ts[keep])
-        if not got:
-            return got
+            kept = ColumnBatch(got.keys[keep], got.values[keep], ts[keep])
+            return kept, (int(kept.timestamps.max()) if len(kept) else None)
         stamps = [t for _, t in got]
-        if min(stamps) >= MIN_EVENT_TIME_MS and max(stamps) <= latest:
-            return got
-        return [r for r in got if self.check_event_time(r[1], r[0], policy, latest)]
+        hi = max(stamps)
+        if min(stamps) >= MIN_EVENT_TIME_MS and hi <= latest:
+            return got, hi
+        kept = [r for r in got if self.check_event_time(r[1], r[0], policy, latest)]
+        return kept, (max(t for _, t in kept) if kept else None)
 
     def handle_error(self, exc: BaseException, payload: Any, policy: str | None = None, **where: Any) -> None:
         """Apply the error policy to a record the reader could not decode: ``policy`` is the

@@ -115,14 +115,11 @@ class ReadSource(SourceOperator):
             for op, idx in self.all_consumers():
                 op.receive_idle(idx, idle)
 
-    def _strategy_watermark(self, got: Any, n: int) -> None:
+    def _strategy_watermark(self, max_ts: int | None) -> None:
         gen = self.gen
         now = self.ctx.clock.now_ms()
-        if n:
-            if isinstance(got, ColumnBatch):
-                gen.on_event(int(got.timestamps.max()), now)
-            else:
-                gen.on_event(max(t for _, t in got), now)
+        if max_ts is not None:
+            gen.on_event(max_ts, now)
         # the watermark first: consumers count it before they leave an idle source out
         self.set_watermark(gen.current())
         self._set_idle(gen.is_idle(now))
@@ -155,8 +152,7 @@ class ReadSource(SourceOperator):
             self.done = True
             self.set_watermark(MAX_TIMESTAMP_MS)
             return None
-        if got:
-            got = self.ctx.in_range(got, self.policy)
+        got, max_ts = self.ctx.in_range_with_max(got, self.policy)  # out of range: the policy
         n = len(got)
         if n:
             if isinstance(got, ColumnBatch):
@@ -166,7 +162,7 @@ class ReadSource(SourceOperator):
             self.records_read += n
             self.count("records_read", n)
         if self.gen is not None:
-            self._strategy_watermark(got, n)
+            self._strategy_watermark(max_ts)
         else:
             self.set_watermark(self.reader.watermark())
             self._set_idle(self.reader.is_idle())
