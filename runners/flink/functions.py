@@ -128,7 +128,8 @@ class ReadFunction(_Function):
     """Reads a bounded fluvial Source to exhaustion when the single impulse record arrives,
     emitting a script stream: every record at its timestamp, and a watermark record whenever
     the source's watermark (or its ``strategy``'s) moves forward. Records the reader hands to
-    ``ctx.handle_error`` go to ``dlq_tag`` as dead letters."""
+    ``ctx.handle_error`` go to ``dlq_tag`` as dead letters, and so do records whose event time
+    is out of range (``SourceContext.in_range``), before the strategy sees them."""
 
     def __init__(self, label: str, source: Any, options: Any, batch: int, strategy: Any,
                  channel: str, dlq_tag: Any) -> None:
@@ -153,11 +154,14 @@ class ReadFunction(_Function):
             raise self._fail(e) from None
         gen = self.strategy.create() if self.strategy is not None else None
         wm = MIN_TIMESTAMP_MS
+        policy = getattr(self.source, "on_error", None)  # None: the pipeline's --on-error
         ok = False
         try:
             while True:
                 self._bind(self.label)
                 got = reader.poll(self.batch)
+                if got:  # out-of-range event times -> the policy, before any watermark
+                    got = sctx.in_range(got, policy)
                 if dead:
                     side: list = []
                     for rec in dead:

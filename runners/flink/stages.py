@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.deadletter import DeadLetterRecord
+from fluvial.deadletter import DeadLetterRecord, policy_applies
 from fluvial.dofn import CallableDoFn, DoFn
 from fluvial.dofn_invoker import DoFnSignature, Invocation, bind_kwargs, normalize_outputs
 from fluvial.errors import FluvialError, UserCodeError
@@ -70,7 +70,7 @@ class ErrorPolicy:
     def handle(self, exc: BaseException, element: Any, timestamp_ms: int | None, side: list) -> None:
         """Called from an ``except`` block: raise (policy "fail", or a fluvial usage error), or
         record the failure and return."""
-        if self.policy == "fail" or isinstance(exc, FluvialError):
+        if self.policy == "fail" or not policy_applies(exc):
             raise user_error(self.label, element, exc) from exc
         if self.policy == "skip":
             if self.metrics is not None:
