@@ -165,6 +165,37 @@ def test_bounded_read_keeps_record_timestamps(tmp_path):
     assert result.metrics().counters[MetricKey("Read(Numbers)", "fluvial", "records_read")] == 4
 
 
+class Stamped(fl.Source):
+    """Records ``i`` at the given times (ms); its own error policy."""
+
+    def __init__(self, stamps: list[int], on_error: str | None = None) -> None:
+        self.stamps = stamps
+        self.on_error = on_error
+
+    def open(self, ctx):
+        from fluvial.source import ListReader
+
+        return ListReader([(i, t) for i, t in enumerate(self.stamps)])
+
+
+def test_bounded_read_sends_out_of_range_event_times_to_the_dead_letters(tmp_path):
+    from fluvial.timeutil import MAX_EVENT_TIME_MS
+
+    main_dir, dlq_dir = tmp_path / "main", tmp_path / "dlq"
+    main_dir.mkdir()
+    dlq_dir.mkdir()
+    p = pipeline("--max-event-time-ahead", "off")
+    out = p | "Stamped" >> fl.Read(Stamped([1_000, MAX_EVENT_TIME_MS + 1, 2_000], "dead_letter"),
+                                   fl.BoundedOutOfOrderness(1))
+    record(out, str(main_dir))
+    record(p.dead_letters() | DeadLettersToDicts(), str(dlq_dir), "RecordDLQ")
+    p.run()
+    assert sorted((v, t) for v, _, t, _ in recorded(str(main_dir))) == [(0, 1_000), (2, 2_000)]
+    [dead] = values(str(dlq_dir))
+    assert (dead["transform"], dead["error_type"], dead["payload"], dead["timestamp_ms"]) == (
+        "Stamped", "EventTimeOutOfRangeError", 1, None)
+
+
 def test_file_sink_at_least_once(tmp_path):
     from fluvial.transforms.io import WriteToText
 
