@@ -26,6 +26,7 @@ from fluvial.errors import (
     FluvialError,
     PipelineConstructionError,
     RunnerNotFoundError,
+    SideInputError,
     UnsupportedFeatureError,
     UserCodeError,
 )
@@ -38,7 +39,9 @@ from fluvial.pardo import ParDo
 from fluvial.pipeline import Pipeline
 from fluvial.ptransform import PTransform
 from fluvial.pvalue import PCollection
+from fluvial.reshuffle import Reshuffle
 from fluvial.result import PipelineResult, PipelineState
+from fluvial.side_inputs import AsDict, AsIter, AsList, AsSingleton, EmptySideInput
 from fluvial.sink import Sink, SinkWriter, Write
 from fluvial.source import Read, Source, SourceReader
 from fluvial.timeutil import Duration, TimeDomain, Timestamp
@@ -110,6 +113,13 @@ __all__ = [
     "CombineFn",
     "Flatten",
     "WindowInto",
+    "Reshuffle",
+    # side inputs
+    "AsSingleton",
+    "AsIter",
+    "AsList",
+    "AsDict",
+    "EmptySideInput",
     # sources and sinks
     "Source",
     "SourceReader",
@@ -170,6 +180,7 @@ __all__ = [
     "FluvialError",
     "PipelineConstructionError",
     "UserCodeError",
+    "SideInputError",
     "UnsupportedFeatureError",
     "RunnerNotFoundError",
     "CheckpointMismatchError",

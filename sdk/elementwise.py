@@ -9,7 +9,8 @@ Each wraps the function in a :class:`fluvial.dofn.CallableDoFn` subclass whose `
 the function directly, without per-element parameter binding. The extra arguments are also the
 ParDo's arguments (as in Beam), so ``process(element, *args, **kwargs)`` works either way.
 Outputs keep the input element's timestamp and windows. Extra positional and keyword arguments
-are passed to every call.
+are passed to every call; a side-input view among them (``fl.AsList(pcoll)``, ...;
+:mod:`fluvial.side_inputs`) is replaced by its value for the element's window.
 
 >>> import fluvial as fl
 >>> from fluvial.testing import assert_that, equal_to
@@ -142,19 +143,23 @@ class _ParamFnDoFn(DoFn):
         self.name = name
         params = _side_params(fn)
 
-        def process(element: Any, **bound: Any) -> Any:
-            out = fn(element, *args, **kwargs, **bound)
+        # the extra arguments arrive with every call (they are the ParDo's, as for the other
+        # element-wise DoFns), side-input views replaced by their values
+        def process(element: Any, *call_args: Any, **call_kwargs: Any) -> Any:
+            out = fn(element, *call_args, **call_kwargs)
             if kind == "Map":
                 return [out]
             if kind == "Filter":
                 return [element] if out else []
             return out
 
-        sig = [inspect.Parameter("element", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        sig = [inspect.Parameter("element", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+               inspect.Parameter("call_args", inspect.Parameter.VAR_POSITIONAL)]
         sig += [
             inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=p)
             for n, p in params
         ]
+        sig.append(inspect.Parameter("call_kwargs", inspect.Parameter.VAR_KEYWORD))
         process.__signature__ = inspect.Signature(sig)  # type: ignore[attr-defined]
         self.process = process  # type: ignore[method-assign]
 
@@ -188,13 +193,12 @@ class _CallableTransform(PTransform):
         return f"{type(self).__name__}({_fn_name(self.fn)})"
 
     def expand(self, pcoll: Any) -> Any:
-        if isinstance(self.dofn, _CallableFnDoFn):
-            # As in Beam, the extra arguments also travel on the ParDo; runners may read them
-            # from either place (they are the same objects).
-            return pcoll | "ParDo" >> ParDo(
-                self.dofn, *self.args, on_error=self.on_error, **self.kwargs
-            )
-        return pcoll | "ParDo" >> ParDo(self.dofn, on_error=self.on_error)
+        # As in Beam, the extra arguments travel on the ParDo (side-input views among them);
+        # the direct-call DoFns keep them too, so a runner may call the function without
+        # parameter binding when there are no side inputs.
+        return pcoll | "ParDo" >> ParDo(
+            self.dofn, *self.args, on_error=self.on_error, **self.kwargs
+        )
 
 
 class Map(_CallableTransform):

@@ -106,6 +106,11 @@ class UserCodeError(FluvialError):
         return (type(self), (self.label, self.element, self.cause, self.where))
 
 
+class SideInputError(FluvialError, ValueError):
+    """A side input's contents do not fit its view (several elements in an AsSingleton's window,
+    not (key, value) pairs for AsDict); the message names the transform and the side input."""
+
+
 class RunnerNotFoundError(FluvialError):
     """An unknown runner name, or a runner whose extra is not installed."""
 

@@ -9,6 +9,10 @@
 ``on_error`` ("fail", "dead_letter" or "skip"; None: the pipeline's ``--on-error``) decides
 what an exception in ``process`` (or ``process_batch``, or a timer callback) does; see
 :mod:`fluvial.deadletter`.
+
+Extra arguments may be side-input views (``AsSingleton``, ``AsIter``, ``AsList``, ``AsDict``;
+:mod:`fluvial.side_inputs`): the applied node's inputs are then the main input followed by the
+side inputs' PCollections, in argument order (positional, then keyword).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from fluvial.dofn import DoFn
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PrimitiveTransform
 from fluvial.pvalue import DoOutputsTuple
+from fluvial.side_inputs import SideArgs
 
 
 class ParDo(PrimitiveTransform):
@@ -51,6 +56,10 @@ class ParDo(PrimitiveTransform):
         self.on_error = check_policy(on_error, f"transform '{self.default_label()}'")
         self.args = args
         self.kwargs = kwargs
+        #: the extra arguments with their side-input views (:class:`fluvial.side_inputs.SideArgs`)
+        self.side_args = SideArgs(args, kwargs)
+        #: the side-input views, in argument order
+        self.side_inputs = tuple(self.side_args.views)
         self.output_tags: tuple[str, ...] = ()
         self.main_tag: str | None = None
         self.signature: Any = None
@@ -76,6 +85,19 @@ class ParDo(PrimitiveTransform):
             )
         self.signature = DoFnSignature(self.fn, node.full_label)
         p = pcoll.pipeline
+        for view in self.side_inputs:
+            if view.pvalue.pipeline is not p:
+                raise PipelineConstructionError(
+                    f"transform '{node.full_label}': side input {view!r} belongs to another "
+                    "pipeline; build each pipeline from its own PCollections"
+                )
+            node.inputs.append(view.pvalue)
+        if self.side_inputs and self.signature.is_stateful:
+            raise PipelineConstructionError(
+                f"transform '{node.full_label}': a stateful DoFn (state or timers) cannot take "
+                f"side inputs ({', '.join(map(repr, self.side_inputs))}); read the side input "
+                "in a stateless ParDo before it, or keep the values in state"
+            )
         main = p.new_pcollection(node, pcoll.windowing, pcoll.is_bounded)
         if not self.output_tags:
             return main

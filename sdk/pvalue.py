@@ -77,3 +77,18 @@ class DoOutputsTuple:
     @property
     def pipeline(self):
         return self.main.pipeline
+
+
+# Beam keeps the side-input views in its pvalue module; so does fluvial (defined in
+# fluvial.side_inputs, imported last: that module reads PCollection from here)
+from fluvial.side_inputs import (  # noqa: E402
+    AsDict,
+    AsIter,
+    AsList,
+    AsSideInput,
+    AsSingleton,
+    EmptySideInput,
+)
+
+__all__ = ["PCollection", "DoOutputsTuple", "AsSideInput", "AsSingleton", "AsIter", "AsList",
+           "AsDict", "EmptySideInput"]

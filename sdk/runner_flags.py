@@ -18,7 +18,7 @@ Rules:
   when options are parsed.
 
 >>> [f.name for f in RUNNER_FLAGS if f.runner == "beam"]
-['--beam-runner', '--beam-option', '--beam-sink-guarantee']
+['--beam-runner', '--beam-option', '--beam-sink-guarantee', '--beam-log-level']
 """
 
 from __future__ import annotations
@@ -70,6 +70,13 @@ RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
         "callback, so such a sink is refused without this flag)",
         metavar="GUARANTEE", choices=("at_least_once",),
         default="exactly-once sinks are refused",
+    ),
+    RunnerFlag(
+        "--beam-log-level", "beam",
+        "the level of apache_beam's loggers while a pipeline runs on Beam (off: silenced; a "
+        "failure still raises its error, a user-code failure as UserCodeError)",
+        metavar="LEVEL", choices=("debug", "info", "warning", "error", "critical", "off"),
+        default="off",
     ),
     RunnerFlag(
         "--flink-mode", "flink",

@@ -79,6 +79,26 @@ class _Check(DoFn):
         return []
 
 
+class MatchContents(PTransform):
+    """Applies ``matcher`` to the whole contents of its input once the input is exhausted (the
+    part of assert_that after reifying windows). Its expansion is the model's: every element in
+    the global window with the Never trigger, grouped under one key, matched when the window
+    ends at the end of input (an empty input is matched too). A runner may translate it
+    natively when its groupings could lose elements the model does not (the Beam runner records
+    every element and matches them after the run: Beam's DirectRunner does not hold a stateful
+    DoFn's output watermark for its timers, so a grouping there drops timer outputs emitted at
+    the end of input)."""
+
+    def __init__(self, matcher: Callable[[list[Any]], None]) -> None:
+        self.matcher = matcher
+
+    def expand(self, pcoll):
+        g = pcoll | "Global" >> WindowInto(GlobalWindows(), trigger=Never())
+        keyed = insert_default_if_empty(g | "Key" >> KeyWithNone())
+        keyed = keyed | "ReGlobal" >> WindowInto(GlobalWindows(), trigger=Never())
+        return keyed | "Group" >> GroupByKey() | "Check" >> ParDo(_Check(self.matcher))
+
+
 class _AssertThat(PTransform):
     def __init__(self, matcher: Callable[[list[Any]], None], reify_windows: bool) -> None:
         self.matcher = matcher
@@ -87,10 +107,7 @@ class _AssertThat(PTransform):
     def expand(self, pcoll):
         if self.reify_windows:
             pcoll = pcoll | "Reify" >> ParDo(_Reify())
-        g = pcoll | "Global" >> WindowInto(GlobalWindows(), trigger=Never())
-        keyed = insert_default_if_empty(g | "Key" >> KeyWithNone())
-        keyed = keyed | "ReGlobal" >> WindowInto(GlobalWindows(), trigger=Never())
-        return keyed | "Group" >> GroupByKey() | "Check" >> ParDo(_Check(self.matcher))
+        return pcoll | "Match" >> MatchContents(self.matcher)
 
 
 def assert_that(pcoll: Any, matcher: Callable[[list[Any]], None], label: str = "assert_that", reify_windows: bool = False) -> None:

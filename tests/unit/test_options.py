@@ -119,7 +119,7 @@ def test_runner_flags_are_data_of_offered_runners():
     assert runner_flags()[: len(RUNNER_FLAGS)] == RUNNER_FLAGS
     assert {f.runner for f in RUNNER_FLAGS} <= set(known_runners())
     assert [f.name for f in RUNNER_FLAGS] == [
-        "--beam-runner", "--beam-option", "--beam-sink-guarantee",
+        "--beam-runner", "--beam-option", "--beam-sink-guarantee", "--beam-log-level",
         "--flink-mode", "--parallelism", "--flink-master", "--flink-jars", "--flink-sink-guarantee"]
     for f in RUNNER_FLAGS:
         assert f.help and f.metavar
