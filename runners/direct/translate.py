@@ -1,36 +1,33 @@
-"""Translate a pipeline's primitives into direct-runner operators, fusing where the result is
-provably the same: chains of stateless ParDos, and WindowInto + CombinePerKey(built-in
-combiner) under the default trigger (the sliced, vectorised path). Each ParDo stage keeps its
-own label and error policy, fused or not; ``p.dead_letters()`` becomes a DeadLetterSource that
-ParDos, groupings (GroupByKey, CombinePerKey) and Read sources push their dead-letter records
-into."""
+"""Translate a pipeline into direct-runner operators on the shared skeleton
+(:mod:`fluvial.runners.common.translator`), fusing where the result is provably the same:
+chains of stateless ParDos (one operator, the batch passes every stage without intermediate
+buffers), and WindowInto + CombinePerKey(built-in combiner) under the default trigger (the
+sliced, vectorised path). Each ParDo stage keeps its own label and error policy, fused or not.
+
+``p.dead_letters()`` is a DeadLetterSource created before the walk: ParDos, groupings
+(GroupByKey, CombinePerKey) and Read sources push their dead-letter records into it during the
+run, so the walk keeps application order.
+A stateless ParDo with side inputs is an operator of its own with one input per side input
+(:mod:`.operators.side_inputs`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fluvial.combine import CombinePerKey
-from fluvial.create import Create
-from fluvial.deadletter import (
-    DeadLetters,
-    check_dead_letter_consumer,
-    dead_letter_descendants,
-    dead_letters_node,
-    node_policy,
+from fluvial.runners.common.fusion import (
+    ParDoChain,
+    WindowedCombine,
+    fuse_pardo_chains,
+    fuse_windowed_combines,
 )
-from fluvial.errors import PipelineConstructionError
-from fluvial.flatten import Flatten
-from fluvial.gbk import GroupByKey
-from fluvial.pardo import ParDo
-from fluvial.sink import Write
-from fluvial.source import Read, SourceContext
-from fluvial.testing.test_stream import TestStream
-from fluvial.windowinto import WindowInto
+from fluvial.runners.common.translator import Translator
+from fluvial.source import SourceContext
 
 from .operators.base import Operator
 from .operators.group import GroupOperator
 from .operators.on_error import ErrorHandler
 from .operators.pardo import DoFnCaller, ParDoOperator
+from .operators.side_inputs import SideInputParDoOperator
 from .operators.simple import FlattenOperator, WindowIntoOperator, WriteOperator
 from .operators.sliced_combine import SlicedCombineOperator, can_slice
 from .operators.stateful import StatefulParDoOperator
@@ -38,117 +35,130 @@ from .sources import CreateSource, DeadLetterSource, ReadSource, SourceOperator,
 
 
 class Graph:
+    """The operators of a translated pipeline, in translation order, and its sources."""
+
     def __init__(self) -> None:
         self.ops: list[Operator] = []
         self.sources: list[SourceOperator] = []
 
 
-def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
-    nodes = list(pipeline.primitives())
-    consumers: dict[int, list[Any]] = {}
-    for n in nodes:
-        for pc in n.inputs:
-            consumers.setdefault(id(pc), []).append(n)
+def _sliceable(window_into: Any, combine: Any) -> bool:
+    t = combine.transform
+    return not t.late_output and can_slice(window_into.transform.windowing, t.combine_fn)
 
-    g = Graph()
-    where: dict[int, tuple[Operator, str | None]] = {}  # pcoll id -> (op emitting it, tag)
-    fused_into: dict[int, Operator] = {}  # node id -> op already created for it
-    chain_tail: dict[int, ParDoOperator] = {}  # pcoll id -> fused ParDo op whose last stage makes it
 
-    check_dead_letter_consumer(pipeline, options)
-    handles_dead_letters = dead_letter_descendants(pipeline)
-    dl_node = dead_letters_node(pipeline)
-    dlq = DeadLetterSource(dl_node.full_label) if dl_node is not None else None
-    push = dlq.push if dlq is not None else None
+class DirectTranslator(Translator):
+    """One operator per step; see the module docstring."""
 
-    def source_ctx(label: str) -> SourceContext:
-        return SourceContext(options, executor.clock, label, executor.metrics, push)
+    runner = "direct"
 
-    def errors_of(node: Any) -> ErrorHandler:
-        """The error handler of a ParDo, GroupByKey or CombinePerKey node."""
-        label = node.full_label
-        policy = node_policy(node.transform.on_error, options, label,
-                             id(node) in handles_dead_letters)
-        return ErrorHandler(label, policy, push)
+    def __init__(self, pipeline: Any, options: Any, executor: Any) -> None:
+        super().__init__(pipeline, options)
+        self.executor = executor
+        self.result = Graph()
+        dl = self.graph.dead_letters
+        self.dlq = DeadLetterSource(dl.full_label) if dl is not None else None
+        self.push = self.dlq.push if self.dlq is not None else None
 
-    def subscribe(op: Operator, node: Any) -> None:
-        for i, pc in enumerate(node.inputs):
-            src, tag = where[id(pc)]
+    def plan(self) -> list[Any]:
+        # application order: the dead-letter source exists before its producers
+        steps = fuse_windowed_combines(self.graph, self.graph.leaves, _sliceable)
+        return fuse_pardo_chains(self.graph, steps)
+
+    def translate(self) -> DirectTranslator:
+        super().translate()
+        if self.dlq is not None:
+            self.dlq.others = [s for s in self.result.sources if s is not self.dlq]
+        return self
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _source_ctx(self, label: str) -> SourceContext:
+        ex = self.executor
+        return SourceContext(self.options, ex.clock, label, ex.metrics, self.push)
+
+    def _add(self, op: Operator, first: Any, last: Any | None = None) -> None:
+        """Subscribe ``op`` to the inputs of ``first``, record it as the producer of the outputs
+        of ``last`` (default: ``first``)."""
+        for i, pc in enumerate(first.inputs):
+            src, tag = self.handle(pc)
             src.add_consumer(tag, op, i)
-
-    for node in nodes:
-        t = node.transform
-        label = node.full_label
-        if id(node) in fused_into:
-            op = fused_into[id(node)]
-            for tag, pc in node.outputs.items():
-                where[id(pc)] = (op, tag)
-            continue
-        if isinstance(t, Create):
-            op: Operator = CreateSource(label, t.values)
-        elif isinstance(t, TestStream):
-            op = TestStreamSource(label, t.script, executor)
-        elif isinstance(t, Read):
-            op = ReadSource(label, t.source, source_ctx(label), t.watermark_strategy)
-        elif isinstance(t, DeadLetters):
-            op = dlq  # type: ignore[assignment]
-        elif isinstance(t, ParDo):
-            caller = DoFnCaller(label, t, errors_of(node))
-            if caller.sig.is_stateful:
-                op = StatefulParDoOperator(label, caller, node.inputs[0].windowing)
-            else:
-                pc_in = node.inputs[0]
-                prev = chain_tail.get(id(pc_in))
-                if prev is not None and len(consumers.get(id(pc_in), [])) == 1:
-                    prev.callers.append(caller)
-                    prev.labels.append(label)
-                    chain_tail.pop(id(pc_in))
-                    for tag, pc in node.outputs.items():
-                        where[id(pc)] = (prev, tag)
-                    if not t.output_tags:
-                        chain_tail[id(node.outputs[None])] = prev
-                    continue
-                op = ParDoOperator(label, [caller])
-                if not t.output_tags:
-                    chain_tail[id(node.outputs[None])] = op  # type: ignore[assignment]
-        elif isinstance(t, WindowInto):
-            out_pc = node.outputs[None]
-            cons = consumers.get(id(out_pc), [])
-            if (
-                len(cons) == 1
-                and isinstance(cons[0].transform, CombinePerKey)
-                and not cons[0].transform.late_output
-                and can_slice(t.windowing, cons[0].transform.combine_fn)
-            ):
-                c = cons[0]
-                op = SlicedCombineOperator(c.full_label, label, t.windowing, c.transform.combine_fn,
-                                           errors_of(c))
-                fused_into[id(c)] = op
-                subscribe(op, node)
-                g.ops.append(op)
-                continue
-            op = WindowIntoOperator(label, t.windowing.window_fn)
-        elif isinstance(t, GroupByKey):
-            op = GroupOperator(label, node.inputs[0].windowing, None, t.late_output, "GroupByKey",
-                               errors_of(node))
-        elif isinstance(t, CombinePerKey):
-            op = GroupOperator(label, node.inputs[0].windowing, t.combine_fn, t.late_output,
-                               "CombinePerKey", errors_of(node))
-        elif isinstance(t, Flatten):
-            op = FlattenOperator(label, n_inputs=len(node.inputs))
-        elif isinstance(t, Write):
-            op = WriteOperator(label, t.sink, source_ctx(label))
-        else:
-            raise PipelineConstructionError(
-                f"transform '{label}': the direct runner does not know primitive {type(t).__name__}"
-            )
-        if node.inputs:
-            subscribe(op, node)
-        for tag, pc in node.outputs.items():
-            where[id(pc)] = (op, tag)
-        g.ops.append(op)
+        for tag in (last or first).outputs:
+            self.set_output(last or first, (op, tag), tag)
+        self.result.ops.append(op)
         if isinstance(op, SourceOperator):
-            g.sources.append(op)
-    if dlq is not None:
-        dlq.others = [s for s in g.sources if s is not dlq]
-    return g
+            self.result.sources.append(op)
+
+    def _errors(self, node: Any) -> ErrorHandler:
+        """The error handler of a ParDo, GroupByKey or CombinePerKey node."""
+        return ErrorHandler(node.full_label, self.graph.policy(node), self.push)
+
+    def _caller(self, node: Any) -> DoFnCaller:
+        return DoFnCaller(node.full_label, node.transform, self._errors(node))
+
+    # -- sources -------------------------------------------------------------------------------
+    def create(self, node: Any) -> None:
+        self._add(CreateSource(node.full_label, node.transform.values), node)
+
+    def test_stream(self, node: Any) -> None:
+        self._add(TestStreamSource(node.full_label, node.transform.script, self.executor), node)
+
+    def read(self, node: Any) -> None:
+        t, label = node.transform, node.full_label
+        self._add(ReadSource(label, t.source, self._source_ctx(label), t.watermark_strategy),
+                  node)
+
+    def dead_letters(self, node: Any) -> None:
+        self._add(self.dlq, node)  # type: ignore[arg-type]
+
+    # -- element-wise --------------------------------------------------------------------------
+    def pardo(self, node: Any) -> None:
+        if node.transform.side_inputs:
+            op: Operator = SideInputParDoOperator(
+                node.full_label, self._caller(node), node.transform.side_args,
+                node.inputs[0].windowing.allowed_lateness_ms)
+        else:
+            op = ParDoOperator(node.full_label, [self._caller(node)])
+        self._add(op, node)
+
+    def pardo_chain(self, chain: ParDoChain) -> None:
+        callers = [self._caller(n) for n in chain.nodes]
+        self._add(ParDoOperator(chain.first.full_label, callers), chain.first, chain.last)
+
+    def stateful_pardo(self, node: Any) -> None:
+        op = StatefulParDoOperator(node.full_label, self._caller(node), node.inputs[0].windowing)
+        self._add(op, node)
+
+    def window_into(self, node: Any) -> None:
+        self._add(WindowIntoOperator(node.full_label, node.transform.windowing.window_fn), node)
+
+    def flatten(self, node: Any) -> None:
+        self._add(FlattenOperator(node.full_label, n_inputs=len(node.inputs)), node)
+
+    # -- groupings -----------------------------------------------------------------------------
+    def group_by_key(self, node: Any) -> None:
+        t = node.transform
+        op = GroupOperator(node.full_label, node.inputs[0].windowing, None, t.late_output,
+                           "GroupByKey", self._errors(node))
+        self._add(op, node)
+
+    def combine_per_key(self, node: Any) -> None:
+        t = node.transform
+        op = GroupOperator(node.full_label, node.inputs[0].windowing, t.combine_fn,
+                           t.late_output, "CombinePerKey", self._errors(node))
+        self._add(op, node)
+
+    def windowed_combine(self, group: WindowedCombine) -> None:
+        wi, c = group.window_into, group.combine
+        op = SlicedCombineOperator(c.full_label, wi.full_label, wi.transform.windowing,
+                                   c.transform.combine_fn, self._errors(c))
+        self._add(op, wi, c)
+
+    # -- sinks ---------------------------------------------------------------------------------
+    def write(self, node: Any) -> None:
+        label = node.full_label
+        self._add(WriteOperator(label, node.transform.sink, self._source_ctx(label)), node)
+
+
+def translate(pipeline: Any, options: Any, executor: Any) -> Graph:
+    """The operators of ``pipeline`` on the direct runner."""
+    return DirectTranslator(pipeline, options, executor).translate().result
