@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from .logs import quiet_beam_import
+
 try:
-    import apache_beam  # noqa: F401
+    with quiet_beam_import():
+        import apache_beam  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
         "the Beam runner needs apache_beam; install 'fluvial[beam]' (pip install 'fluvial[beam]')"

@@ -22,6 +22,7 @@ from apache_beam.utils.windowed_value import WindowedValue as BeamWindowedValue
 from fluvial.dofn import DoFn
 from fluvial.dofn_invoker import DoFnSignature, Invocation, bind_kwargs, normalize_outputs
 from fluvial.errors import FluvialError, UserCodeError
+from fluvial.side_inputs import SideArgs
 from fluvial.values import WindowedValue
 
 from .convert import (
@@ -34,6 +35,7 @@ from .convert import (
 )
 from .deadletters import ErrorPolicy
 from .metrics import install_bridge
+from .side_inputs import resolve
 
 
 def to_beam_output(tag: str | None, wv: WindowedValue, ts_ms: int, windows: tuple) -> Any:
@@ -99,12 +101,15 @@ class BeamDoFn(UserDoFnLifecycle):
     failing element contributes none."""
 
     def __init__(self, fn: DoFn, label: str, args: tuple, kwargs: dict,
-                 policy: str = "fail") -> None:
+                 policy: str = "fail", side_args: SideArgs | None = None) -> None:
         self.fn = fn
         self.label = label
         self.args = args
         self.kwargs = kwargs
         self.errors = ErrorPolicy(label, policy)
+        # with side inputs the extra arguments come from Beam with every call (Beam resolves
+        # the side inputs per window); side_args says which of them are views
+        self.side_args = side_args if side_args else None
         self._params: Any = None
 
     def setup(self) -> None:
@@ -115,18 +120,22 @@ class BeamDoFn(UserDoFnLifecycle):
         self._call("setup")
 
     def process(self, element, ts=beam.DoFn.TimestampParam, w=beam.DoFn.WindowParam,
-                pane=beam.DoFn.PaneInfoParam):
+                pane=beam.DoFn.PaneInfoParam, *side_args, **side_kwargs):
         ts_ms = from_beam_ts(ts)
         fwin = from_beam_window(w)
         windows = (fwin,)
         fpane = from_beam_pane(pane)
+        if self.side_args is not None:
+            args, kwargs = resolve(self.side_args, side_args, side_kwargs, self.label, fwin)
+        else:
+            args, kwargs = self.args, self.kwargs
         kw = {}
         if self._params:
             wv = WindowedValue(element, ts_ms, windows, fpane)
             key = element[0] if "Key" in self._needs else None
             kw = bind_kwargs(self._params, Invocation(wv, fwin, key, None, None, ts_ms), self.label)
         try:
-            results = self.fn.process(element, *self.args, **self.kwargs, **kw)
+            results = self.fn.process(element, *args, **kwargs, **kw)
             outs = [to_beam_output(tag, o, ts_ms, windows)
                     for tag, o in normalize_outputs(results, ts_ms, windows, fpane, self.label, element)]
         except FluvialError:

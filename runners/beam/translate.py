@@ -1,14 +1,17 @@
-"""Translate a fluvial pipeline's primitives into an apache_beam pipeline.
+"""Translate a fluvial pipeline into an apache_beam pipeline on the shared skeleton
+(:mod:`fluvial.runners.common.translator`), in the skeleton's order: ``p.dead_letters()`` after
+every producer of dead letters, unfused (Beam fuses).
 
 Create -> beam.Create (+ timestamps), TestStream -> Beam's TestStream, Read(Source) -> Impulse +
 a reading DoFn (ReadFromKafka: a splittable DoFn over per-partition offset ranges), ParDo -> a
-Beam DoFn (stateful ones with Beam userstate) under its error policy, WindowInto ->
-beam.WindowInto (windows, triggers, accumulation, lateness and timestamp combiner one to one),
-GroupByKey / CombinePerKey -> Beam's (under an error policy other than "fail": a checking
-ParDo, Beam's GroupByKey and a combine element by element, :mod:`.grouping_policy`), Flatten ->
-beam.Flatten, Write(Sink) -> a writing DoFn
-(exactly-once sinks only with ``--beam-sink-guarantee at_least_once``), DeadLetters -> a
-Flatten of every dead-letter output in the global window.
+Beam DoFn (stateful ones with Beam userstate) under its error policy, side inputs -> Beam side
+inputs (:mod:`.side_inputs`), WindowInto -> beam.WindowInto (windows, triggers, accumulation,
+lateness and timestamp combiner one to one), GroupByKey / CombinePerKey -> Beam's (under an
+error policy other than "fail": a checking ParDo, Beam's GroupByKey and a combine element by
+element, :mod:`.grouping_policy`), Flatten -> beam.Flatten, Write(Sink) -> a writing DoFn (exactly-once sinks only with
+``--beam-sink-guarantee at_least_once``), DeadLetters -> a Flatten of every dead-letter output
+in the global window. Composites translated whole: Reshuffle -> Beam's Reshuffle; on the local
+Beam runners, assert_that's matching -> recorded and matched after the run (:mod:`.assertions`).
 """
 
 from __future__ import annotations
@@ -21,20 +24,10 @@ from apache_beam.transforms.window import TimestampedValue as BeamTimestampedVal
 from apache_beam.utils.windowed_value import WindowedValue as BeamWindowedValue
 
 from fluvial.combine import CombinePerKey
-from fluvial.create import Create
-from fluvial.deadletter import (
-    DeadLetters,
-    check_dead_letter_consumer,
-    dead_letters_node,
-    effective_policy,
-    node_policy,
-)
 from fluvial.errors import UnsupportedFeatureError
-from fluvial.flatten import Flatten
-from fluvial.gbk import GroupByKey
-from fluvial.pardo import ParDo
-from fluvial.sink import Write
-from fluvial.source import Read
+from fluvial.reshuffle import Reshuffle
+from fluvial.runners.common.translator import Translator
+from fluvial.testing.assertions import MatchContents
 from fluvial.testing.test_script import (
     ElementEvent,
     EndOfInput,
@@ -42,13 +35,12 @@ from fluvial.testing.test_script import (
     TestScript,
     WatermarkEvent,
 )
-from fluvial.testing.test_stream import TestStream
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import TimestampedValue
 from fluvial.windowing import Windowing
-from fluvial.windowinto import WindowInto
 
+from .assertions import LOCAL_RUNNERS, Check, RecordFn
 from .capabilities import LATE_OUTPUT
 from .convert import (
     RUNNER,
@@ -69,6 +61,7 @@ from .kafka import (
     is_kafka_source,
     plan_kafka_read,
 )
+from .side_inputs import beam_args
 from .stateful import _BeamCombineFn, make_stateful_dofn
 
 
@@ -161,150 +154,178 @@ class Translation:
         self.has_test_stream = False
         self.has_state = False
         self.labels: dict[str, str] = {}
+        #: assert_that checks to run after the pipeline (local Beam runners)
+        self.checks: list[Check] = []
 
 
-def _order(pipeline: Any) -> tuple[list, set[int]]:
-    """The primitives in an order where ``p.dead_letters()`` comes after every other node it
-    does not feed (its inputs are the dead-letter outputs of those nodes), and the ids of the
-    nodes downstream of it."""
-    nodes = list(pipeline.primitives())
-    dl = dead_letters_node(pipeline)
-    if dl is None:
-        return nodes, set()
-    down = {id(dl)}
-    made = {id(pc) for pc in dl.outputs.values()}
-    for n in nodes:
-        if any(id(pc) in made for pc in n.inputs):
-            down.add(id(n))
-            made.update(id(pc) for pc in n.outputs.values())
-    return [n for n in nodes if id(n) not in down] + [n for n in nodes if id(n) in down], down
+class BeamTranslator(Translator):
+    """Builds the Beam pipeline ``bp``; see the module docstring."""
 
+    runner = RUNNER
 
-def _with_dead_letters(pc_in: Any, label: str, pardo: Any, tags: tuple, dl: bool, node: Any,
-                       pcs: dict, dl_outputs: list) -> None:
-    """Apply ``pardo`` and register its outputs (and its dead-letter output when ``dl``)."""
-    if dl:
-        tags = (*tags, DLQ_TAG)
-    if not tags:
-        pcs[id(node.outputs[None])] = pc_in | label >> pardo
-        return
-    res = pc_in | label >> pardo.with_outputs(*tags, main="__main__")
-    for tag, pc in node.outputs.items():
-        pcs[id(pc)] = res["__main__"] if tag is None else res[tag]
-    if dl:
-        dl_outputs.append(res[DLQ_TAG])
+    def __init__(self, pipeline: Any, bp: beam.Pipeline, options: Any,
+                 runner_name: str = "") -> None:
+        natives: dict[type, str] = {Reshuffle: "reshuffle"}
+        if runner_name in LOCAL_RUNNERS:
+            natives[MatchContents] = "match_contents"
+        self.native_composites = natives
+        super().__init__(pipeline, options)
+        self.bp = bp
+        self.runner_name = runner_name
+        self.accepted = sink_guarantee(getattr(options, "extra_args", ()))
+        self.tr = Translation()
+
+    def translate_step(self, step: Any) -> None:
+        self.tr.labels[step.full_label] = step.full_label
+        super().translate_step(step)
+
+    def _with_dead_letters(self, pc_in: Any, node: Any, pardo: Any, tags: tuple) -> None:
+        """Apply ``pardo`` and register its outputs (and its dead-letter output when the node's
+        policy is "dead_letter")."""
+        label = node.full_label
+        dl = self.graph.policy(node) == "dead_letter"
+        if dl:
+            tags = (*tags, DLQ_TAG)
+        if not tags:
+            self.set_output(node, pc_in | label >> pardo)
+            return
+        res = pc_in | label >> pardo.with_outputs(*tags, main="__main__")
+        for tag in node.outputs:
+            self.set_output(node, res["__main__"] if tag is None else res[tag], tag)
+        if dl:
+            self.dead_letter_outputs.append(res[DLQ_TAG])
+
+    # -- sources -------------------------------------------------------------------------------
+    def create(self, node: Any) -> None:
+        t, label = node.transform, node.full_label
+        out = self.bp | label >> beam.Create(t.values, reshuffle=False)
+        if any(isinstance(v, TimestampedValue) for v in t.values):
+            out = out | f"{label}#ts" >> beam.ParDo(_CreateTimestamps()).with_output_types(Any)
+        self.set_output(node, out)
+
+    def test_stream(self, node: Any) -> None:
+        self.tr.has_test_stream = True
+        self.set_output(node, self.bp | node.full_label >> _test_stream(node.transform.script))
+
+    def read(self, node: Any) -> None:
+        t, label, bp = node.transform, node.full_label, self.bp
+        if is_kafka_source(t.source):
+            check_bounded(t.source, label)
+            read_fn = (ReadKafkaRangeFn if self.runner_name in _NO_SDF_RUNNERS
+                       else ReadKafkaPartitionFn)
+            fn = read_fn(t.source.cfg, label, self.options)
+            self._with_dead_letters(plan_kafka_read(bp, t.source, label), node, beam.ParDo(fn),
+                                    ())
+            return
+        if not t.source.is_bounded:
+            raise UnsupportedFeatureError(
+                RUNNER, label,
+                f"unbounded source {t.source.display_name()}: the generic Read runs a reader "
+                "to exhaustion inside one DoFn, which only works for bounded sources; use a "
+                "bounded source or the direct runner",
+            )
+        batch = getattr(self.options, "batch_size", 4096)
+        self._with_dead_letters(
+            bp | f"{label}#impulse" >> beam.Impulse(), node,
+            beam.ParDo(ReadSourceFn(t.source, label, self.options, batch)), ())
+
+    def dead_letters(self, node: Any) -> None:
+        # every dead-letter output is complete: the skeleton translates this node after them
+        label = node.full_label
+        if self.dead_letter_outputs:
+            glob = [o | f"{label}#global{i}" >> beam.WindowInto(beam.window.GlobalWindows())
+                    for i, o in enumerate(self.dead_letter_outputs)]
+            self.set_output(node, glob | label >> beam.Flatten())
+        else:
+            self.set_output(node, self.bp | label >> beam.Create([]))
+
+    # -- element-wise --------------------------------------------------------------------------
+    def pardo(self, node: Any) -> None:
+        t, label = node.transform, node.full_label
+        # downstream of p.dead_letters() the pipeline's --on-error does not apply, and an own
+        # on_error="dead_letter" is refused (it would loop): the graph's policy says so
+        policy = self.graph.policy(node)
+        if t.side_inputs:
+            fn = BeamDoFn(t.fn, label, (), {}, policy, side_args=t.side_args)
+            args, kwargs = beam_args(t.side_args, [h for _, h in self.side_inputs(node)])
+            pardo = beam.ParDo(fn, *args, **kwargs)
+        else:
+            pardo = beam.ParDo(BeamDoFn(t.fn, label, t.args, t.kwargs, policy))
+        self._with_dead_letters(self.input(node), node, pardo, tuple(t.output_tags))
+
+    def stateful_pardo(self, node: Any) -> None:
+        t, label = node.transform, node.full_label
+        self.tr.has_state = True
+        if t.args or t.kwargs:
+            raise UnsupportedFeatureError(RUNNER, label, "extra ParDo arguments on a stateful DoFn")
+        fn = make_stateful_dofn(t.fn, label, node.inputs[0].windowing.allowed_lateness_ms,
+                                self.graph.policy(node), tuple(t.output_tags))
+        src = self.input(node) | f"{label}#kv" >> beam.Map(
+            lambda kv: (kv[0], kv[1])).with_output_types(beam.typehints.Tuple[Any, Any])
+        self._with_dead_letters(src, node, beam.ParDo(fn), tuple(t.output_tags))
+
+    def window_into(self, node: Any) -> None:
+        label = node.full_label
+        self.set_output(node, self.input(node) | label >> beam.WindowInto(
+            **window_into_kwargs(node.transform.windowing, label)))
+
+    def flatten(self, node: Any) -> None:
+        ins = [self.handle(pc) for pc in node.inputs]
+        self.set_output(node, ins | node.full_label >> beam.Flatten())
+
+    # -- groupings -----------------------------------------------------------------------------
+    def group_by_key(self, node: Any) -> None:
+        self._grouping(node)
+
+    def combine_per_key(self, node: Any) -> None:
+        self._grouping(node)
+
+    def _grouping(self, node: Any) -> None:
+        t, label = node.transform, node.full_label
+        if t.late_output:
+            raise UnsupportedFeatureError(
+                RUNNER, label,
+                f"with_late_output(): {LATE_OUTPUT}; remove with_late_output() or use the "
+                "direct runner",
+            )
+        w = node.inputs[0].windowing
+        closing = closes_at_end_of_window(w)
+        combine = isinstance(t, CombinePerKey)
+        policy = self.graph.policy(node)
+        if policy != "fail":  # bad elements and CombineFn failures go to the policy
+            self.set_output(node, guarded_grouping(
+                self.input(node), label, t.combine_fn if combine else None, policy,
+                _needs_last_fix(w), closing, self.dead_letter_outputs))
+            return
+        if not combine or closing:
+            # with the added end-of-window trigger, empty final panes are dropped, which
+            # needs the grouped values: combine them after the GroupByKey
+            grouped = self.input(node) | label >> beam.GroupByKey()
+            after = _AfterGrouping(_needs_last_fix(w), closing, t.combine_fn if combine else None)
+            self.set_output(node, grouped | f"{label}#panes" >> beam.ParDo(after))
+        else:
+            grouped = self.input(node) | label >> beam.CombinePerKey(
+                _BeamCombineFn(t.combine_fn, label))
+            if _needs_last_fix(w):
+                grouped = grouped | f"{label}#panes" >> beam.ParDo(_FixLast())
+            self.set_output(node, grouped)
+
+    # -- sinks ---------------------------------------------------------------------------------
+    def write(self, node: Any) -> None:
+        t, label = node.transform, node.full_label
+        check_sink(t.sink, label, self.accepted)
+        self.input(node) | label >> beam.ParDo(WriteSinkFn(t.sink, label, self.options))
+
+    # -- composites translated whole -------------------------------------------------------------
+    def reshuffle(self, node: Any) -> None:
+        self.set_output(node, self.input(node) | node.full_label >> beam.Reshuffle())
+
+    def match_contents(self, node: Any) -> None:
+        check = Check(node.full_label, node.transform.matcher)
+        self.tr.checks.append(check)
+        self.input(node) | node.full_label >> beam.ParDo(RecordFn(check.directory))
 
 
 def translate(pipeline: Any, bp: beam.Pipeline, options: Any, runner_name: str = "") -> Translation:
-    tr = Translation()
-    pcs: dict[int, Any] = {}
-    check_dead_letter_consumer(pipeline, options)
-    accepted = sink_guarantee(getattr(options, "extra_args", ()))
-    nodes, after_dlq = _order(pipeline)
-    dl_outputs: list[Any] = []
-
-    def inp(node: Any, i: int = 0) -> Any:
-        return pcs[id(node.inputs[i])]
-
-    for node in nodes:
-        t = node.transform
-        label = node.full_label
-        tr.labels[label] = label
-        if isinstance(t, Create):
-            out = bp | label >> beam.Create(t.values, reshuffle=False)
-            if any(isinstance(v, TimestampedValue) for v in t.values):
-                out = out | f"{label}#ts" >> beam.ParDo(_CreateTimestamps()).with_output_types(Any)
-            pcs[id(node.outputs[None])] = out
-        elif isinstance(t, TestStream):
-            tr.has_test_stream = True
-            pcs[id(node.outputs[None])] = bp | label >> _test_stream(t.script)
-        elif isinstance(t, Read):
-            policy = effective_policy(getattr(t.source, "on_error", None), options)
-            dl = policy == "dead_letter"
-            if is_kafka_source(t.source):
-                check_bounded(t.source, label)
-                read_fn = (ReadKafkaRangeFn if runner_name in _NO_SDF_RUNNERS
-                           else ReadKafkaPartitionFn)
-                fn = read_fn(t.source.cfg, label, options)
-                _with_dead_letters(plan_kafka_read(bp, t.source, label), label,
-                                   beam.ParDo(fn), (), dl, node, pcs, dl_outputs)
-                continue
-            if not t.source.is_bounded:
-                raise UnsupportedFeatureError(
-                    RUNNER, label,
-                    f"unbounded source {t.source.display_name()}: the generic Read runs a reader "
-                    "to exhaustion inside one DoFn, which only works for bounded sources; use a "
-                    "bounded source or the direct runner",
-                )
-            batch = getattr(options, "batch_size", 4096)
-            _with_dead_letters(
-                bp | f"{label}#impulse" >> beam.Impulse(), label,
-                beam.ParDo(ReadSourceFn(t.source, label, options, batch)), (), dl, node, pcs,
-                dl_outputs)
-        elif isinstance(t, ParDo):
-            pc_in = node.inputs[0]
-            sig = t.signature
-            src = inp(node)
-            # downstream of p.dead_letters(): the pipeline's --on-error does not apply, and an
-            # own on_error="dead_letter" is refused (it would loop), as on the direct runner
-            policy = node_policy(t.on_error, options, label, id(node) in after_dlq)
-            if sig.is_stateful:
-                tr.has_state = True
-                if t.args or t.kwargs:
-                    raise UnsupportedFeatureError(
-                        RUNNER, label, "extra ParDo arguments on a stateful DoFn")
-                fn = make_stateful_dofn(t.fn, label, pc_in.windowing.allowed_lateness_ms, policy,
-                                        tuple(t.output_tags))
-                src = src | f"{label}#kv" >> beam.Map(lambda kv: (kv[0], kv[1])).with_output_types(
-                    beam.typehints.Tuple[Any, Any])
-            else:
-                fn = BeamDoFn(t.fn, label, t.args, t.kwargs, policy)
-            _with_dead_letters(src, label, beam.ParDo(fn), tuple(t.output_tags),
-                               policy == "dead_letter", node, pcs, dl_outputs)
-        elif isinstance(t, DeadLetters):
-            # every dead-letter output is complete: the other nodes were translated first
-            if dl_outputs:
-                glob = [o | f"{label}#global{i}" >> beam.WindowInto(beam.window.GlobalWindows())
-                        for i, o in enumerate(dl_outputs)]
-                pcs[id(node.outputs[None])] = glob | label >> beam.Flatten()
-            else:
-                pcs[id(node.outputs[None])] = bp | label >> beam.Create([])
-        elif isinstance(t, WindowInto):
-            pcs[id(node.outputs[None])] = inp(node) | label >> beam.WindowInto(
-                **window_into_kwargs(t.windowing, label))
-        elif isinstance(t, (GroupByKey, CombinePerKey)):
-            if t.late_output:
-                raise UnsupportedFeatureError(
-                    RUNNER, label,
-                    f"with_late_output(): {LATE_OUTPUT}; remove with_late_output() or use the "
-                    "direct runner",
-                )
-            w = node.inputs[0].windowing
-            closing = closes_at_end_of_window(w)
-            policy = node_policy(t.on_error, options, label, id(node) in after_dlq)
-            if policy != "fail":  # bad elements and CombineFn failures go to the policy
-                fn = None if isinstance(t, GroupByKey) else t.combine_fn
-                pcs[id(node.outputs[None])] = guarded_grouping(
-                    inp(node), label, fn, policy, _needs_last_fix(w), closing, dl_outputs)
-                continue
-            if isinstance(t, GroupByKey) or closing:
-                # with the added end-of-window trigger, empty final panes are dropped, which
-                # needs the grouped values: combine them after the GroupByKey
-                grouped = inp(node) | label >> beam.GroupByKey()
-                fn = None if isinstance(t, GroupByKey) else t.combine_fn
-                after = _AfterGrouping(_needs_last_fix(w), closing, fn)
-                pcs[id(node.outputs[None])] = grouped | f"{label}#panes" >> beam.ParDo(after)
-            else:
-                grouped = inp(node) | label >> beam.CombinePerKey(_BeamCombineFn(t.combine_fn, label))
-                if _needs_last_fix(w):
-                    grouped = grouped | f"{label}#panes" >> beam.ParDo(_FixLast())
-                pcs[id(node.outputs[None])] = grouped
-        elif isinstance(t, Flatten):
-            pcs[id(node.outputs[None])] = [pcs[id(pc)] for pc in node.inputs] | label >> beam.Flatten()
-        elif isinstance(t, Write):
-            check_sink(t.sink, label, accepted)
-            inp(node) | label >> beam.ParDo(WriteSinkFn(t.sink, label, options))
-        else:
-            raise UnsupportedFeatureError(
-                RUNNER, label, f"primitive {type(t).__name__} has no Beam translation")
-    return tr
+    """Build ``pipeline`` into the Beam pipeline ``bp``; what the runner needs to know."""
+    return BeamTranslator(pipeline, bp, options, runner_name).translate().tr
