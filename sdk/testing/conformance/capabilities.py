@@ -78,6 +78,7 @@ CAPABILITIES: Mapping[str, str] = {
     "on_window_expiration": "@on_window_expiration: a callback per key and window at expiry",
     # outputs
     "side_outputs": "ParDo(...).with_outputs(...): tagged outputs",
+    "side_inputs": "a ParDo reads side inputs (AsSingleton, AsIter, AsList, AsDict)",
     "flatten": "Flatten of several PCollections",
 }
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from fluvial.combiners import CountCombineFn
 from fluvial.dofn import DoFn
+from fluvial.gbk import GroupByKey
 from fluvial.pardo import ParDo
 from fluvial.testing.conformance.case import Case
-from fluvial.testing.conformance.cases_common import Out, tv, tvs, unknown
+from fluvial.testing.conformance.cases_common import Out, on_time, tv, tvs, unknown
 from fluvial.testing.test_stream import TestStream
 from fluvial.timeutil import TimeDomain
 from fluvial.userstate import (
@@ -211,6 +212,19 @@ def _gap_flush_boundary(p):
     return p | ts | ParDo(GapFlush())
 
 
+class KeyedValues(DoFn):
+    """(key, values, t) -> (key, values)."""
+
+    def process(self, x):
+        yield (x[0], x[1])
+
+
+def _gap_flush_grouped(p):
+    ts = TestStream().add_elements(tvs("a", [(1, 1), (2, 2)])).advance_watermark_to_infinity()
+    windowed = p | ts | WindowInto(FixedWindows(60))
+    return windowed | ParDo(GapFlush()) | "Key" >> ParDo(KeyedValues()) | GroupByKey()
+
+
 def _timer_clear(p):
     ts = (
         TestStream()
@@ -297,6 +311,15 @@ CASES = [
         "Timer reset to ts+10 per element: b@3 → 13, fires at wm 14 (14 >= 13); a@1,5 → timer 15, "
         "not yet at wm 14; a@14 moves it to 24 → fires at wm 25 with [1,2,3]; outputs carry the "
         "timer timestamp.",
+    ),
+    Case(
+        "event_timer_output_grouped_at_end",
+        ("test_stream", "fixed_windows", "group_by_key", "state", "bag_state", "timers"),
+        _gap_flush_grouped,
+        (Out(["a", [[1, 2]]], (0, 60), on_time(), 59.999),),
+        "FixedWindows(60): a@1, a@2 set the gap timer to 12; the watermark jumps to ∞ and the "
+        "timer fires there: its output ('a', [1, 2])@12 holds the DoFn's output watermark until "
+        "it is emitted, so the GroupByKey's window [0,60) still takes it: one ON_TIME pane.",
     ),
     Case(
         "event_timer_clear",

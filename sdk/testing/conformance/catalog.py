@@ -21,12 +21,13 @@ _MODULES = (
     "timers",
     "outputs",
     "combiners",
+    "side_inputs",
 )
 
 
 def all_cases() -> list[Case]:
     """All cases, grouped by theme (windows, triggers, lateness, sessions, timestamps, state,
-    timers, outputs, combiners), in a stable order with unique names."""
+    timers, outputs, combiners, side inputs), in a stable order with unique names."""
     import importlib
 
     out: list[Case] = []

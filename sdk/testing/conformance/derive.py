@@ -23,7 +23,7 @@ Rules (a "grouping" is GroupByKey or CombinePerKey; its windowing is its input's
   ``never_trigger``; a root trigger that can finish before the window expires (it finishes
   once, is not Never, and is not AfterWatermark without lateness, which finishes at expiry) ->
   ``finishing_triggers``.
-* A ParDo with tagged outputs -> ``side_outputs``; with state -> ``state`` and the kind of each
+* A ParDo with tagged outputs -> ``side_outputs``; with side inputs -> ``side_inputs``; with state -> ``state`` and the kind of each
   cell (``value_state``, ``bag_state``, ``map_state``, ``combining_state``); a StateTTL ->
   ``ttl`` (processing time: also ``processing_time_ttl``); timers -> ``timers`` (processing
   time: also ``processing_time_timers``); a timer callback that takes its own timer ->
@@ -179,6 +179,8 @@ def _grouping_tags(node: Any) -> set[str]:
 
 def _pardo_tags(t: ParDo) -> set[str]:
     tags = {"side_outputs"} if t.output_tags else set()
+    if t.side_inputs:
+        tags.add("side_inputs")
     sig = t.signature
     if sig is None:
         return tags
