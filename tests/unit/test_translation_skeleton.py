@@ -112,15 +112,19 @@ def test_policies_dead_letter_producers_and_order():
     _ = raw | "Strict" >> fl.Map(int, on_error="fail")
     _ = raw | "Lenient" >> fl.Map(int)
     _ = raw | "ToDlq" >> fl.Map(int, on_error="dead_letter")
+    kv = raw | "Key" >> fl.Map(lambda x: (x, 1), on_error="fail")
+    _ = kv | "Group" >> fl.GroupByKey()
+    _ = kv | "Sum" >> fl.CombinePerKey(sum, on_error="dead_letter")
     dl = p.dead_letters() | "Show" >> fl.Map(repr)
     _ = dl | "Again" >> fl.Map(len)
     g = TranslationGraph(p, p.options)
     pol = {n.full_label: g.policy(n) for n in g.leaves}
     assert pol == {"Create": "fail", "Strict/ParDo": "fail", "Lenient/ParDo": "skip",
-                   "ToDlq/ParDo": "dead_letter", "DeadLetters": "fail",
+                   "ToDlq/ParDo": "dead_letter", "Key/ParDo": "fail", "Group": "skip",
+                   "Sum": "dead_letter", "DeadLetters": "fail",
                    # downstream of the dead letters the pipeline's --on-error does not apply
                    "Show/ParDo": "fail", "Again/ParDo": "fail"}
-    assert [n.full_label for n in g.dead_letter_producers()] == ["ToDlq/ParDo"]
+    assert [n.full_label for n in g.dead_letter_producers()] == ["ToDlq/ParDo", "Sum"]
     assert isinstance(g.dead_letters.transform, DeadLetters)
     order = [n.full_label for n in g.order()]
     assert order.index("DeadLetters") > order.index("ToDlq/ParDo")
