@@ -20,7 +20,13 @@ STATEFUL = (
     "runner for now"
 )
 
+SIDE_INPUTS = (
+    "pending on the Flink runner: side inputs (AsSingleton, AsIter, AsList, AsDict) are not "
+    "translated yet; run this pipeline on the direct or the beam runner for now"
+)
+
 MISSING_CAPABILITIES: dict[str, str] = {
+    "side_inputs": SIDE_INPUTS,
     "group_by_key": GROUPING,
     "combine_per_key": GROUPING,
     "state": STATEFUL,

@@ -51,7 +51,7 @@ from fluvial.values import TimestampedValue
 from fluvial.windowinto import WindowInto
 
 from .boot import boot
-from .capabilities import GROUPING, STATEFUL
+from .capabilities import GROUPING, SIDE_INPUTS, STATEFUL
 from .functions import ChainFunction, ReadFunction, WriteFunction
 from .guarantees import check_sink
 from .records import script_clock, script_element, script_watermark
@@ -230,6 +230,8 @@ class Translator:
         elif isinstance(t, ParDo):
             if t.signature.is_stateful:
                 raise pending(label, "a stateful ParDo (state and timers)", STATEFUL)
+            if t.side_inputs:
+                raise pending(label, "side inputs", SIDE_INPUTS)
             policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
             self._stage(node, lambda chain: ParDoStage(
                 label, t, ErrorPolicy(label, policy, self._dlq(chain) if policy == "dead_letter" else None),
