@@ -9,8 +9,10 @@ and are raised at once: construction and configuration errors, a checkpoint writ
 pipeline graph, an unsafe, busy, damaged or forged checkpoint (:class:`CheckpointError`), bad
 records (a sink's :class:`BadRecordError`, a source's :class:`BadInputError`, an element a
 grouping cannot take, :class:`BadElementError`, an event time out of range,
-:class:`EventTimeOutOfRangeError`), a feature the runner lacks, a missing runner. A checkpoint that could not be *written* (e.g. a full disk) is
-a runtime failure and is retried.
+:class:`EventTimeOutOfRangeError`), a feature the runner lacks, a missing runner (the rule is
+shared by every runner:
+:mod:`fluvial.runners.common.restart_policy`). A checkpoint that could not be *written* (e.g. a
+full disk) is a runtime failure and is retried.
 
 >>> from fluvial.errors import CheckpointCorruptError, CheckpointMismatchError, UserCodeError
 >>> is_restartable(UserCodeError("Write", None, OSError("disk full")))
@@ -27,42 +29,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fluvial.errors import (
-    BadElementError,
-    BadInputError,
-    BadRecordError,
-    CheckpointError,
-    CheckpointMismatchError,
-    EventTimeOutOfRangeError,
-    PipelineConstructionError,
-    RunnerNotFoundError,
-    UnsupportedFeatureError,
-    UserCodeError,
-)
+from fluvial.runners.common.restart_policy import NEVER_RESTARTED, is_restartable
 
-NEVER_RESTARTED: tuple[type[BaseException], ...] = (
-    BadRecordError,
-    BadInputError,
-    BadElementError,
-    EventTimeOutOfRangeError,
-    CheckpointError,
-    PipelineConstructionError,
-    CheckpointMismatchError,
-    UnsupportedFeatureError,
-    RunnerNotFoundError,
-)
-
-
-def is_restartable(exc: BaseException) -> bool:
-    """True for runtime failures; False for errors in the pipeline or its configuration
-    (also when user code raised one of those), and for anything not an ``Exception``."""
-    if not isinstance(exc, Exception):
-        return False
-    if isinstance(exc, NEVER_RESTARTED):
-        return False
-    if isinstance(exc, UserCodeError) and isinstance(exc.cause, NEVER_RESTARTED):
-        return False
-    return True
+__all__ = ["NEVER_RESTARTED", "is_restartable", "run_with_restarts"]
 
 
 def run_with_restarts(
