@@ -46,9 +46,9 @@ from fluvial import metrics as m
 from fluvial.source import Source, SourceContext, SourceReader
 
 from .client import connect, ensure_topics
+from .convert import decode_records
 from .offsets import end_offsets, start_offsets
 from .partition_watermarks import PartitionWatermarks
-from .record import KafkaRecord
 from .serde import deserializer
 
 _ts = operator.attrgetter("timestamp")
@@ -325,25 +325,8 @@ class KafkaReader(SourceReader):
             self.wm.on_records(tp, max(t for _, t in els), now)
 
     def _convert_slow(self, chunk: list) -> list:
-        kd, vd, tsf, meta = self.kd, self.vd, self.timestamp_fn, self.with_metadata
-        out = []
-        for r in chunk:
-            try:
-                k = kd(r.key) if kd else r.key
-                v = vd(r.value) if vd else r.value
-                if meta or tsf is not None:
-                    rec = KafkaRecord(r.topic, r.partition, r.offset, k, v, r.timestamp,
-                                      tuple(r.headers or ()))
-                    ts = int(tsf(rec)) if tsf is not None else r.timestamp
-                    out.append((rec if meta else (k, v), ts))
-                else:
-                    out.append(((k, v), r.timestamp))
-            except Exception as e:  # noqa: BLE001 - routed by the error policy
-                self.ctx.handle_error(
-                    e, r.value, policy=self.cfg["on_error"], timestamp_ms=r.timestamp,
-                    topic=r.topic, partition=r.partition, offset=r.offset, key=r.key,
-                )
-        return out
+        return decode_records(chunk, self.kd, self.vd, self.timestamp_fn, self.with_metadata,
+                              self.cfg["on_error"], self.ctx.handle_error)
 
     # -- watermark, progress -------------------------------------------------------------------
     def watermark(self) -> int:

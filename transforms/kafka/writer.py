@@ -40,15 +40,13 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from fluvial.errors import BadRecordError, PipelineConstructionError
+from fluvial.errors import PipelineConstructionError
 from fluvial.sink import Sink, SinkWriter
-from fluvial.timeutil import MIN_TIMESTAMP_MS
 
 from .client import KafkaIOError, connect
-from .serde import serializer
+from .convert import RecordEncoder
 
 
 def default_prefix(label: str, topic: str | None, checkpoint_dir: str | None) -> str:
@@ -125,12 +123,8 @@ class KafkaWriter(SinkWriter):
         self.cfg = cfg
         self.label = ctx.label
         self.ctx = ctx
-        self.ks = serializer(cfg["key_serializer"])
-        self.vs = serializer(cfg["value_serializer"])
-        self.key_fn: Callable[[Any], Any] | None = cfg["key_fn"]
+        self.encoder = RecordEncoder(cfg, self.label)
         self.topic = cfg["topic"]
-        self.topic_fn: Callable[[Any], str] | None = cfg["topic_fn"]
-        self.with_timestamps = cfg["with_timestamps"]
         self.producer_config = dict(
             acks="all", enable_idempotence=True, linger_ms=cfg["linger_ms"],
             batch_size=cfg["batch_size"], compression_type=cfg["compression_type"],
@@ -150,38 +144,7 @@ class KafkaWriter(SinkWriter):
     def _records(self, batch: list) -> list[tuple]:
         """(topic, key bytes, value bytes, timestamp ms or None) for each element; an element
         that cannot become a record raises :class:`~fluvial.errors.BadRecordError`."""
-        ks, vs, key_fn, topic, topic_fn = self.ks, self.vs, self.key_fn, self.topic, self.topic_fn
-        with_ts = self.with_timestamps
-        out = []
-        for wv in batch:
-            el = wv.value
-            if key_fn is not None:
-                k, v = key_fn(el), el
-            else:
-                try:
-                    k, v = el
-                except (TypeError, ValueError):
-                    raise BadRecordError(
-                        self.label, el, "elements must be (key, value) pairs; pass key_fn=... "
-                        "to write plain values") from None
-            ts = wv.timestamp if with_ts else None
-            if ts == MIN_TIMESTAMP_MS:  # no event time: the producer's clock
-                ts = None
-            elif ts is not None and ts < 0:
-                raise BadRecordError(
-                    self.label, el, f"its event time {ts} ms is before 1970, and Kafka record "
-                    "timestamps are epoch milliseconds >= 0; pass with_timestamps=False to use "
-                    "the producer's clock, or re-timestamp the elements")
-            try:
-                kb = None if k is None else ks(k)
-            except (TypeError, ValueError) as e:
-                raise BadRecordError(self.label, el, f"the key serializer failed: {e}") from e
-            try:
-                vb = None if v is None else vs(v)
-            except (TypeError, ValueError) as e:
-                raise BadRecordError(self.label, el, f"the value serializer failed: {e}") from e
-            out.append((topic_fn(el) if topic_fn is not None else topic, kb, vb, ts))
-        return out
+        return self.encoder.records(batch)
 
     def _send(self, records: list[tuple]) -> None:
         send = self.producer.send
