@@ -58,9 +58,11 @@ def _url(path: str | pathlib.Path) -> str:
     return pathlib.Path(path).resolve().as_uri()
 
 
-def create_environment(fopts: FlinkOptions, workdir: str, parallelism: int) -> Any:
+def create_environment(fopts: FlinkOptions, workdir: str, parallelism: int,
+                       extra: dict[str, str] | None = None) -> Any:
     """A StreamExecutionEnvironment for one run; ``workdir`` is the run's private directory
-    (Flink's ``io.tmp.dirs`` go under it)."""
+    (Flink's ``io.tmp.dirs`` go under it); ``extra`` holds more Flink settings (checkpoints and
+    restarts: :func:`.checkpointing.flink_config`)."""
     from pyflink.common import Configuration
     from pyflink.datastream import RuntimeExecutionMode, StreamExecutionEnvironment
 
@@ -75,6 +77,8 @@ def create_environment(fopts: FlinkOptions, workdir: str, parallelism: int) -> A
     conf.set_string("python.pythonpath", os.pathsep.join([*driver_site_dirs(), *driver_paths()]))
     conf.set_string("io.tmp.dirs", tmp)
     conf.set_string("restart-strategy.type", "none")
+    for k, v in (extra or {}).items():
+        conf.set_string(k, v)
     if fopts.master is None:
         env = StreamExecutionEnvironment.get_execution_environment(conf)
     else:  # submit to a running cluster through its REST endpoint
@@ -86,6 +90,7 @@ def create_environment(fopts: FlinkOptions, workdir: str, parallelism: int) -> A
         j_env = jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment \
             .createRemoteEnvironment(host, port, conf._j_configuration, no_jars)
         env = StreamExecutionEnvironment(j_env)
+        env.configure(conf)  # the job's settings (checkpoints, restore) travel with the job
     env.set_runtime_mode(RuntimeExecutionMode.STREAMING)
     env.set_parallelism(parallelism)
     env.add_jars(*(_url(j) for j in [runtime_jar(), *user_jars]))

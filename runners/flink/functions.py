@@ -1,5 +1,6 @@
 """The Python functions fluvial hands to Flink (wrapped by :mod:`.boot`): a fused chain of
-stateless stages, the reader of a bounded Python source, and a sink writer. Pure Python (no
+stateless stages and the reader of a bounded Python source (sink writers: :mod:`.committing`;
+Kafka: :mod:`.kafka_functions`). Pure Python (no
 pyflink import): Flink calls ``open``, ``process_element`` and ``close``; what
 ``process_element`` returns is the list of outputs, a ``(output_tag, record)`` pair being a side
 output.
@@ -12,7 +13,6 @@ closes the function, and records the error that fails the job there before raisi
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -196,75 +196,3 @@ class ReadFunction(_Function):
 
     def close(self) -> None:
         self._close_metrics()
-
-
-class WriteFunction(_Function):
-    """Writes to a fluvial sink: elements are buffered and handed to the SinkWriter every
-    ``batch`` elements or ``interval_s`` seconds, each hand-over followed by ``snapshot`` and
-    ``notify_checkpoint_complete`` (a commit); what is left is committed and the writer closed
-    when the input ends. If the job failed (an error in the side channel) the writer is aborted
-    instead. At-least-once: output committed before a failure stays, and a rerun writes it
-    again."""
-
-    def __init__(self, label: str, sink: Any, options: Any, channel: str, batch: int,
-                 interval_s: float = 1.0) -> None:
-        super().__init__(channel)
-        self.label = label
-        self.sink = sink
-        self.options = options
-        self.batch = batch
-        self.interval_s = interval_s
-        self.writer: Any = None
-        self.buf: list = []
-        self.commits = 0
-        self.last = 0.0
-
-    def open(self, runtime_context: Any = None) -> None:
-        self._open_metrics()
-        try:
-            self.writer = self.sink.open(SourceContext(self.options, WallClock(), self.label, self.metrics))
-        except Exception as e:
-            raise self._fail(e) from None
-        self.last = time.monotonic()
-
-    def process_element(self, rec: Any, ctx: Any = None) -> list:
-        if type(rec) is ClockTick:
-            return []
-        self.buf.append(from_wire(rec))
-        if len(self.buf) >= self.batch or time.monotonic() - self.last >= self.interval_s:
-            self._commit()
-        return []
-
-    def _commit(self) -> None:
-        batch, self.buf = self.buf, []
-        self._bind(self.label)
-        self.commits += 1
-        try:
-            if batch:
-                self.writer.write(batch)
-                self.metrics.inc(MetricKey(self.label, "fluvial", "elements_written"), len(batch))  # type: ignore[union-attr]
-            self.writer.snapshot(self.commits)
-            self.writer.notify_checkpoint_complete(self.commits)
-        except Exception as e:
-            raise self._fail(e, batch[0].value if batch else None) from None
-        self.last = time.monotonic()
-
-    def close(self) -> None:
-        if self.writer is None:
-            return
-        try:
-            if _job_failed(self.channel):
-                self.writer.abort()
-            else:
-                self._commit()
-                self.writer.close()
-        finally:
-            self.writer = None
-            self._close_metrics()
-
-
-def _job_failed(channel: str) -> bool:
-    try:
-        return any(n.startswith("error-") for n in os.listdir(channel))
-    except FileNotFoundError:
-        return False

@@ -128,17 +128,35 @@ def _pack(classes: pathlib.Path, jar: pathlib.Path) -> None:
             z.writestr(info, path.read_bytes())
 
 
-def build_jar(dest: pathlib.Path, flink_home: pathlib.Path | None = None) -> pathlib.Path:
-    """Compile the sources into the jar ``dest`` (replaced atomically)."""
+def build_jar(dest: pathlib.Path, flink_home: pathlib.Path | None = None,
+              sources: list[pathlib.Path] | None = None,
+              extra_classpath: tuple[str, ...] = (),
+              substitutions: dict[str, str] | None = None) -> pathlib.Path:
+    """Compile the sources (default: :func:`java_sources`) into the jar ``dest`` (replaced
+    atomically), against pyflink's jars and ``extra_classpath``; each key of ``substitutions``
+    is replaced by its value in the sources first."""
     javac = find_javac()
     home = flink_home or pyflink_home()
-    classpath = os.pathsep.join(str(home / d / "*") for d in ("lib", "opt"))
+    classpath = os.pathsep.join([*(str(home / d / "*") for d in ("lib", "opt")), *extra_classpath])
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-", dir=dest.parent) as tmp:
+        files = list(sources if sources is not None else java_sources())
+        if substitutions:
+            src = pathlib.Path(tmp) / "src"
+            copies = []
+            for i, path in enumerate(files):
+                text = path.read_text(encoding="utf-8")
+                for k, v in substitutions.items():
+                    text = text.replace(k, v)
+                copy = src / str(i) / path.name
+                copy.parent.mkdir(parents=True)
+                copy.write_text(text, encoding="utf-8")
+                copies.append(copy)
+            files = copies
         classes = pathlib.Path(tmp) / "classes"
         classes.mkdir()
         cmd = [javac, "--release", RELEASE, "-nowarn", "-encoding", "UTF-8", "-cp", classpath,
-               "-d", str(classes), *map(str, java_sources())]
+               "-d", str(classes), *map(str, files)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise FluvialError(

@@ -4,6 +4,9 @@ reuse it), or on a running cluster with ``--flink-master HOST:PORT``.
 
 Flags (see :mod:`.options`): ``--flink-mode thread|process``, ``--parallelism N``,
 ``--flink-master HOST:PORT``, ``--flink-jars``, ``--flink-sink-guarantee at_least_once``.
+The pipeline options ``--checkpoint-dir``, ``--checkpoint-interval``, ``--restart-attempts`` and
+``--restart-delay`` become Flink's checkpoints and restart strategy (see :mod:`.checkpointing`);
+a run with ``--checkpoint-dir`` resumes from the newest completed checkpoint there.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from fluvial.errors import FluvialError, RunnerNotFoundError
+from fluvial.errors import RunnerNotFoundError
 from fluvial.options import PipelineOptions
 from fluvial.result import PipelineResult, PipelineState
 
@@ -29,19 +32,6 @@ def require_pyflink() -> None:
             "runner 'flink' needs the Python package 'pyflink', which is not installed; "
             "install it with: pip install 'fluvial[flink]'"
         )
-
-
-def _root_cause(e: BaseException) -> str:
-    """The innermost Java cause of a failed job, as text."""
-    j = getattr(e, "java_exception", None)
-    if j is None:
-        return f"{type(e).__name__}: {e}"
-    try:
-        while j.getCause() is not None and j.getCause() is not j:
-            j = j.getCause()
-        return str(j.toString())
-    except Exception:  # noqa: BLE001 - the gateway is gone
-        return f"{type(e).__name__}: {e}"
 
 
 class FlinkRunner:
@@ -64,34 +54,61 @@ class FlinkRunner:
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:
         fopts = parse_flink_args(options.extra_args)
         require_pyflink()
+        from .checkpointing import CheckpointDirectory, CheckpointSettings, flink_config
         from .environment import create_environment
+        from .execution import run_job
         from .translate import has_test_stream, translate
 
+        settings = CheckpointSettings.from_options(options)
+        # verified and locked for the whole run: no other pipeline can take the directory
+        ckdir = CheckpointDirectory(settings) if settings.enabled else None
         # scripted input runs with parallelism 1: identical output on every run
         parallelism = 1 if has_test_stream(pipeline) else fopts.parallelism
         workdir = tempfile.mkdtemp(prefix="fluvial-flink-")
         try:
+            restore = None
+            if ckdir is not None:
+                ckdir.check_pipeline(pipeline.fingerprint())
+                restore = ckdir.latest_checkpoint()
             channel = SideChannel(os.path.join(workdir, "side"))
             os.makedirs(channel.path)
-            env = create_environment(fopts, workdir, parallelism)
+            env = create_environment(fopts, workdir, parallelism, flink_config(settings, restore))
             tr = translate(pipeline, env, options, fopts, channel.path)
-            try:
-                job = env.execute(_job_name(pipeline))
-            except Exception as e:  # noqa: BLE001 - the job failed: find out why
-                err = channel.error()
-                if err is not None:
-                    raise err from None
-                raise FluvialError(f"the Flink job failed: {_root_cause(e)}") from None
+            job = run_job(env, _job_name(pipeline), channel)
+            metrics = channel.metrics()
+            committed_at_end = _after_success(settings, ckdir, tr, options, metrics)
             info = {
                 "flink_mode": fopts.mode,
                 "parallelism": parallelism,
-                "job_id": str(job.get_job_id()),
-                "net_runtime_ms": int(job.get_net_runtime()),
+                "job_id": job.job_id,
+                "net_runtime_ms": job.net_runtime_ms,
                 "transforms": len(tr.labels),
+                "restored_from": restore,
+                "restarts": job.restarts,
+                "restart_causes": job.restart_causes,
+                "sinks_committed_at_end": committed_at_end,
             }
-            return PipelineResult(PipelineState.DONE, channel.metrics(), None, info)
+            return PipelineResult(PipelineState.DONE, metrics, None, info)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            if ckdir is not None:
+                ckdir.close()
+
+
+def _after_success(settings: Any, ckdir: Any, tr: Any, options: Any, metrics: Any) -> int:
+    """What a finished job leaves to the runner: with checkpoints, the sinks' end states are
+    committed and the (now obsolete) checkpoints removed; without, bounded Kafka reads commit
+    their stop offsets to their group. Returns how many sinks were committed here."""
+    from .committing import finish_sinks
+    from .kafka import commit_offsets
+
+    if ckdir is None:
+        for cfg, plan, label in tr.kafka_reads:
+            commit_offsets(cfg, plan, label)
+        return 0
+    done = finish_sinks(settings.flink_dir, tr.sinks, options, metrics)
+    ckdir.discard_checkpoints()
+    return done
 
 
 def _job_name(pipeline: Any) -> str:

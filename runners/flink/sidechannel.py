@@ -104,7 +104,16 @@ class SideChannel:
         paths = sorted(glob.glob(os.path.join(self.path, "error-*.pkl")))
         if not paths:
             return None
-        with open(paths[0], "rb") as f:
+        return self._load_error(paths[0])
+
+    def errors(self) -> list[BaseException]:
+        """Every error the functions recorded, oldest first (a job that Flink restarted may
+        have recorded several)."""
+        return [self._load_error(p)
+                for p in sorted(glob.glob(os.path.join(self.path, "error-*.pkl")))]
+
+    def _load_error(self, path: str) -> BaseException:
+        with open(path, "rb") as f:
             parts = pickle.load(f)
         if parts[0] == "user":
             _, label, element, cause = parts

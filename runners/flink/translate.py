@@ -14,8 +14,12 @@
   fused when each link's output feeds only the next link (only the last link may have tagged
   outputs). Tagged outputs and dead letters leave through Flink side outputs (``OutputTag``).
 * ``Flatten`` -> ``union``; ``p.dead_letters()`` -> the union of every dead-letter side output.
-* ``Write(Sink)`` -> a Python function (parallelism 1) writing batches at-least-once;
-  exactly-once sinks only with ``--flink-sink-guarantee at_least_once``.
+* ``ReadFromKafka`` -> Flink's KafkaSource -> Python decoding -> fluvial's Java per-partition
+  watermarks; ``WriteToKafka`` -> Python encoding -> Flink's KafkaSink (see :mod:`.kafka`).
+* ``Write(Sink)`` -> fluvial's Java ``CheckpointMarkers`` -> a Python function (parallelism 1)
+  running the sink's two-phase commit on Flink's checkpoints (see :mod:`.write`,
+  :mod:`.committing` and :mod:`.guarantees`).
+* ``Create`` is a checkpointed Flink source (``fromData``), so a resumed job does not replay it.
 * ``GroupByKey``, ``CombinePerKey`` and stateful ``ParDo`` are pending: an error at translation
   names the transform.
 """
@@ -52,8 +56,8 @@ from fluvial.windowinto import WindowInto
 
 from .boot import boot
 from .capabilities import GROUPING, SIDE_INPUTS, STATEFUL
-from .functions import ChainFunction, ReadFunction, WriteFunction
-from .guarantees import check_sink
+from .checkpointing import CheckpointSettings
+from .functions import ChainFunction, ReadFunction
 from .records import script_clock, script_element, script_watermark
 from .stages import ErrorPolicy, ParDoStage, WindowStage
 
@@ -95,6 +99,8 @@ class Translation:
     def __init__(self) -> None:
         self.has_test_stream = False
         self.labels: list[str] = []
+        self.sinks: dict[str, Any] = {}  # label -> Sink of every fluvial (non-Kafka) Write
+        self.kafka_reads: list[tuple] = []  # (cfg, ReadPlan, label) of every ReadFromKafka
 
 
 def _order(pipeline: Any) -> tuple[list, set[int]]:
@@ -138,6 +144,9 @@ class Translator:
         self.consumers: dict[int, int] = {}
         self._ids = itertools.count(1)
         self.result = Translation()
+        self.checkpoints = CheckpointSettings.from_options(options)
+        self.user_jars = list(getattr(fopts, "jars", ()))
+        self.added_jars: set[str] = set()
 
     # -- streams -----------------------------------------------------------------------------
     def _tag(self, name: str) -> Any:
@@ -254,11 +263,12 @@ class Translator:
                 first, *rest = self.dl_outputs
                 self._set(node, Stream(first.union(*rest) if rest else first, False))
         elif isinstance(t, Write):
-            check_sink(t.sink, label, self.fopts.sink_guarantee)
-            src = self.wire(self.stream_of(node.inputs[0]))
-            fn = WriteFunction(label, t.sink, self.options, self.channel,
-                               getattr(self.options, "batch_size", 4096))
-            src.ds.process(boot(fn), self.pickled).name(label).set_parallelism(1)
+            from . import kafka, write
+
+            if kafka.is_kafka_sink(t.sink):
+                kafka.translate_write(self, node, t.sink, label)
+            else:
+                write.translate_write(self, node, t.sink, label)
         else:
             raise UnsupportedFeatureError(
                 RUNNER, label, f"primitive {type(t).__name__} has no Flink translation")
@@ -294,7 +304,9 @@ class Translator:
                 else (v, MIN_TIMESTAMP_MS, None, None) for v in t.values]
         if not recs:
             return self._empty(label)
-        return Stream(self.env.from_collection(recs).name(label), False)
+        from .sources import resumable_collection
+
+        return Stream(resumable_collection(self.env, recs, self.pickled, label), False)
 
     def _test_stream(self, t: TestStream, label: str) -> Stream:
         recs: list[tuple] = []
@@ -314,6 +326,11 @@ class Translator:
         return self._scripted(ds, label)
 
     def _read(self, node: Any, t: Read, label: str) -> None:
+        from . import kafka
+
+        if kafka.is_kafka_source(t.source):
+            self._set(node, Stream(kafka.translate_read(self, node, t.source, label), True))
+            return
         if not t.source.is_bounded:
             raise UnsupportedFeatureError(
                 RUNNER, label,

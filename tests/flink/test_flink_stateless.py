@@ -196,27 +196,33 @@ def test_bounded_read_sends_out_of_range_event_times_to_the_dead_letters(tmp_pat
         "Stamped", "EventTimeOutOfRangeError", 1, None)
 
 
-def test_file_sink_at_least_once(tmp_path):
+def test_file_sink_on_a_bounded_input_commits_once_at_the_end(tmp_path):
+    """No checkpoints, bounded input: the exactly-once file sink commits once, when the input
+    ends (as on the direct runner); nothing staged is left behind."""
     from fluvial.transforms.io import WriteToText
 
     prefix = str(tmp_path / "out" / "words")
-    p = pipeline("--flink-sink-guarantee", "at_least_once")
+    p = pipeline()
     _ = p | fl.Create(["b", "a", "c"]) | Map(str.upper) | WriteToText(prefix)
     result = p.run()
-    files = glob.glob(prefix + "*")
-    assert [os.path.basename(f) for f in files] == ["words-00000-of-00001.txt"]
-    with open(files[0], encoding="utf-8") as f:
+    assert sorted(os.listdir(tmp_path / "out")) == ["words-00000-of-00001.txt"]
+    with open(prefix + "-00000-of-00001.txt", encoding="utf-8") as f:
         assert sorted(f.read().splitlines()) == ["A", "B", "C"]
     assert result.metrics().counters[MetricKey("WriteToText/Write", "fluvial", "elements_written")] == 3
 
 
-def test_exactly_once_sink_is_refused_without_the_flag(tmp_path):
+def test_a_failed_run_commits_nothing(tmp_path):
+    """The input fails half way: the file sink, which commits only at the end of the input,
+    commits no part (a staged file may remain hidden; the sink's next run removes it)."""
     from fluvial.transforms.io import WriteToText
 
+    out = tmp_path / "out"
     p = pipeline()
-    _ = p | fl.Create(["a"]) | WriteToText(str(tmp_path / "t"))
-    with pytest.raises(UnsupportedFeatureError, match="--flink-sink-guarantee at_least_once"):
+    _ = (p | fl.Create(list(range(10))) | "Boom" >> Map(lambda x: 1 // (x - 7))
+         | Map(str) | WriteToText(str(out / "n")))
+    with pytest.raises(UserCodeError):
         p.run()
+    assert not out.exists() or [n for n in os.listdir(out) if not n.startswith(".")] == []
 
 
 @pytest.mark.parametrize("kind", ["gbk", "combine", "stateful"])
