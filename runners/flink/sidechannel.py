@@ -25,6 +25,7 @@ sees half a file.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import pickle
 import time
@@ -80,6 +81,8 @@ class SideChannel:
         return out
 
     # -- errors ------------------------------------------------------------------------------
+    # fluvial's own errors (BadRecordError, ...) keep their type and attributes across the
+    # pickle, so the driver can tell which ones a restart cannot heal
     def write_error(self, exc: BaseException) -> None:
         """Record ``exc`` (raised in a function) so the driver can raise it again. A
         UserCodeError keeps its label, element and cause where they pickle, their repr
@@ -89,7 +92,7 @@ class SideChannel:
         else:
             parts = ("other", exc)
         try:
-            data = pickle.dumps(parts)
+            data = _dumps(parts)
             pickle.loads(data)
         except Exception:  # noqa: BLE001 - unpicklable element or exception
             if isinstance(exc, UserCodeError):
@@ -123,3 +126,25 @@ class SideChannel:
         if parts[0] == "other":
             return parts[1]
         return FluvialError(f"{parts[1]}: {parts[2]}")
+
+
+def _rebuild_error(cls: type, message: str, state: dict) -> BaseException:
+    """A fluvial error of class ``cls`` with ``message`` and attributes ``state``, built without
+    calling its constructor (whose arguments differ from ``Exception.args``)."""
+    e = cls.__new__(cls)
+    BaseException.__init__(e, message)
+    e.__dict__.update(state)
+    return e
+
+
+class _ErrorPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, FluvialError) and not isinstance(obj, OSError):
+            return _rebuild_error, (type(obj), str(obj), dict(obj.__dict__))
+        return NotImplemented
+
+
+def _dumps(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    _ErrorPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()

@@ -1,6 +1,6 @@
 """The Flink crash test's job, run as a subprocess and killed with SIGKILL (test_flink_crash.py):
 
-    Kafka input topic (bounded: stop="end") -> slow Map (value * 2) -> two exactly-once sinks:
+    Kafka input topic (bounded: stop="end"; --unbounded: until killed) -> slow Map (value * 2) -> two exactly-once sinks:
         WriteToKafka(delivery="exactly_once") to the output topic, WriteToJsonLines files
     or, with --windowed (needs groupings on Flink):
     Kafka input -> FixedWindows(--window) -> Sum per key -> the same two sinks
@@ -47,7 +47,8 @@ class WindowRow(fl.DoFn):
 
 def build(p: fl.Pipeline, args: argparse.Namespace) -> None:
     rows = (p
-            | "Read" >> ReadFromKafka(args.bootstrap, topics=[args.input], stop="end",
+            | "Read" >> ReadFromKafka(args.bootstrap, topics=[args.input],
+                                      stop=None if args.unbounded else "end",
                                       key_deserializer="str", value_deserializer="json")
             | "Slow" >> Map(slow(args.throttle)))
     if args.windowed:
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--out-prefix", required=True)
     ap.add_argument("--throttle", type=float, default=0.0)
     ap.add_argument("--windowed", action="store_true")
+    ap.add_argument("--unbounded", action="store_true", help="read until killed")
     ap.add_argument("--window", type=int, default=10)
     args, rest = ap.parse_known_args(argv)
     p = fl.Pipeline(argv=["--runner", "flink", *rest])

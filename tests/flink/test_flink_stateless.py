@@ -5,7 +5,6 @@ hand from the model."""
 
 from __future__ import annotations
 
-import glob
 import os
 
 import pytest
