@@ -194,7 +194,7 @@ def _overview(port: int, timeout: float = 2.0) -> dict[str, Any] | None:
 def status(state_dir: str | None = None) -> dict[str, Any]:
     """Whether the cluster recorded in ``state_dir`` runs: its REST address, daemons and the
     JobManager's overview (task managers, slots, jobs)."""
-    state_dir = state_dir or default_state_dir()
+    state_dir = os.path.abspath(state_dir or default_state_dir())
     st = read_state(state_dir)
     if st is None:
         return {"running": False, "state_dir": state_dir}

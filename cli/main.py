@@ -5,6 +5,7 @@
     fluvial bench sliding-sum [--events N] [--keys K] [--runner R] [--json] [pipeline options]
     fluvial bench kafka-passthrough [--events N] [--delivery at_least_once|exactly_once|both] [--json]
     fluvial broker start|status|stop [--port P] [--storage memory] [--state-dir DIR]
+    fluvial flink start|status|stop [--port P] [--taskmanagers N] [--slots S] [--state-dir DIR]
     fluvial demo fraud [--events N] [--accounts N] [--port P] [--keep-broker]
     fluvial runners
 
@@ -103,6 +104,41 @@ def cmd_broker(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_flink(args: argparse.Namespace, rest: list[str]) -> int:
+    """``fluvial flink start|status|stop``: a standalone Flink cluster on 127.0.0.1
+    (:mod:`fluvial.cli.flink_cluster`)."""
+    from fluvial.cli import flink_cluster as fc
+
+    try:
+        if args.action == "start":
+            st = fc.start(args.state_dir, args.port, args.taskmanagers, args.slots)
+            pids = ", ".join(f"{p['role']} {p['pid']}" for p in st["processes"])
+            print(f"Flink cluster up: REST {st['rest']} ({args.taskmanagers} TaskManager(s) x "
+                  f"{args.slots} slots; pids {pids}; state dir {st['state_dir']}); submit with "
+                  f"--runner flink --flink-master {st['rest']}")
+        elif args.action == "stop":
+            st = fc.stop(args.state_dir)
+            if st is None:
+                print(f"no Flink cluster recorded in {args.state_dir or fc.default_state_dir()}")
+            else:
+                pids = ", ".join(str(p["pid"]) for p in st["processes"])
+                print(f"Flink cluster stopped (pids {pids})")
+        else:
+            st = fc.status(args.state_dir)
+            if not st["running"]:
+                print(f"not running (state dir {st['state_dir']})")
+                return 3
+            ov = st["overview"] or {}
+            pids = ", ".join(f"{p['role']} {p['pid']}" for p in st["processes"])
+            print(f"running: REST {st['rest']}, {ov.get('taskmanagers', '?')} TaskManager(s), "
+                  f"{ov.get('slots-available', '?')}/{ov.get('slots-total', '?')} slots free, "
+                  f"{ov.get('jobs-running', '?')} job(s) running; pids {pids}")
+    except fc.ClusterError as e:
+        print(f"fluvial flink {args.action}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
     """``fluvial demo fraud``: the Kafka fraud demo (:mod:`fluvial.cli.fraud_demo`)."""
     import importlib.util
@@ -196,6 +232,25 @@ def parser() -> argparse.ArgumentParser:
                     help="where the broker's pid, port and log are recorded (default: "
                          "$XDG_RUNTIME_DIR/fluvial/broker or ~/.fluvial/broker)")
     bk.set_defaults(func=cmd_broker)
+
+    fk = sub.add_parser("flink", help="a standalone Flink cluster on 127.0.0.1 (needs "
+                        "fluvial[flink] and a JDK)", allow_abbrev=False,
+                        description="Start, inspect or stop a standalone Flink cluster from the "
+                                    "scripts pyflink ships, bound to 127.0.0.1; stop ends exactly "
+                                    "the processes start recorded. Submit pipelines with "
+                                    "--runner flink --flink-master 127.0.0.1:PORT.")
+    fk.add_argument("action", choices=("start", "status", "stop"),
+                    help="start a cluster in the background, show it, or stop the one started")
+    fk.add_argument("--port", type=int, default=8081,
+                    help="start: the REST port on 127.0.0.1 (default: 8081)")
+    fk.add_argument("--taskmanagers", type=positive_int, default=1, metavar="N",
+                    help="start: TaskManagers to start (default: 1)")
+    fk.add_argument("--slots", type=positive_int, default=2, metavar="S",
+                    help="start: task slots per TaskManager (default: 2)")
+    fk.add_argument("--state-dir", default=None, metavar="DIR",
+                    help="where the cluster's configuration, logs and pids are kept (default: "
+                         "$XDG_RUNTIME_DIR/fluvial/flink or ~/.fluvial/flink)")
+    fk.set_defaults(func=cmd_flink)
 
     d = sub.add_parser("demo", help="fraud: fraud detection from Kafka, exactly once, on a "
                        "local broker it starts (needs fluvial[broker])", allow_abbrev=False,
