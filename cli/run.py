@@ -49,6 +49,17 @@ class RunHelp(argparse.Action):
         parser.exit()
 
 
+def _pickle_by_value(module: ModuleType) -> None:
+    """Functions of the file travel with the pipeline (cloudpickle by value), so a runner that
+    runs them in other interpreters (Flink's Python workers) needs no import of the file
+    there: its module name exists only in this process."""
+    try:
+        import cloudpickle
+    except ImportError:  # no runner that ships functions is installed
+        return
+    cloudpickle.register_pickle_by_value(module)
+
+
 def load_pipeline_file(path: str) -> ModuleType:
     """Import ``path`` as a module and check its ``build`` (and ``add_arguments``)."""
     spec = importlib.util.spec_from_file_location("fluvial_user_pipeline", path)
@@ -57,6 +68,7 @@ def load_pipeline_file(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules["fluvial_user_pipeline"] = module
     spec.loader.exec_module(module)
+    _pickle_by_value(module)
     if not callable(getattr(module, "build", None)):
         raise SystemExit(
             f"fluvial run: {path} must define build(p), a function that applies transforms to the "

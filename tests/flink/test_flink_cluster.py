@@ -192,3 +192,16 @@ def test_fraud_detection_with_parallelism_2(cluster, tmp_path):
     counters = result.metrics().query(namespace=fraud.NAMESPACE)
     assert counters.counter("alerts") == len(expected)
     assert counters.counter("transactions") == 6000
+
+
+def test_fluvial_run_submits_to_the_cluster(cluster, tmp_path):
+    """``fluvial run examples/large_payments.py --runner flink --flink-master ... --parallelism
+    2``, as the README shows: the functions of the file travel with the job."""
+    from large_payments_check import SCRIPT, expected, written
+
+    fc, state, st = cluster
+    prefix = str(tmp_path / "large")
+    out = fluvial_cmd("run", str(SCRIPT), "--runner", "flink", "--flink-master", st["rest"],
+                      "--parallelism", "2", "--payments", "150", "--output", prefix)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert written(prefix) == expected(150, 4000)
