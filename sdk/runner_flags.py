@@ -102,10 +102,11 @@ RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
     ),
     RunnerFlag(
         "--flink-sink-guarantee", "flink",
-        "run exactly-once sinks at-least-once on Flink (the runner takes no Flink checkpoints "
-        "yet, so such a sink is refused without this flag)",
+        "run exactly-once sinks at-least-once on Flink where exactly-once is impossible (an "
+        "unbounded input without --checkpoint-dir; a source that cannot resume from a Flink "
+        "checkpoint), instead of refusing them",
         metavar="GUARANTEE", choices=("at_least_once",),
-        default="exactly-once sinks are refused",
+        default="such sinks are refused",
     ),
 )
 

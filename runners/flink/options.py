@@ -13,7 +13,8 @@
 * ``--flink-jars PATH[,PATH...]``: extra jars for the job (e.g. the Kafka connector), also taken
   from the environment variable ``FLUVIAL_FLINK_JARS`` (separated by ``os.pathsep`` or commas).
 * ``--flink-sink-guarantee at_least_once``: accept at-least-once output from sinks that promise
-  exactly-once (see :mod:`fluvial.runners.flink.guarantees`).
+  exactly-once where the run cannot give exactly-once (see
+  :mod:`fluvial.runners.flink.guarantees`).
 
 Other flags are left alone (they belong to the user's program).
 
