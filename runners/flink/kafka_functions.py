@@ -4,7 +4,8 @@
   layout of ``KafkaRecordBytes.java``, applies the read's deserializers, ``timestamp_fn`` and
   ``with_metadata`` exactly as the direct runner's reader does
   (:func:`fluvial.transforms.kafka.convert.decode_records`), sends records that fail to the
-  read's error policy (dead letters with topic, partition, offset and raw key), and emits
+  read's error policy (dead letters with topic, partition, offset and raw key), and records
+  whose event time is out of range too (``SourceContext.in_range``), and emits
   ``(ELEMENT, event time, pickled element, slot)`` for ``PartitionWatermarks.java``, plus a
   :data:`FINISHED` record when a bounded read's partition reaches its stop offset.
 * :class:`KafkaEncode` precedes the KafkaSink: elements to Kafka records with the write's
@@ -135,6 +136,9 @@ class KafkaDecode(_Function):
         try:
             got = decode_records([r], self.kd, self.vd, self.timestamp_fn, self.with_metadata,
                                  self.on_error, self.ctx.handle_error)
+            # event times out of range go to the policy, as every runner checks a source's
+            # records before they are emitted or move a watermark
+            got = self.ctx.in_range(got, self.on_error)
         except Exception as e:
             raise self._fail(e, r.value) from None
         out: list = [(ELEMENT, ts, dumps(value), slot) for value, ts in got]

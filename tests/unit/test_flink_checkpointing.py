@@ -300,3 +300,18 @@ def test_kafka_decode_gives_elements_dead_letters_and_the_end_of_a_partition(tmp
             dead.payload, dead.error_type) == ("DLQ", 2000, "Read", "in", 0, 1, b"k", b"{oops",
                                                 "JSONDecodeError")
     assert out[1] == (FINISHED, 0, b"", 0)  # offset 1 is the last before stop 2
+
+
+def test_kafka_decode_sends_out_of_range_event_times_to_the_policy(tmp_path):
+    from fluvial.timeutil import MAX_EVENT_TIME_MS
+
+    cfg = {"key_deserializer": "bytes", "value_deserializer": "str", "timestamp_fn": None,
+           "with_metadata": False, "on_error": "dead_letter"}
+    fn = KafkaDecode("Read", cfg, {("in", 0): 0}, None,
+                     fl.PipelineOptions.from_argv(["--max-event-time-ahead", "off"]),
+                     str(tmp_path), dlq_tag="DLQ")
+    fn.open()
+    [(tag, (dead, _, _, _))] = fn.process_element(
+        _java_record("in", 0, 0, MAX_EVENT_TIME_MS + 1, None, b"late", []))
+    assert (tag, dead.transform, dead.error_type, dead.payload) == (
+        "DLQ", "Read", "EventTimeOutOfRangeError", (None, "late"))
