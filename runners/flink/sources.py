@@ -30,4 +30,5 @@ def resumable_collection(env: Any, elements: list, type_info: Any, name: str) ->
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     j = env._j_stream_execution_environment.fromData(j_objs, type_info.get_java_type_info())
-    return DataStream(j.name(name).setParallelism(1))
+    # a stable operator id: its position survives changes elsewhere in the graph
+    return DataStream(j.name(name).uid(f"fluvial/create/{name}").setParallelism(1))
