@@ -289,11 +289,24 @@ class CheckpointDirectory:
 
     def set_aside(self, checkpoint_id: int) -> str:
         """Rename a damaged checkpoint to ``chk-N.ckpt.damaged`` (kept for inspection, never
-        read again); its new path."""
+        read again; ``.damaged.2``, ``.3``, ... when a run that resumed from an older checkpoint
+        set aside an earlier ``chk-N`` already); its new path."""
         name = file_name(checkpoint_id)
-        os.replace(name, name + ".damaged", src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        aside, n = name + ".damaged", 1
+        while _exists(aside, self.fd):
+            n += 1
+            aside = f"{name}.damaged.{n}"
+        os.rename(name, aside, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         os.fsync(self.fd)
-        return self.file_path(checkpoint_id) + ".damaged"
+        return os.path.join(self.path, aside)
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -184,3 +184,23 @@ def test_unreadable_newest_checkpoint_falls_back(tmp_path, monkeypatch):
         f"{newest}: unreadable: Input/output error (kept as {newest}.damaged)"]
     assert out.committed() == committed_upto(out, N)
     assert out.sql_changes() == [("insert", i) for i in range(N)]
+
+
+def test_setting_aside_a_damaged_checkpoint_keeps_the_one_set_aside_before(tmp_path):
+    """A run that fell back from a damaged chk-N writes a new chk-N later; if that one is damaged
+    too, both are kept for inspection: the second goes to ``.damaged.2``."""
+    from fluvial.runners.direct.checkpoint_dir import CheckpointDirectory
+
+    store = CheckpointDirectory.open(str(tmp_path / "ck"))
+    try:
+        for content in (b"first", b"second"):
+            with open(store.file_path(3), "wb") as f:
+                f.write(content)
+            store.set_aside(3)
+        with open(store.file_path(3) + ".damaged", "rb") as f:
+            assert f.read() == b"first"
+        with open(store.file_path(3) + ".damaged.2", "rb") as f:
+            assert f.read() == b"second"
+        assert not (tmp_path / "ck" / "chk-0000000003.ckpt").exists()
+    finally:
+        store.close()
