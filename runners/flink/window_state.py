@@ -1,0 +1,270 @@
+"""The window driver's store on Flink keyed state (contract: :mod:`fluvial.window_driver`), and
+the logic of the keyed process function that runs a GroupByKey or CombinePerKey.
+
+Pure Python: the Flink objects are injected (Flink's ``ValueState``, ``MapState`` and timer
+service, or fakes behaving like them), so the store passes the store-contract kit
+(:mod:`fluvial.testing.store_contract`) without an engine (``tests/unit/test_flink_window_state.py``).
+
+State of one key (Flink scopes both to the key being processed):
+
+* ``slots`` — one ``ValueState`` holding the key's ``{window: [meta, wid, n, event_times,
+  processing_times]}``: the driver's small :class:`~fluvial.window_driver.WindowMeta`, the
+  window's id among the key's live windows (the smallest free one, so ids stay small), the
+  number of values in its bag, and the times of its pending timers. Read once and written at
+  most once per element or timer call; cleared when the key has no window left.
+* ``contents`` — one ``MapState`` keyed by a LONG, ``wid << 32 | i``: a GroupByKey window's
+  bag values at ``i = 0 .. n-1`` (an element costs one ``put``, whatever the window holds), a
+  CombinePerKey window's accumulator at ``i = 0``. Typed keys only: in PyFlink's thread mode a
+  ``MapState`` keyed by pickled bytes misses every lookup.
+
+Time (Flink's timers fire at ``watermark >= t``, the driver's convention is ``watermark > t``):
+
+* ``set_event_timer(window, t)`` records ``t`` in the window's slot and registers a Flink
+  event-time timer at ``t + 1`` (Flink coalesces equal ``(key, t + 1)`` timers). When Flink
+  fires one at ``ts`` the function calls the driver for every window of the key whose recorded
+  time is ``<= ts - 1``, in order of time: the same order as the reference store.
+* Processing time is either Flink's wall clock (timers registered with Flink) or, for scripted
+  input (TestStream), the script's clock: clock ticks reach every key (fanned out in Java before
+  the keyBy), and :meth:`KeyedGrouping.clock` fires the key's due processing timers.
+* Flink has no watermark holds: ``set_hold`` is ignored, ``output_watermark`` is the input
+  watermark (``supports_holds = False``); the runner declares the ``watermark_holds`` capability
+  missing.
+
+Watermarks: Flink's ``Long.MIN_VALUE`` / ``Long.MAX_VALUE`` are fluvial's
+``MIN_TIMESTAMP_MS`` / ``MAX_TIMESTAMP_MS`` (the end of input, which fires every timer).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from fluvial.window_driver import WindowDriver, WindowMeta
+
+META, WID, COUNT, EVENT, PROC = 0, 1, 2, 3, 4
+SLOT_SHIFT = 32
+
+
+class ValueStateLike(Protocol):
+    """Flink's ``ValueState`` as PyFlink exposes it (scoped to the current key)."""
+
+    def value(self) -> Any: ...
+    def update(self, value: Any) -> None: ...
+    def clear(self) -> None: ...
+
+
+class MapStateLike(Protocol):
+    """Flink's ``MapState`` as PyFlink exposes it (scoped to the current key)."""
+
+    def get(self, key: Any) -> Any: ...
+    def put(self, key: Any, value: Any) -> None: ...
+    def contains(self, key: Any) -> bool: ...
+    def remove(self, key: Any) -> None: ...
+    def clear(self) -> None: ...
+
+
+class TimerServiceLike(Protocol):
+    """Flink's timer service of the current call."""
+
+    def current_watermark(self) -> int: ...
+    def current_processing_time(self) -> int: ...
+    def register_event_time_timer(self, t: int) -> None: ...
+    def register_processing_time_timer(self, t: int) -> None: ...
+
+
+def fluvial_watermark(flink_wm: int) -> int:
+    """Flink's watermark in fluvial's range (``Long.MIN_VALUE`` before the first one,
+    ``Long.MAX_VALUE`` at the end of input)."""
+    if flink_wm <= MIN_TIMESTAMP_MS:
+        return MIN_TIMESTAMP_MS
+    if flink_wm >= MAX_TIMESTAMP_MS:
+        return MAX_TIMESTAMP_MS
+    return flink_wm
+
+
+class FlinkWindowStore:
+    """The window driver's :class:`~fluvial.window_driver.WindowStore` for the key Flink is
+    processing. :meth:`load` starts a call (reads the key's slots and the time), :meth:`save`
+    ends it (writes them back if they changed)."""
+
+    supports_holds = False
+
+    def __init__(self, slots: ValueStateLike, contents: MapStateLike, scripted_clock: bool) -> None:
+        self.slots_state = slots
+        self.contents = contents
+        self.scripted_clock = scripted_clock
+        self.timers: Any = None
+        self.slots: dict[Any, list] = {}
+        self.dirty = False
+        self.watermark = MIN_TIMESTAMP_MS
+        self.output_watermark = MIN_TIMESTAMP_MS
+        self.processing_time = 0
+
+    # -- a call ---------------------------------------------------------------------------------
+    def load(self, timers: TimerServiceLike, clock_ms: int) -> FlinkWindowStore:
+        """Bind to the current key: its slots, the watermark and processing time of this call
+        (``clock_ms``: the scripted clock; ignored on the wall clock)."""
+        self.timers = timers
+        got = self.slots_state.value()
+        self.slots = {} if got is None else got
+        self.dirty = False
+        wm = fluvial_watermark(timers.current_watermark())
+        self.watermark = self.output_watermark = wm
+        self.processing_time = clock_ms if self.scripted_clock else timers.current_processing_time()
+        return self
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        if self.slots:
+            self.slots_state.update(self.slots)
+        else:
+            self.slots_state.clear()
+        self.dirty = False
+
+    def _slot(self, window: Any) -> list:
+        slot = self.slots.get(window)
+        if slot is None:
+            used = {s[WID] for s in self.slots.values()}
+            wid = 0
+            while wid in used:
+                wid += 1
+            slot = self.slots[window] = [None, wid, 0, (), ()]
+        self.dirty = True
+        return slot
+
+    # -- WindowStore: metadata --------------------------------------------------------------------
+    def get_meta(self, window: Any) -> WindowMeta | None:
+        slot = self.slots.get(window)
+        return None if slot is None else slot[META]
+
+    def put_meta(self, window: Any, meta: WindowMeta) -> None:
+        self._slot(window)[META] = meta
+
+    def windows(self) -> list[Any]:
+        return [w for w, s in self.slots.items() if s[META] is not None]
+
+    def remove(self, window: Any) -> None:
+        if window in self.slots:
+            self.clear_contents(window)
+            del self.slots[window]
+            self.dirty = True
+
+    # -- WindowStore: contents --------------------------------------------------------------------
+    def append(self, window: Any, value: Any) -> None:
+        slot = self._slot(window)
+        self.contents.put((slot[WID] << SLOT_SHIFT) | slot[COUNT], value)
+        slot[COUNT] += 1
+
+    def read_bag(self, window: Any) -> list:
+        slot = self.slots.get(window)
+        if slot is None or not slot[COUNT]:
+            return []
+        base = slot[WID] << SLOT_SHIFT
+        get = self.contents.get
+        return [get(base | i) for i in range(slot[COUNT])]
+
+    def get_accumulator(self, window: Any, default: Any) -> Any:
+        slot = self.slots.get(window)
+        if slot is None or not slot[COUNT]:
+            return default
+        return self.contents.get(slot[WID] << SLOT_SHIFT)[0]
+
+    def put_accumulator(self, window: Any, acc: Any) -> None:
+        slot = self.slots.get(window)
+        if slot is None or not slot[COUNT]:
+            slot = self._slot(window)
+            slot[COUNT] = 1
+        self.contents.put(slot[WID] << SLOT_SHIFT, (acc,))  # a tuple: None is an accumulator too
+
+    def clear_contents(self, window: Any) -> None:
+        slot = self.slots.get(window)
+        if slot is None or not slot[COUNT]:
+            return
+        base = slot[WID] << SLOT_SHIFT
+        for i in range(slot[COUNT]):
+            self.contents.remove(base | i)
+        slot[COUNT] = 0
+        self.dirty = True
+
+    # -- WindowStore: timers and holds ------------------------------------------------------------
+    def set_event_timer(self, window: Any, t: int) -> None:
+        slot = self._slot(window)
+        if t not in slot[EVENT]:
+            slot[EVENT] = (*slot[EVENT], t)
+            self.timers.register_event_time_timer(t + 1)  # Flink fires at watermark >= t + 1
+
+    def set_processing_timer(self, window: Any, t: int) -> None:
+        slot = self._slot(window)
+        if t not in slot[PROC]:
+            slot[PROC] = (*slot[PROC], t)
+            if not self.scripted_clock:
+                self.timers.register_processing_time_timer(t)
+
+    def set_hold(self, window: Any, t: int | None) -> None:
+        pass  # Flink cannot hold a keyed function's output watermark
+
+    # -- due timers ---------------------------------------------------------------------------------
+    def pop_due(self, which: int, up_to: int) -> list[tuple[int, Any]]:
+        """Remove and return the ``(t, window)`` timers of kind ``which`` (EVENT or PROC) with
+        ``t <= up_to``, in order of time."""
+        due = []
+        for w, slot in self.slots.items():
+            times = slot[which]
+            if not times:
+                continue
+            keep = tuple(t for t in times if t > up_to)
+            if len(keep) != len(times):
+                due.extend((t, i, w) for i, t in enumerate(times) if t <= up_to)
+                slot[which] = keep
+                self.dirty = True
+        due.sort(key=lambda d: (d[0], d[1]))
+        return [(t, w) for t, _, w in due]
+
+
+class KeyedGrouping:
+    """What the keyed process function of a grouping does for the current key: elements, Flink
+    timers and scripted clock ticks, through the window driver over a :class:`FlinkWindowStore`.
+    ``clock_ms`` is the scripted clock (the latest tick seen by this function instance)."""
+
+    def __init__(self, driver: WindowDriver, store: FlinkWindowStore) -> None:
+        self.driver = driver
+        self.store = store
+        self.clock_ms = 0
+
+    def element(self, value: Any, timestamp_ms: int, windows: Any, timers: TimerServiceLike,
+                sink: Any) -> None:
+        store = self.store.load(timers, self.clock_ms)
+        try:
+            self.driver.process_element(value, timestamp_ms, windows, store, sink)
+        finally:
+            store.save()
+
+    def event_timer(self, ts: int, timers: TimerServiceLike, sink: Any) -> None:
+        """Flink's event-time timer at ``ts`` fired: the driver's timers at ``ts - 1`` (and any
+        earlier one still recorded) are due."""
+        store = self.store.load(timers, self.clock_ms)
+        try:
+            for _, w in store.pop_due(EVENT, ts - 1):
+                self.driver.on_event_timer(w, store, sink)
+        finally:
+            store.save()
+
+    def processing_timer(self, ts: int, timers: TimerServiceLike, sink: Any) -> None:
+        """Flink's processing-time timer at ``ts`` fired (wall clock)."""
+        self._fire_processing(timers, sink, ts)
+
+    def clock(self, now_ms: int, timers: TimerServiceLike, sink: Any) -> None:
+        """Scripted processing time reached ``now_ms`` for the current key."""
+        if now_ms > self.clock_ms:
+            self.clock_ms = now_ms
+        self._fire_processing(timers, sink, self.clock_ms)
+
+    def _fire_processing(self, timers: TimerServiceLike, sink: Any, now: int) -> None:
+        store = self.store.load(timers, self.clock_ms)
+        try:
+            while due := store.pop_due(PROC, now):
+                for _, w in due:
+                    self.driver.on_processing_timer(w, store, sink)
+        finally:
+            store.save()
