@@ -1,23 +1,21 @@
-"""The capabilities the Flink runner lacks so far, with the reason: the conformance harness
-reports a case needing one as unsupported without running it, and the translation refuses the
+"""The capabilities the Flink runner lacks, with the reason: the conformance harness reports a
+case needing one as unsupported without running it, and the translation refuses a pending
 feature with the same reason (:class:`~fluvial.errors.UnsupportedFeatureError` naming the
 transform).
 
-All four are pending, not impossible: groupings will run the sdk's window driver, and stateful
-DoFns the sdk's stateful-DoFn driver, inside a Flink keyed process function.
+Cases that run but whose output differs from the model are not missing capabilities: they are
+listed in :mod:`fluvial.runners.flink.deviations`.
 """
 
 from __future__ import annotations
 
-GROUPING = (
-    "pending on the Flink runner: groupings will run the sdk's window driver (triggers, "
-    "lateness, panes) inside a Flink keyed process function, not built yet; run this pipeline "
-    "on the direct or the beam runner for now"
-)
-STATEFUL = (
-    "pending on the Flink runner: stateful DoFns will run the sdk's stateful-DoFn driver on "
-    "Flink keyed state and timers, not built yet; run this pipeline on the direct or the beam "
-    "runner for now"
+WATERMARK_HOLDS = (
+    "Flink has no watermark holds: a keyed operator forwards its input watermark as soon as "
+    "the timers it passed have fired, and a Python KeyedProcessFunction cannot hold it back, "
+    "so a pane stamped before its window's end (OUTPUT_AT_EARLIEST / OUTPUT_AT_LATEST) or an "
+    "element behind the output watermark can arrive behind the watermark at a downstream "
+    "grouping, which then treats it as late. Groupings run the sdk's window driver with a "
+    "store that reports its input watermark as output watermark (supports_holds = False)"
 )
 
 SIDE_INPUTS = (
@@ -27,8 +25,5 @@ SIDE_INPUTS = (
 
 MISSING_CAPABILITIES: dict[str, str] = {
     "side_inputs": SIDE_INPUTS,
-    "group_by_key": GROUPING,
-    "combine_per_key": GROUPING,
-    "state": STATEFUL,
-    "timers": STATEFUL,
+    "watermark_holds": WATERMARK_HOLDS,
 }

@@ -23,7 +23,17 @@ from fluvial.metrics import MetricKey, MetricsContainer
 from fluvial.source import SourceContext
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 
-from .records import ClockTick, decode_script, from_wire, script_element, script_watermark, to_wire
+from .keys import as_kv, check_key
+from .records import (
+    CLOCK_KEY,
+    ClockTick,
+    KeyClock,
+    decode_script,
+    from_wire,
+    script_element,
+    script_watermark,
+    to_wire,
+)
 from .sidechannel import SideChannel
 from .stages import dead_letter, user_error
 
@@ -68,18 +78,28 @@ class WallClock:
 class ChainFunction(_Function):
     """Stateless stages fused into one Flink operator. ``script_input``: the input is a script
     stream (decoded here), else wire records. Clock ticks skip the stages and go to every
-    output (``tick_tags``: the side output tags besides the main output)."""
+    output (``tick_tags``: the side output tags besides the main output).
+
+    ``keyed``: the main output feeds a keyed operator, given as ``(label, what)``: it is emitted
+    as keyed rows ``Row(key, wire record)`` (see :mod:`.records`), and an element that is not a
+    (key, value) pair with a hashable key is an error naming that transform."""
 
     def __init__(self, label: str, stages: list, script_input: bool, channel: str,
-                 tick_tags: list) -> None:
+                 tick_tags: list, keyed: tuple[str, str] | None = None) -> None:
         super().__init__(channel)
         self.label = label
         self.stages = stages
         self.script_input = script_input
         self.tick_tags = tick_tags
+        self.keyed = keyed
+        self.row: Any = None
 
     def open(self, runtime_context: Any = None) -> None:
         self._open_metrics()
+        if self.keyed is not None:
+            from pyflink.common import Row
+
+            self.row = Row
         try:
             for st in self.stages:
                 self._bind(st.label)
@@ -97,7 +117,10 @@ class ChainFunction(_Function):
         else:
             wv = from_wire(value)
         if type(wv) is ClockTick:
-            return [wv, *((tag, wv) for tag in self.tick_tags)]
+            side_ticks = [(tag, wv) for tag in self.tick_tags]
+            if self.keyed is not None:
+                return [self.row(None, KeyClock(wv.now_ms)), self.row(CLOCK_KEY, wv), *side_ticks]
+            return [wv, *side_ticks]
         side: list = []
         batch = [wv]
         try:
@@ -108,9 +131,26 @@ class ChainFunction(_Function):
                     break
         except Exception as e:
             raise self._fail(e, wv.value) from None
-        out: list = [to_wire(o) for o in batch]
+        if self.keyed is not None:
+            out: list = self._keyed_rows(batch)
+        else:
+            out = [to_wire(o) for o in batch]
         if side:
-            out.extend(side)
+            out.extend(x for x in side if x[0] is not None)  # None: an output nobody reads
+        return out
+
+    def _keyed_rows(self, batch: list) -> list:
+        label, what = self.keyed  # type: ignore[misc]
+        row = self.row
+        out = []
+        for o in batch:
+            try:
+                kv = as_kv(label, o.value, what)
+                key = check_key(label, kv)
+            except FluvialError as e:
+                raise self._fail(e) from None
+            w = to_wire(o)
+            out.append(row(key, w if kv is o.value else (kv, w[1], w[2], w[3])))
         return out
 
     def close(self) -> None:

@@ -11,6 +11,11 @@ Two record formats:
   :data:`WATERMARK` moves the watermark to ``time`` (turned into a Flink watermark by
   ``fluvial.flink.ScriptedWatermarkStrategy`` and then dropped), kind :data:`CLOCK` says that
   scripted processing time is now ``time``. The kinds match ``ScriptRecords.java``.
+* **keyed** (``Row(key, payload)``, both pickled, what a keyed operator reads; Flink partitions
+  on the key): ``payload`` is a wire record of that key. A scripted clock advance becomes two
+  rows: ``Row(None, KeyClock(t))``, which ``fluvial.flink.ClockFanOut`` replaces by one copy
+  per key seen (the key's processing timers fire), then ``Row(CLOCK_KEY, ClockTick(t))``, which
+  the keyed operator passes on downstream once, after every key has had its copy.
 
 A Python operator reading a script stream decodes it into wire records.
 
@@ -56,6 +61,28 @@ class ClockTick:
 
     def __repr__(self) -> str:
         return f"ClockTick({self.now_ms})"
+
+
+class KeyClock(ClockTick):
+    """Scripted processing time reached ``now_ms`` for the key it travels with (a copy made by
+    the clock fan-out in front of a keyed operator)."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (KeyClock, (self.now_ms,))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is KeyClock and other.now_ms == self.now_ms  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(("KeyClock", self.now_ms))
+
+    def __repr__(self) -> str:
+        return f"KeyClock({self.now_ms})"
+
+
+CLOCK_KEY = "\x00fluvial-clock"  # the key under which a keyed operator passes the clock on
 
 
 def to_wire(wv: WindowedValue) -> tuple:

@@ -20,8 +20,14 @@
   running the sink's two-phase commit on Flink's checkpoints (see :mod:`.write`,
   :mod:`.committing` and :mod:`.guarantees`).
 * ``Create`` is a checkpointed Flink source (``fromData``), so a resumed job does not replay it.
-* ``GroupByKey``, ``CombinePerKey`` and stateful ``ParDo`` are pending: an error at translation
-  names the transform.
+* ``GroupByKey``, ``CombinePerKey`` and stateful ``ParDo`` -> keyed operators: the stateless
+  chain in front of them (or a chain of no stages) emits keyed rows ``Row(key, record)``
+  (:mod:`.records`), Java's ``keyBy`` partitions on the pickled key, and a Python
+  ``KeyedProcessFunction`` runs the sdk's window driver or stateful driver over Flink keyed
+  state and timers (:mod:`.keyed`). When a TestStream advances processing time,
+  ``fluvial.flink.ClockFanOut`` (Java, parallelism 1) in front of each keyBy carries every
+  clock advance to every key seen. Late data (``with_late_output``) and tagged outputs leave
+  through side outputs.
 """
 
 from __future__ import annotations
@@ -55,9 +61,10 @@ from fluvial.values import TimestampedValue
 from fluvial.windowinto import WindowInto
 
 from .boot import boot
-from .capabilities import GROUPING, SIDE_INPUTS, STATEFUL
+from .capabilities import SIDE_INPUTS
 from .checkpointing import CheckpointSettings
 from .functions import ChainFunction, ReadFunction
+from .keyed import GroupFunction, StatefulFunction
 from .records import script_clock, script_element, script_watermark
 from .stages import ErrorPolicy, ParDoStage, WindowStage
 
@@ -89,6 +96,7 @@ class Chain:
         self.tags: dict[str, Any] = {}  # output tags of the last stage
         self.dlq: Any = None  # the dead-letter output tag, once a stage needs it
         self.closed = False  # the last stage has tagged outputs: nothing fuses after it
+        self.keyed: tuple[str, str] | None = None  # (label, what) of the keyed operator fed
         self.ds: Any = None
         self.side: dict[str, Any] = {}
 
@@ -123,6 +131,12 @@ def has_test_stream(pipeline: Any) -> bool:
     return any(isinstance(n.transform, TestStream) for n in pipeline.primitives())
 
 
+def scripted_processing_time(pipeline: Any) -> bool:
+    """Whether a TestStream of the pipeline advances processing time (clock records flow)."""
+    return any(isinstance(n.transform, TestStream) and n.transform.script.uses_processing_time
+               for n in pipeline.primitives())
+
+
 class Translator:
     """Builds the DataStream job of ``pipeline`` in ``env``."""
 
@@ -138,6 +152,10 @@ class Translator:
         self.jvm = get_gateway().jvm
         self.pickled = Types.PICKLED_BYTE_ARRAY()
         self.script_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+        self.keyed_type = Types.ROW([self.pickled, self.pickled])
+        self.key_type = Types.ROW([self.pickled])
+        self.scripted_clock = has_test_stream(pipeline)  # processing time from the script only
+        self.fan_out_clock = scripted_processing_time(pipeline)
         self.where: dict[int, tuple] = {}  # pcoll id -> ("stream", Stream) | ("chain", Chain, tag)
         self.chains: list[Chain] = []
         self.dl_outputs: list[Any] = []
@@ -184,9 +202,13 @@ class Translator:
         if chain.ds is not None:
             return chain.ds
         label = " -> ".join(st.label for st in chain.stages)
-        ticks = [*chain.tags.values(), *([chain.dlq] if chain.dlq is not None else [])]
-        fn = ChainFunction(label, chain.stages, chain.source.script, self.channel, ticks)
-        chain.ds = chain.source.ds.process(boot(fn), self.pickled).name(label)
+        ticks = [*(t for t in chain.tags.values() if t is not None),
+                 *([chain.dlq] if chain.dlq is not None else [])]
+        fn = ChainFunction(label or "key", chain.stages, chain.source.script, self.channel, ticks,
+                           chain.keyed)
+        out_type = self.pickled if chain.keyed is None else self.keyed_type
+        name = label or f"{chain.keyed[0]}#key"  # type: ignore[index]
+        chain.ds = chain.source.ds.process(boot(fn), out_type).name(name)
         if chain.dlq is not None:
             self.dl_outputs.append(self._side(chain.ds, chain.dlq))
         return chain.ds
@@ -237,20 +259,21 @@ class Translator:
         elif isinstance(t, Read):
             self._read(node, t, label)
         elif isinstance(t, ParDo):
-            if t.signature.is_stateful:
-                raise pending(label, "a stateful ParDo (state and timers)", STATEFUL)
             if t.side_inputs:
                 raise pending(label, "side inputs", SIDE_INPUTS)
+            if t.signature.is_stateful:
+                self._stateful(node, t, label, downstream_of_dlq)
+                return
             policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
             self._stage(node, lambda chain: ParDoStage(
                 label, t, ErrorPolicy(label, policy, self._dlq(chain) if policy == "dead_letter" else None),
-                self._declare_tags(chain, t.output_tags)), bool(t.output_tags))
+                self._declare_tags(chain, node, t.output_tags)), bool(t.output_tags))
         elif isinstance(t, WindowInto):
             self._stage(node, lambda chain: WindowStage(label, t.windowing.window_fn), False)
         elif isinstance(t, GroupByKey):
-            raise pending(label, "GroupByKey", GROUPING)
+            self._grouping(node, label, None, t.late_output, "GroupByKey")
         elif isinstance(t, CombinePerKey):
-            raise pending(label, "CombinePerKey", GROUPING)
+            self._grouping(node, label, t.combine_fn, t.late_output, "CombinePerKey")
         elif isinstance(t, Flatten):
             streams = [self.wire(self.stream_of(pc)) for pc in node.inputs]
             ds = streams[0].ds if len(streams) == 1 else streams[0].ds.union(*(s.ds for s in streams[1:]))
@@ -279,9 +302,16 @@ class Translator:
             chain.dlq = self._tag("dead-letters")
         return chain.dlq
 
-    def _declare_tags(self, chain: Chain, tags: tuple[str, ...]) -> dict[str, Any]:
+    def _consumed_tag(self, node: Any, tag: str) -> Any:
+        """An output tag for ``node``'s output ``tag``, or None when nothing reads that output:
+        Flink leaves a side output nobody reads out of the job, and a Python function's
+        ``(tag, record)`` outputs would then reach its main output; the functions drop outputs
+        whose tag is None."""
+        return self._tag(tag) if self.consumers.get(id(node.outputs[tag]), 0) else None
+
+    def _declare_tags(self, chain: Chain, node: Any, tags: tuple[str, ...]) -> dict[str, Any]:
         for tag in tags:
-            chain.tags[tag] = self._tag(tag)
+            chain.tags[tag] = self._consumed_tag(node, tag)
         return dict(chain.tags)
 
     def _stage(self, node: Any, make: Any, tagged: bool) -> None:
@@ -297,6 +327,60 @@ class Translator:
         chain.closed = tagged
         for tag, out in node.outputs.items():
             self.where[id(out)] = ("chain", chain, tag)
+
+    # -- keyed operators ---------------------------------------------------------------------
+    def _keyed_stream(self, pc: Any, label: str, what: str) -> Any:
+        """``pc`` as a keyed stream of ``Row(key, record)`` for the keyed operator ``label``:
+        the stateless chain producing it (when it feeds only this operator) or a new chain of
+        no stages emits the rows; the clock fan-out goes in front of the keyBy when the script
+        advances processing time."""
+        from pyflink.datastream import DataStream, KeyedStream
+
+        entry = self.where[id(pc)]
+        if (entry[0] == "chain" and entry[2] is None and not entry[1].closed
+                and entry[1].ds is None and self.consumers.get(id(pc), 0) == 1):
+            chain = entry[1]
+        else:
+            chain = Chain(self.stream_of(pc))
+            self.chains.append(chain)
+        chain.keyed = (label, what)
+        chain.closed = True
+        ds = self._materialize(chain)
+        j = ds._j_data_stream
+        if self.fan_out_clock:
+            j = j.process(self.jvm.fluvial.flink.ClockFanOut(), self.keyed_type.get_java_type_info())
+            j = j.name(f"{label}#clock").setParallelism(1)
+        j = j.keyBy(self.jvm.KeyByKeySelector(), self.key_type.get_java_type_info())
+        return KeyedStream(j, self.pickled, DataStream(ds._j_data_stream))
+
+    def _grouping(self, node: Any, label: str, combine_fn: Any, late_output: bool, what: str) -> None:
+        windowing = node.inputs[0].windowing
+        late_tag = self._consumed_tag(node, "late") if late_output else None
+        fn = GroupFunction(label, windowing, combine_fn, what, late_tag, self.scripted_clock,
+                           self.channel, [late_tag] if late_tag is not None else [])
+        keyed = self._keyed_stream(node.inputs[0], label, what)
+        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
+        self._set(node, Stream(ds, False))
+        if late_tag is not None:
+            self._set(node, Stream(self._side(ds, late_tag), False), "late")
+
+    def _stateful(self, node: Any, t: ParDo, label: str, downstream_of_dlq: bool) -> None:
+        policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
+        dlq = self._tag("dead-letters") if policy == "dead_letter" else None
+        tags = {tag: self._consumed_tag(node, tag) for tag in t.output_tags}
+        ticks = [*(v for v in tags.values() if v is not None), *([dlq] if dlq is not None else [])]
+        pc = node.inputs[0]
+        fn = StatefulFunction(label, t, pc.windowing.allowed_lateness_ms,
+                              ErrorPolicy(label, policy, dlq), tags, self.scripted_clock,
+                              self.channel, ticks)
+        keyed = self._keyed_stream(pc, label, "stateful DoFn")
+        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
+        self._set(node, Stream(ds, False))
+        for tag, otag in tags.items():
+            if otag is not None:
+                self._set(node, Stream(self._side(ds, otag), False), tag)
+        if dlq is not None:
+            self.dl_outputs.append(self._side(ds, dlq))
 
     # -- sources -----------------------------------------------------------------------------
     def _create(self, t: Create, label: str) -> Stream:
