@@ -108,6 +108,12 @@ RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
         metavar="GUARANTEE", choices=("at_least_once",),
         default="such sinks are refused",
     ),
+    RunnerFlag(
+        "--flink-java-combine", "flink",
+        "run built-in combiners (sum, count, min, max, mean) over fixed and sliding windows with "
+        "the default trigger as a Java function (on) or through the window driver in Python (off)",
+        metavar="on|off", choices=("on", "off"), default="on",
+    ),
 )
 
 

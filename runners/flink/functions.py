@@ -22,6 +22,7 @@ from fluvial.errors import FluvialError, UserCodeError
 from fluvial.metrics import MetricKey, MetricsContainer
 from fluvial.source import SourceContext
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+from fluvial.values import WindowedValue
 
 from .keys import as_kv, check_key
 from .records import (
@@ -30,6 +31,7 @@ from .records import (
     KeyClock,
     decode_script,
     from_wire,
+    script_batch,
     script_element,
     script_watermark,
     to_wire,
@@ -82,16 +84,27 @@ class ChainFunction(_Function):
 
     ``keyed``: the main output feeds a keyed operator, given as ``(label, what)``: it is emitted
     as keyed rows ``Row(key, wire record)`` (see :mod:`.records`), and an element that is not a
-    (key, value) pair with a hashable key is an error naming that transform."""
+    (key, value) pair with a hashable key is an error naming that transform.
+
+    ``feeder``: the main output feeds the Java combine path (:mod:`.combine_java`): what one
+    input record produces is encoded as one batch (a source's columnar batch without per-element
+    Python when no stage runs before). ``combined``: the input is the Java combine path's result
+    batches, ``(label of the CombinePerKey, ResultDecoder)``.
+
+    Every input record may hold several elements (a columnar batch from a source, a batch of
+    results); their outputs are concatenated in order."""
 
     def __init__(self, label: str, stages: list, script_input: bool, channel: str,
-                 tick_tags: list, keyed: tuple[str, str] | None = None) -> None:
+                 tick_tags: list, keyed: tuple[str, str] | None = None, feeder: Any = None,
+                 combined: tuple[str, Any] | None = None) -> None:
         super().__init__(channel)
         self.label = label
         self.stages = stages
         self.script_input = script_input
         self.tick_tags = tick_tags
         self.keyed = keyed
+        self.feeder = feeder
+        self.combined = combined
         self.row: Any = None
 
     def open(self, runtime_context: Any = None) -> None:
@@ -107,20 +120,61 @@ class ChainFunction(_Function):
         except Exception as e:
             raise self._fail(e) from None
 
-    def process_element(self, value: Any, ctx: Any = None) -> list:
+    def _inputs(self, value: Any) -> list:
+        """What one input record holds: WindowedValues, ClockTicks and ColumnBatches."""
+        if self.combined is not None:
+            label, decoder = self.combined
+            items, dropped = decoder.decode(value)
+            if dropped:
+                self.metrics.inc(MetricKey(label, "fluvial", "dropped_due_to_lateness"), dropped)  # type: ignore[union-attr]
+            return [it if type(it) is ClockTick else from_wire(it) for it in items]
         if self.script_input:
-            wv = decode_script(value)
-            if wv is None:
-                return []
-        elif type(value) is ClockTick:
-            wv = value
-        else:
-            wv = from_wire(value)
-        if type(wv) is ClockTick:
-            side_ticks = [(tag, wv) for tag in self.tick_tags]
-            if self.keyed is not None:
-                return [self.row(None, KeyClock(wv.now_ms)), self.row(CLOCK_KEY, wv), *side_ticks]
-            return [wv, *side_ticks]
+            got = decode_script(value)
+            return [] if got is None else [got]
+        if type(value) is ClockTick:
+            return [value]
+        return [from_wire(value)]
+
+    def process_element(self, value: Any, ctx: Any = None) -> list:
+        out: list = []
+        feed: list = []  # what goes to the Java combine path, encoded once per input record
+        for item in self._inputs(value):
+            t = type(item)
+            if t is ClockTick:
+                if feed:
+                    out.append(self._encode(feed))
+                    feed = []
+                out.extend(self._tick(item))
+            elif t is ColumnBatch:
+                if self.feeder is not None and not self.stages:
+                    out.append(self._encode(item))
+                else:
+                    for wv in item.to_windowed_values():
+                        self._one(wv, out, feed)
+            else:
+                self._one(item, out, feed)
+        if feed:
+            out.append(self._encode(feed))
+        return out
+
+    def _encode(self, items: Any) -> bytes:
+        """A batch for the Java combine path (a list of WindowedValues or a ColumnBatch)."""
+        try:
+            if type(items) is ColumnBatch:
+                return self.feeder.encode_columns(items.keys, items.values, items.timestamps)  # type: ignore[union-attr]
+            return self.feeder.encode(items)  # type: ignore[union-attr]
+        except FluvialError as e:
+            raise self._fail(e) from None
+
+    def _tick(self, tick: ClockTick) -> list:
+        side_ticks = [(tag, tick) for tag in self.tick_tags]
+        if self.keyed is not None:
+            return [self.row(None, KeyClock(tick.now_ms)), self.row(CLOCK_KEY, tick), *side_ticks]
+        if self.feeder is not None:
+            return [self.feeder.encode_tick(tick.now_ms), *side_ticks]
+        return [tick, *side_ticks]
+
+    def _one(self, wv: WindowedValue, out: list, feed: list) -> None:
         side: list = []
         batch = [wv]
         try:
@@ -131,13 +185,14 @@ class ChainFunction(_Function):
                     break
         except Exception as e:
             raise self._fail(e, wv.value) from None
-        if self.keyed is not None:
-            out: list = self._keyed_rows(batch)
+        if self.feeder is not None:
+            feed.extend(batch)
+        elif self.keyed is not None:
+            out.extend(self._keyed_rows(batch))
         else:
-            out = [to_wire(o) for o in batch]
+            out.extend(to_wire(o) for o in batch)
         if side:
             out.extend(x for x in side if x[0] is not None)  # None: an output nobody reads
-        return out
 
     def _keyed_rows(self, batch: list) -> list:
         label, what = self.keyed  # type: ignore[misc]
@@ -211,15 +266,22 @@ class ReadFunction(_Function):
                 if got is None:
                     break
                 if isinstance(got, ColumnBatch):
-                    got = [((k, v), t) for k, v, t in got.rows()]
-                if not got:
-                    time.sleep(0.001)
-                    continue
-                for value, ts in got:
-                    yield script_element(value, ts)
-                self.metrics.inc(read, len(got))  # type: ignore[union-attr]
+                    if not len(got):
+                        time.sleep(0.001)
+                        continue
+                    yield script_batch(got)  # one record: the next operator takes the columns
+                    self.metrics.inc(read, len(got))  # type: ignore[union-attr]
+                    last = int(got.timestamps.max())
+                else:
+                    if not got:
+                        time.sleep(0.001)
+                        continue
+                    for value, ts in got:
+                        yield script_element(value, ts)
+                    self.metrics.inc(read, len(got))  # type: ignore[union-attr]
+                    last = max(t for _, t in got)
                 if gen is not None:
-                    gen.on_event(max(t for _, t in got))
+                    gen.on_event(last)
                     new = gen.current()
                 else:
                     new = reader.watermark()

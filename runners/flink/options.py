@@ -15,6 +15,9 @@
 * ``--flink-sink-guarantee at_least_once``: accept at-least-once output from sinks that promise
   exactly-once where the run cannot give exactly-once (see
   :mod:`fluvial.runners.flink.guarantees`).
+* ``--flink-java-combine on|off``: run built-in combiners over fixed and sliding windows with
+  the default trigger in Java (``on``, the default; see :mod:`fluvial.runners.flink.combine_java`)
+  or through the window driver in Python (``off``).
 
 Other flags are left alone (they belong to the user's program).
 
@@ -37,6 +40,7 @@ from fluvial.errors import PipelineConstructionError
 MODES = ("thread", "process")
 JARS_ENV = "FLUVIAL_FLINK_JARS"
 GUARANTEES = ("at_least_once",)
+SWITCHES = {"on": True, "off": False}
 
 
 @attrs.frozen
@@ -48,6 +52,7 @@ class FlinkOptions:
     master: tuple[str, int] | None = None
     jars: tuple[str, ...] = ()
     sink_guarantee: str | None = None
+    java_combine: bool = True
 
 
 def _value(args: list[str], i: int, flag: str, example: str) -> tuple[str, int]:
@@ -91,7 +96,7 @@ def parse_flink_args(extra_args: Sequence[str], environ: dict[str, str] | None =
     default ``os.environ``)."""
     environ = os.environ if environ is None else environ
     args = list(extra_args)
-    mode, parallelism, master, guarantee = "thread", 1, None, None
+    mode, parallelism, master, guarantee, java_combine = "thread", 1, None, None, True
     jars = split_jars(environ.get(JARS_ENV, ""))
     i = 0
     while i < len(args):
@@ -123,5 +128,11 @@ def parse_flink_args(extra_args: Sequence[str], environ: dict[str, str] | None =
                     f"got {guarantee!r}; pass --flink-sink-guarantee at_least_once to run "
                     "exactly-once sinks at-least-once on Flink"
                 )
+        elif name == "--flink-java-combine":
+            value, i = _value(args, i, name, "--flink-java-combine off")
+            if value not in SWITCHES:
+                raise PipelineConstructionError(
+                    f"pipeline options: --flink-java-combine must be on or off, got {value!r}")
+            java_combine = SWITCHES[value]
         i += 1
-    return FlinkOptions(mode, parallelism, master, tuple(jars), guarantee)
+    return FlinkOptions(mode, parallelism, master, tuple(jars), guarantee, java_combine)

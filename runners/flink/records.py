@@ -10,7 +10,9 @@ Two record formats:
   read): kind :data:`ELEMENT` carries the pickled value at event time ``time``, kind
   :data:`WATERMARK` moves the watermark to ``time`` (turned into a Flink watermark by
   ``fluvial.flink.ScriptedWatermarkStrategy`` and then dropped), kind :data:`CLOCK` says that
-  scripted processing time is now ``time``. The kinds match ``ScriptRecords.java``.
+  scripted processing time is now ``time``, kind :data:`BATCH` carries a pickled
+  :class:`~fluvial.columnar.ColumnBatch` of elements at their own timestamps (a source's batch
+  read at once). The kinds match ``ScriptRecords.java``.
 * **keyed** (``Row(key, payload)``, both pickled, what a keyed operator reads; Flink partitions
   on the key): ``payload`` is a wire record of that key. A scripted clock advance becomes two
   rows: ``Row(None, KeyClock(t))``, which ``fluvial.flink.ClockFanOut`` replaces by one copy
@@ -35,7 +37,7 @@ from fluvial.pane import NO_FIRING
 from fluvial.timeutil import MAX_TIMESTAMP_MS
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 
-ELEMENT, WATERMARK, CLOCK = 0, 1, 2
+ELEMENT, WATERMARK, CLOCK, BATCH = 0, 1, 2, 3
 JAVA_LONG_MAX = 2**63 - 1
 JAVA_LONG_MIN = -(2**63)
 NO_PAYLOAD = b""
@@ -122,6 +124,11 @@ def script_element(value: Any, timestamp_ms: int) -> tuple:
     return (ELEMENT, timestamp_ms, dumps(value))
 
 
+def script_batch(batch: Any) -> tuple:
+    """A columnar batch of elements (a ColumnBatch), at the time of its latest element."""
+    return (BATCH, int(batch.timestamps.max()), pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 def script_watermark(ms: int) -> tuple:
     return (WATERMARK, flink_watermark(ms), NO_PAYLOAD)
 
@@ -131,11 +138,13 @@ def script_clock(now_ms: int) -> tuple:
 
 
 def decode_script(rec: Any) -> Any:
-    """A script record as a WindowedValue (global window, no firing) or a ClockTick; None for a
-    watermark record (normally dropped on the Java side already)."""
+    """A script record as a WindowedValue (global window, no firing), a ClockTick or a
+    ColumnBatch; None for a watermark record (normally dropped on the Java side already)."""
     kind, t, payload = rec[0], rec[1], rec[2]
     if kind == ELEMENT:
         return WindowedValue(pickle.loads(payload), t, GLOBAL_WINDOWS, NO_FIRING)
     if kind == CLOCK:
         return ClockTick(t)
+    if kind == BATCH:
+        return pickle.loads(payload)
     return None

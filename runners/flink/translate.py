@@ -62,6 +62,7 @@ from fluvial.windowinto import WindowInto
 
 from .boot import boot
 from .capabilities import SIDE_INPUTS
+from .combine_java import Feeder, ResultDecoder, java_kind, window_params
 from .checkpointing import CheckpointSettings
 from .functions import ChainFunction, ReadFunction
 from .keyed import GroupFunction, StatefulFunction
@@ -76,14 +77,16 @@ def pending(label: str, what: str, reason: str) -> UnsupportedFeatureError:
 
 
 class Stream:
-    """A translated PCollection: a Flink DataStream of wire records, or of script records
-    (``script``) that the next Python operator decodes."""
+    """A translated PCollection: a Flink DataStream of wire records, of script records
+    (``script``), or of the Java combine path's result batches (``combined``: the
+    CombinePerKey's label and the decoder), which the next Python operator decodes."""
 
-    __slots__ = ("ds", "script")
+    __slots__ = ("ds", "script", "combined")
 
-    def __init__(self, ds: Any, script: bool) -> None:
+    def __init__(self, ds: Any, script: bool, combined: tuple[str, Any] | None = None) -> None:
         self.ds = ds
         self.script = script
+        self.combined = combined
 
 
 class Chain:
@@ -97,6 +100,7 @@ class Chain:
         self.dlq: Any = None  # the dead-letter output tag, once a stage needs it
         self.closed = False  # the last stage has tagged outputs: nothing fuses after it
         self.keyed: tuple[str, str] | None = None  # (label, what) of the keyed operator fed
+        self.feeder: Any = None  # the Java combine path's Feeder, when the chain feeds it
         self.ds: Any = None
         self.side: dict[str, Any] = {}
 
@@ -153,6 +157,9 @@ class Translator:
         self.pickled = Types.PICKLED_BYTE_ARRAY()
         self.script_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
         self.keyed_type = Types.ROW([self.pickled, self.pickled])
+        self.bytes_type = Types.PRIMITIVE_ARRAY(Types.BYTE())
+        self.consumer_nodes: dict[int, list] = {}
+        self.fused: dict[int, Stream] = {}  # CombinePerKey node id -> its Java path's output
         self.key_type = Types.ROW([self.pickled])
         self.scripted_clock = has_test_stream(pipeline)  # processing time from the script only
         self.fan_out_clock = scripted_processing_time(pipeline)
@@ -192,10 +199,10 @@ class Translator:
         return Stream(chain.side[tag], False)
 
     def wire(self, s: Stream) -> Stream:
-        """``s`` as wire records (a decoding operator after a script stream)."""
-        if not s.script:
+        """``s`` as wire records (a decoding operator after a script or result stream)."""
+        if not s.script and s.combined is None:
             return s
-        fn = ChainFunction("decode", [], True, self.channel, [])
+        fn = ChainFunction("decode", [], s.script, self.channel, [], combined=s.combined)
         return Stream(s.ds.process(boot(fn), self.pickled).name("decode"), False)
 
     def _materialize(self, chain: Chain) -> Any:
@@ -204,10 +211,14 @@ class Translator:
         label = " -> ".join(st.label for st in chain.stages)
         ticks = [*(t for t in chain.tags.values() if t is not None),
                  *([chain.dlq] if chain.dlq is not None else [])]
-        fn = ChainFunction(label or "key", chain.stages, chain.source.script, self.channel, ticks,
-                           chain.keyed)
-        out_type = self.pickled if chain.keyed is None else self.keyed_type
-        name = label or f"{chain.keyed[0]}#key"  # type: ignore[index]
+        fn = ChainFunction(label or "decode", chain.stages, chain.source.script, self.channel,
+                           ticks, chain.keyed, chain.feeder, chain.source.combined)
+        if chain.keyed is not None:
+            out_type, name = self.keyed_type, label or f"{chain.keyed[0]}#key"
+        elif chain.feeder is not None:
+            out_type, name = self.bytes_type, label or f"{chain.feeder.label}#feed"
+        else:
+            out_type, name = self.pickled, label or "decode"
         chain.ds = chain.source.ds.process(boot(fn), out_type).name(name)
         if chain.dlq is not None:
             self.dl_outputs.append(self._side(chain.ds, chain.dlq))
@@ -239,6 +250,7 @@ class Translator:
         for n in nodes:
             for pc in n.inputs:
                 self.consumers[id(pc)] = self.consumers.get(id(pc), 0) + 1
+                self.consumer_nodes.setdefault(id(pc), []).append(n)
         for node in nodes:
             self.result.labels.append(node.full_label)
             self._node(node, id(node) in after_dlq)
@@ -269,11 +281,18 @@ class Translator:
                 label, t, ErrorPolicy(label, policy, self._dlq(chain) if policy == "dead_letter" else None),
                 self._declare_tags(chain, node, t.output_tags)), bool(t.output_tags))
         elif isinstance(t, WindowInto):
-            self._stage(node, lambda chain: WindowStage(label, t.windowing.window_fn), False)
+            combine = self._java_combine_target(node)
+            if combine is not None:
+                self._java_combine(node, combine)
+            else:
+                self._stage(node, lambda chain: WindowStage(label, t.windowing.window_fn), False)
         elif isinstance(t, GroupByKey):
             self._grouping(node, label, None, t.late_output, "GroupByKey")
         elif isinstance(t, CombinePerKey):
-            self._grouping(node, label, t.combine_fn, t.late_output, "CombinePerKey")
+            if id(node) in self.fused:
+                self._set(node, self.fused.pop(id(node)))
+            else:
+                self._grouping(node, label, t.combine_fn, t.late_output, "CombinePerKey")
         elif isinstance(t, Flatten):
             streams = [self.wire(self.stream_of(pc)) for pc in node.inputs]
             ds = streams[0].ds if len(streams) == 1 else streams[0].ds.union(*(s.ds for s in streams[1:]))
@@ -329,6 +348,51 @@ class Translator:
             self.where[id(out)] = ("chain", chain, tag)
 
     # -- keyed operators ---------------------------------------------------------------------
+    def _last_chain(self, pc: Any) -> Chain:
+        """The stateless chain producing ``pc`` when it may take one more (terminal) step, i.e.
+        ``pc`` is its open main output and feeds only one transform; else a new chain of no
+        stages reading ``pc``."""
+        entry = self.where[id(pc)]
+        if (entry[0] == "chain" and entry[2] is None and not entry[1].closed
+                and entry[1].ds is None and self.consumers.get(id(pc), 0) == 1):
+            return entry[1]
+        chain = Chain(self.stream_of(pc))
+        self.chains.append(chain)
+        return chain
+
+    def _java_combine_target(self, node: Any) -> Any:
+        """The CombinePerKey node this WindowInto can run with on the Java combine path
+        (:mod:`.combine_java`), or None."""
+        if not self.fopts.java_combine:
+            return None
+        out = node.outputs[None]
+        cons = self.consumer_nodes.get(id(out), [])
+        if len(cons) != 1 or not isinstance(cons[0].transform, CombinePerKey):
+            return None
+        c = cons[0].transform
+        if c.late_output or java_kind(out.windowing, c.combine_fn) is None:
+            return None
+        return cons[0]
+
+    def _java_combine(self, window_node: Any, combine_node: Any) -> None:
+        """WindowInto + CombinePerKey as the Java combine path: the chain in front encodes
+        batches, Java assigns windows and combines, the results come back in batches."""
+        from pyflink.datastream import DataStream
+
+        windowing = window_node.outputs[None].windowing
+        fn = combine_node.transform.combine_fn
+        label = combine_node.full_label
+        kind = java_kind(windowing, fn)
+        chain = self._last_chain(window_node.inputs[0])
+        chain.feeder = Feeder(label, kind)  # type: ignore[arg-type]
+        chain.closed = True
+        ds = self._materialize(chain)
+        size, period, offset = window_params(windowing)
+        j = self.jvm.fluvial.flink.CombinePath.build(ds._j_data_stream, label, kind, size, period,
+                                                     offset)
+        self.fused[id(combine_node)] = Stream(DataStream(j), False,
+                                              (label, ResultDecoder(windowing, fn)))
+
     def _keyed_stream(self, pc: Any, label: str, what: str) -> Any:
         """``pc`` as a keyed stream of ``Row(key, record)`` for the keyed operator ``label``:
         the stateless chain producing it (when it feeds only this operator) or a new chain of
@@ -336,13 +400,7 @@ class Translator:
         advances processing time."""
         from pyflink.datastream import DataStream, KeyedStream
 
-        entry = self.where[id(pc)]
-        if (entry[0] == "chain" and entry[2] is None and not entry[1].closed
-                and entry[1].ds is None and self.consumers.get(id(pc), 0) == 1):
-            chain = entry[1]
-        else:
-            chain = Chain(self.stream_of(pc))
-            self.chains.append(chain)
+        chain = self._last_chain(pc)
         chain.keyed = (label, what)
         chain.closed = True
         ds = self._materialize(chain)

@@ -12,13 +12,16 @@ package fluvial.flink;
  *       element;
  *   <li>{@link #WATERMARK}: the watermark advances to {@code time} right after this record;
  *   <li>{@link #CLOCK}: scripted processing time is now {@code time} (absolute, so a marker that
- *       reaches an operator twice, e.g. through a Flatten, advances nothing the second time).
+ *       reaches an operator twice, e.g. through a Flatten, advances nothing the second time);
+ *   <li>{@link #BATCH}: {@code payload} is a pickled batch of elements (a columnar batch a
+ *       source read at once), each at its own event time; {@code time} is the latest.
  * </ul>
  */
 public final class ScriptRecords {
     public static final int ELEMENT = 0;
     public static final int WATERMARK = 1;
     public static final int CLOCK = 2;
+    public static final int BATCH = 3;
 
     private ScriptRecords() {}
 }
