@@ -2,7 +2,7 @@
 
     fluvial run FILE.py [options]
     fluvial conformance [--runner R] [--format json|markdown] [--output PATH]
-    fluvial bench sliding-sum [--events N] [--keys K] [--runner R] [--json] [pipeline options]
+    fluvial bench sliding-sum [--events N] [--keys K] [--runner R] [--pyflink] [--json] [pipeline options]
     fluvial bench kafka-passthrough [--events N] [--delivery at_least_once|exactly_once|both] [--json]
     fluvial broker start|status|stop [--port P] [--storage memory] [--state-dir DIR]
     fluvial flink start|status|stop [--port P] [--taskmanagers N] [--slots S] [--state-dir DIR]
@@ -64,9 +64,9 @@ def _print_result(res: dict, as_json: bool) -> None:
 def cmd_bench_sliding_sum(args: argparse.Namespace, rest: list[str]) -> int:
     from fluvial.cli.bench.sliding_sum import run
 
-    res = run(args.events, args.keys, args.runner, rest)
+    res = run(args.events, args.keys, args.runner, rest, pyflink=args.pyflink)
     _print_result(res, args.json)
-    return 0 if res["checksum_match"] else 1
+    return 0 if res["checksum_match"] and res.get("pyflink_checksum_match", True) else 1
 
 
 def cmd_bench_kafka(args: argparse.Namespace, rest: list[str]) -> int:
@@ -203,6 +203,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--runner", default="direct", metavar="NAME",
                    help="the runner to time (default: direct)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--pyflink", action="store_true",
+                   help="with --runner flink: also time the same workload written directly "
+                        "against PyFlink (a Python AggregateFunction over "
+                        "SlidingEventTimeWindows) and report the ratio")
     s.set_defaults(func=cmd_bench_sliding_sum, pipeline_options=True)
     k = bench.add_parser(
         "kafka-passthrough", allow_abbrev=False,

@@ -5,13 +5,22 @@ Event i: key ``(i * 2654435761) mod K``, value ``i mod 10 + 1``, timestamp (ms)
 ``1,000,000 + i + ((i * 7919) mod 101) - 50``. Sliding windows of 10 minutes every minute, sum per
 key per window. The baseline does the 10 dict updates per event by hand.
 
+With ``--runner flink`` a small untimed run goes first (the first job of a process starts the
+JVM and the mini-cluster; a long-running deployment pays that once), and ``--pyflink`` also times the same
+workload written directly against PyFlink (a Python AggregateFunction over
+SlidingEventTimeWindows, :mod:`fluvial.cli.bench.pyflink_sliding`) in the same command, with
+its own checksum.
+
     fluvial bench sliding-sum --events 1000000 --keys 1000 [--runner direct] [--json]
+    fluvial bench sliding-sum --events 100000 --keys 1000 --runner flink --pyflink
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import resource
-import threading
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -79,43 +88,34 @@ class BenchSource(Source):
         return BenchReader(self.n, self.keys)
 
 
-class _Tally:
-    __slots__ = ("count", "checksum", "lock")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.checksum = 0
-        self.lock = threading.Lock()
-
-
-# Runners that pickle the sink (Beam) hand each worker a copy; copies in this process report to
-# the tally registered under the sink's token. The benchmark runs in-process.
-_TALLIES: dict[str, _Tally] = {}
-
-
 class ChecksumSink(Sink):
-    """Folds (key, window, sum) outputs into an order-free checksum, readable from the sink
-    object (also when the runner wrote through a pickled copy of it in this process)."""
+    """Folds (key, window, sum) outputs into an order-free checksum. Each writer appends one
+    ``count checksum`` line per batch to a file of its own in ``directory``, so the totals are
+    readable wherever the runner ran the writers (this process, a copy pickled to a Beam worker,
+    a Python worker inside Flink's JVM)."""
 
-    def __init__(self) -> None:
-        self.token = uuid.uuid4().hex
-        _TALLIES[self.token] = _Tally()
-
-    @property
-    def count(self) -> int:
-        return _TALLIES[self.token].count
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
 
     @property
-    def checksum(self) -> int:
-        return _TALLIES[self.token].checksum
+    def totals(self) -> tuple[int, int]:
+        """(outputs, checksum) over every writer."""
+        count = checksum = 0
+        for path in glob.glob(os.path.join(self.directory, "tally-*.txt")):
+            with open(path, encoding="ascii") as f:
+                for line in f:
+                    c, s = line.split()
+                    count += int(c)
+                    checksum = (checksum + int(s)) & MASK
+        return count, checksum
 
     def open(self, ctx: Any) -> SinkWriter:
-        return _ChecksumWriter(_TALLIES[self.token])
+        return _ChecksumWriter(self.directory)
 
 
 class _ChecksumWriter(SinkWriter):
-    def __init__(self, tally: _Tally) -> None:
-        self.tally = tally
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, f"tally-{os.getpid()}-{uuid.uuid4().hex}.txt")
 
     def write(self, batch: list) -> None:
         acc = 0
@@ -123,10 +123,8 @@ class _ChecksumWriter(SinkWriter):
             key, total = wv.value
             w = wv.windows[0]
             acc = (acc + record_hash(key, w.start_ms, w.end_ms, total)) & MASK
-        t = self.tally
-        with t.lock:
-            t.checksum = (t.checksum + acc) & MASK
-            t.count += len(batch)
+        with open(self.path, "a", encoding="ascii") as f:
+            f.write(f"{len(batch)} {acc}\n")
 
 
 def baseline(n: int, keys: int) -> tuple[int, int]:
@@ -147,10 +145,10 @@ def baseline(n: int, keys: int) -> tuple[int, int]:
     return len(d), checksum
 
 
-def run_pipeline(n: int, keys: int, runner: str, extra_argv: list[str]) -> ChecksumSink:
+def run_pipeline(n: int, keys: int, runner: str, extra_argv: list[str], directory: str) -> ChecksumSink:
     argv = ["--runner", runner, "--batch-size", "65536", *extra_argv]
     p = Pipeline(options=PipelineOptions.from_argv(argv))
-    sink = ChecksumSink()
+    sink = ChecksumSink(directory)
     (
         p
         | "Events" >> Read(BenchSource(n, keys))
@@ -162,19 +160,45 @@ def run_pipeline(n: int, keys: int, runner: str, extra_argv: list[str]) -> Check
     return sink
 
 
-def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None = None) -> dict[str, Any]:
+def _warm_up_flink(keys: int, extra_argv: list[str], tmp: str) -> None:
+    """Start PyFlink's JVM and its mini-cluster with a small run of the same pipeline before
+    anything is timed: the first job of a process pays JVM start, class loading and the
+    compilation of fluvial's Java helpers; a long-running deployment pays them once."""
+    warm = os.path.join(tmp, "warm-up")
+    os.makedirs(warm)
+    run_pipeline(10_000, keys, "flink", extra_argv, warm)
+
+
+def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None = None,
+        pyflink: bool = False) -> dict[str, Any]:
     if n < 1 or keys < 1:
         raise ValueError("--events and --keys must be positive")
-    t0 = time.perf_counter()
-    sink = run_pipeline(n, keys, runner, list(extra_argv or []))
-    t_runner = time.perf_counter() - t0
-    count, checksum = sink.count, sink.checksum
-    _TALLIES.pop(sink.token, None)
+    if pyflink and runner != "flink":
+        raise ValueError("--pyflink compares with PyFlink's own Python path: use it with --runner flink")
+    extra: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="fluvial-bench-") as tmp:
+        if runner == "flink":
+            _warm_up_flink(keys, list(extra_argv or []), tmp)
+        t0 = time.perf_counter()
+        sink = run_pipeline(n, keys, runner, list(extra_argv or []), tmp)
+        t_runner = time.perf_counter() - t0
+        count, checksum = sink.totals
+        if pyflink:
+            from fluvial.cli.bench.pyflink_sliding import run_pyflink
+
+            p_count, p_checksum, t_pyflink = run_pyflink(n, keys, os.path.join(tmp, "pyflink"))
     t0 = time.perf_counter()
     b_count, b_checksum = baseline(n, keys)
     t_base = time.perf_counter() - t0
     eps = n / t_runner
     beps = n / t_base
+    if pyflink:
+        extra = {
+            "pyflink_events_per_s": round(n / t_pyflink, 1),
+            "pyflink_seconds": round(t_pyflink, 3),
+            "pyflink_checksum_match": p_count == b_count and p_checksum == b_checksum,
+            "ratio_vs_pyflink": round(t_pyflink / t_runner, 2),
+        }
     return {
         "benchmark": "sliding-sum",
         "runner": runner,
@@ -188,4 +212,5 @@ def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None 
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "runner_seconds": round(t_runner, 3),
         "baseline_seconds": round(t_base, 3),
+        **extra,
     }

@@ -146,10 +146,18 @@ class Feeder:
         """A columnar batch (a source's ColumnBatch), without per-element Python where the
         columns are numbers."""
         n = len(keys)
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        kbytes = [self._key_bytes(k) for k in uniq.tolist()]
         rows = np.empty(n, dtype=_ELEMENT)
-        rows["k"] = inverse
+        try:
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            kbytes = [self._key_bytes(k) for k in uniq.tolist()]
+            rows["k"] = inverse
+        except TypeError:  # keys numpy cannot sort (mixed objects): index them one by one
+            index: dict[bytes, int] = {}
+            ks = rows["k"]
+            for i, k in enumerate(keys.tolist()):
+                kb = self._key_bytes(k)
+                ks[i] = index.setdefault(kb, len(index))
+            kbytes = list(index)
         rows["t"] = timestamps
         if self.kind == "count":
             rows["g"] = INT

@@ -22,6 +22,7 @@ from fluvial.options import PipelineOptions
 from fluvial.result import PipelineResult, PipelineState
 
 from .capabilities import MISSING_CAPABILITIES
+from .deviations import KNOWN_DEVIATIONS
 from .options import parse_flink_args
 from .sidechannel import SideChannel
 
@@ -48,7 +49,7 @@ class FlinkRunner:
     """
 
     name = "flink"
-    known_deviations: dict[str, str] = {}
+    known_deviations: dict[str, str] = KNOWN_DEVIATIONS
     missing_capabilities: dict[str, str] = MISSING_CAPABILITIES
 
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> PipelineResult:
@@ -87,6 +88,7 @@ class FlinkRunner:
                 "restarts": job.restarts,
                 "restart_causes": job.restart_causes,
                 "sinks_committed_at_end": committed_at_end,
+                "java_combines": tr.java_combines,
             }
             return PipelineResult(PipelineState.DONE, metrics, None, info)
         finally:

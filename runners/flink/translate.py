@@ -62,8 +62,8 @@ from fluvial.windowinto import WindowInto
 
 from .boot import boot
 from .capabilities import SIDE_INPUTS
-from .combine_java import Feeder, ResultDecoder, java_kind, window_params
 from .checkpointing import CheckpointSettings
+from .combine_java import Feeder, ResultDecoder, java_kind, window_params
 from .functions import ChainFunction, ReadFunction
 from .keyed import GroupFunction, StatefulFunction
 from .records import script_clock, script_element, script_watermark
@@ -113,6 +113,7 @@ class Translation:
         self.labels: list[str] = []
         self.sinks: dict[str, Any] = {}  # label -> Sink of every fluvial (non-Kafka) Write
         self.kafka_reads: list[tuple] = []  # (cfg, ReadPlan, label) of every ReadFromKafka
+        self.java_combines: list[str] = []  # CombinePerKeys on the Java combine path
 
 
 def _order(pipeline: Any) -> tuple[list, set[int]]:
@@ -383,6 +384,7 @@ class Translator:
         fn = combine_node.transform.combine_fn
         label = combine_node.full_label
         kind = java_kind(windowing, fn)
+        self.result.java_combines.append(label)
         chain = self._last_chain(window_node.inputs[0])
         chain.feeder = Feeder(label, kind)  # type: ignore[arg-type]
         chain.closed = True

@@ -1,7 +1,6 @@
 """The Flink runner's stateless translation on a real PyFlink mini-cluster: Create, TestStream,
 bounded Read, fused ParDo chains, WindowInto, tagged outputs, Flatten, dead letters, user
-errors, metrics, a file sink, and the transforms still pending. Expected values are derived by
-hand from the model."""
+errors, metrics and a file sink. Expected values are derived by hand from the model."""
 
 from __future__ import annotations
 
@@ -222,27 +221,6 @@ def test_a_failed_run_commits_nothing(tmp_path):
     with pytest.raises(UserCodeError):
         p.run()
     assert not out.exists() or [n for n in os.listdir(out) if not n.startswith(".")] == []
-
-
-@pytest.mark.parametrize("kind", ["gbk", "combine", "stateful"])
-def test_pending_transforms_are_refused_at_translation(kind):
-    from fluvial.userstate import ValueStateSpec
-
-    class Stateful(fl.DoFn):
-        def process(self, kv, s=fl.DoFn.StateParam(ValueStateSpec("n"))):
-            yield kv
-
-    p = pipeline()
-    kv = p | fl.Create([("k", 1)])
-    label, t = {
-        "gbk": ("Group", fl.GroupByKey()),
-        "combine": ("Sum", fl.CombinePerKey(sum)),
-        "stateful": ("Keep", fl.ParDo(Stateful())),
-    }[kind]
-    _ = kv | label >> t
-    with pytest.raises(UnsupportedFeatureError, match="pending") as ei:
-        p.run()
-    assert ei.value.label == label and ei.value.runner == "flink"
 
 
 SCRIPT_EXPECTED = [

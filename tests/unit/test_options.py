@@ -120,7 +120,8 @@ def test_runner_flags_are_data_of_offered_runners():
     assert {f.runner for f in RUNNER_FLAGS} <= set(known_runners())
     assert [f.name for f in RUNNER_FLAGS] == [
         "--beam-runner", "--beam-option", "--beam-sink-guarantee", "--beam-log-level",
-        "--flink-mode", "--parallelism", "--flink-master", "--flink-jars", "--flink-sink-guarantee"]
+        "--flink-mode", "--parallelism", "--flink-master", "--flink-jars", "--flink-sink-guarantee",
+        "--flink-java-combine"]
     for f in RUNNER_FLAGS:
         assert f.help and f.metavar
     with pytest.raises(ValueError, match="a runner flag is named like --runner-thing"):

@@ -263,9 +263,12 @@ def _lacking(runner_obj: Any, runner: str, case: Case) -> CaseResult | None:
 
 
 # -- running ---------------------------------------------------------------------------------------
-def run_case(case: Case, runner: str, workdir: str | None = None) -> CaseResult:
+def run_case(case: Case, runner: str, workdir: str | None = None,
+             extra_args: Sequence[str] = ()) -> CaseResult:
     """Run ``case`` on the runner registered as ``runner`` and compare with its golden output;
-    a case needing a capability the runner lacks is ``unsupported`` and does not run."""
+    a case needing a capability the runner lacks is ``unsupported`` and does not run.
+    ``extra_args`` are runner flags (``--name=value``) for the run, e.g. to run the case on
+    another path of the same runner."""
     from fluvial.pipeline import Pipeline
     from fluvial.registry import get_runner
 
@@ -281,7 +284,8 @@ def run_case(case: Case, runner: str, workdir: str | None = None) -> CaseResult:
     tags = tuple(case.tags)
     try:
         try:
-            p = Pipeline(options=PipelineOptions(runner=runner), runner=runner_obj)
+            opts = PipelineOptions(runner=runner, extra_args=tuple(extra_args))
+            p = Pipeline(options=opts, runner=runner_obj)
             out = case.build(p)
             _ = out | "ConformanceRecord" >> ParDo(_Recorder(rec_dir))
             result = p.run()

@@ -1,0 +1,194 @@
+"""The Flink runner's keyed operators on a real PyFlink mini-cluster: GroupByKey and
+CombinePerKey through the window driver (across two subtasks, and in process mode), stateful
+DoFns through the stateful driver (tagged outputs, output timestamps, dead letters from
+``process`` and from timer callbacks, metrics), scripted processing time reaching every key of
+two keyed operators in a row with identical output over five runs, and errors naming the
+transform. Expected values are derived by hand from the model."""
+
+from __future__ import annotations
+
+import pytest
+
+import fluvial as fl
+from fluvial.errors import FluvialError, UserCodeError
+from fluvial.metrics import MetricKey, Metrics
+from fluvial.testing import TestStream
+from fluvial.timeutil import TimeDomain
+from fluvial.transforms import Map
+from fluvial.transforms.deadletter import DeadLettersToDicts
+
+from .support import pipeline, record, recorded, values
+
+tv = fl.TimestampedValue
+W0 = (0, 10_000)
+W1 = (10_000, 20_000)
+ON_TIME = ("ON_TIME", 0)
+
+
+def _sorted_values(pc):
+    return pc | Map(lambda kv: (kv[0], sorted(kv[1])))
+
+
+def test_groupings_across_two_subtasks(tmp_path):
+    gbk_dir, comb_dir = tmp_path / "gbk", tmp_path / "comb"
+    gbk_dir.mkdir()
+    comb_dir.mkdir()
+    p = pipeline("--parallelism", "2")
+    data = [tv((f"k{i % 5}", i), i) for i in range(20)]  # k0..k4, timestamps 0..19 s
+    windowed = p | fl.Create(data) | fl.WindowInto(fl.FixedWindows(10))
+    record(_sorted_values(windowed | "Group" >> fl.GroupByKey()), str(gbk_dir))
+    # a CombineFn of its own: the window driver in Python (not the Java path)
+    record(windowed | "Collect" >> fl.CombinePerKey(lambda vs: sorted(vs)), str(comb_dir), "Rec2")
+    result = p.run()
+    # key k_j holds i = j, j + 5 in [0, 10) and j + 10, j + 15 in [10, 20)
+    want = sorted([((f"k{j}", [j, j + 5]), W0, 9_999, ON_TIME) for j in range(5)]
+                  + [((f"k{j}", [j + 10, j + 15]), W1, 19_999, ON_TIME) for j in range(5)])
+    assert sorted(recorded(str(gbk_dir))) == want
+    assert sorted(recorded(str(comb_dir))) == want
+    assert result.info["parallelism"] == 2
+
+
+def test_grouping_in_process_mode(tmp_path):
+    p = pipeline("--flink-mode", "process")
+    data = [tv(("a", 1), 1), tv(("b", 2), 2), tv(("a", 3), 12)]
+    record(_sorted_values(p | fl.Create(data) | fl.WindowInto(fl.FixedWindows(10))
+                          | fl.GroupByKey()), str(tmp_path))
+    p.run()
+    assert sorted(recorded(str(tmp_path))) == [
+        (("a", [1]), W0, 9_999, ON_TIME), (("a", [3]), W1, 19_999, ON_TIME),
+        (("b", [2]), W0, 9_999, ON_TIME)]
+
+
+BAG = fl.BagStateSpec("bag")
+PROC = fl.TimerSpec("proc", TimeDomain.REAL_TIME)
+
+
+class FlushAt12(fl.DoFn):
+    """Buffers values per key and window; a processing-time timer at 12 s flushes them."""
+
+    def process(self, kv, bag=fl.DoFn.StateParam(BAG), t=fl.DoFn.TimerParam(PROC)):
+        bag.add(kv[1])
+        t.set(12)
+        return []
+
+    @fl.on_timer(PROC)
+    def flush(self, key=fl.DoFn.KeyParam, bag=fl.DoFn.StateParam(BAG)):
+        yield (key, sorted(bag.read()))
+
+
+def _processing_time_run(gbk_dir: str, flush_dir: str) -> None:
+    ts = (TestStream()
+          .add_elements([tv(("a", 1), 1), tv(("b", 2), 2)])
+          .advance_processing_time(5)  # clock 5 s: the trigger fires for a and b
+          .add_elements([tv(("a", 3), 3)])
+          .advance_processing_time(5)  # clock 10 s: fires for a
+          .advance_processing_time(5)  # clock 15 s: the DoFn's timers at 12 s fire
+          .advance_watermark_to_infinity())
+    p = pipeline()
+    grouped = (p | ts
+               | fl.WindowInto(fl.FixedWindows(60), trigger=fl.Repeatedly(fl.AfterProcessingTime(5)))
+               | "Group" >> fl.GroupByKey())
+    record(grouped, gbk_dir)
+    sums = grouped | Map(lambda kv: (kv[0], sum(kv[1])))
+    record(sums | "Flush" >> fl.ParDo(FlushAt12()), flush_dir, "RecordFlush")
+    p.run()
+
+
+def test_scripted_processing_time_reaches_every_key_and_runs_are_identical(tmp_path):
+    runs = []
+    for i in range(5):
+        g, f = tmp_path / f"g{i}", tmp_path / f"f{i}"
+        g.mkdir()
+        f.mkdir()
+        _processing_time_run(str(g), str(f))
+        runs.append((recorded(str(g)), recorded(str(f))))
+    w = (0, 60_000)
+    panes, flushed = runs[0]
+    # Repeatedly(AfterProcessingTime(5)), discarding: a and b fire EARLY at clock 5 s, a again
+    # at 10 s; at the end of input nothing new is pending: no further pane
+    assert sorted(panes) == sorted([
+        (("a", [1]), w, 59_999, ("EARLY", 0)), (("b", [2]), w, 59_999, ("EARLY", 0)),
+        (("a", [3]), w, 59_999, ("EARLY", 1))])
+    # the clock passed on through the grouping reaches the stateful DoFn's keys: at 15 s each
+    # key's timer (set to 12 s) flushes; its output keeps the setting element's timestamp
+    assert sorted(flushed) == [(("a", [1, 3]), w, 59_999, ("UNKNOWN", 0)),
+                               (("b", [2]), w, 59_999, ("UNKNOWN", 0))]
+    assert all(r == runs[0] for r in runs[1:]), "five runs of one script differ"
+
+
+EVENT = fl.TimerSpec("later", TimeDomain.WATERMARK)
+SEEN = fl.CombiningStateSpec("seen", sum)
+
+
+class Tally(fl.DoFn):
+    """Counts per key; odd values also go to the tagged output 'odd' at the element's time plus
+    one second; value 0 fails in ``process``; key 'boom' fails in its timer callback."""
+
+    def __init__(self):
+        self.calls = Metrics.counter("test", "calls")
+
+    def process(self, kv, seen=fl.DoFn.StateParam(SEEN), t=fl.DoFn.TimerParam(EVENT),
+                ts=fl.DoFn.TimestampParam):
+        self.calls.inc()
+        k, v = kv
+        if v == 0:
+            raise ValueError("zero")
+        seen.add(1)
+        t.set(100)
+        if v % 2:
+            yield fl.TaggedOutput("odd", tv((k, v), ts.seconds + 1))
+
+    @fl.on_timer(EVENT)
+    def later(self, key=fl.DoFn.KeyParam, seen=fl.DoFn.StateParam(SEEN)):
+        if key == "boom":
+            raise RuntimeError("timer failed")
+        yield (key, seen.read())
+
+
+def test_stateful_dofn_outputs_timestamps_dead_letters_and_metrics(tmp_path):
+    main_dir, odd_dir, dlq_dir = tmp_path / "main", tmp_path / "odd", tmp_path / "dlq"
+    for d in (main_dir, odd_dir, dlq_dir):
+        d.mkdir()
+    p = pipeline()
+    data = [tv(("a", 1), 1), tv(("a", 2), 2), tv(("b", 0), 3), tv(("boom", 5), 4), tv(("b", 7), 5)]
+    outs = (p | fl.Create(data)
+            | "Tally" >> fl.ParDo(Tally(), on_error="dead_letter").with_outputs("odd"))
+    record(outs.main, str(main_dir))
+    record(outs.odd, str(odd_dir), "RecordOdd")
+    record(p.dead_letters() | DeadLettersToDicts(), str(dlq_dir), "RecordDLQ")
+    result = p.run()
+    g = None
+    # timers at 100 s fire at the end of input; their outputs are stamped 100 s
+    assert sorted(recorded(str(main_dir))) == [(("a", 2), g, 100_000, ("UNKNOWN", 0)),
+                                               (("b", 1), g, 100_000, ("UNKNOWN", 0))]
+    assert sorted((v, t) for v, _, t, _ in recorded(str(odd_dir))) == [
+        (("a", 1), 2_000), (("b", 7), 6_000), (("boom", 5), 5_000)]
+    dead = sorted(values(str(dlq_dir)), key=lambda d: d["error_type"])
+    assert [(d["transform"], d["error_type"]) for d in dead] == [
+        ("Tally", "RuntimeError"), ("Tally", "ValueError")]
+    assert dead[0]["payload"] == {"key": "boom", "timer": "later", "window": repr(fl.GlobalWindow()),
+                                  "timestamp_ms": 100_000}
+    assert dead[1]["payload"] == ["b", 0]  # the element, JSON-safe
+    c = result.metrics().counters
+    assert c[MetricKey("Tally", "fluvial", "dead_letters")] == 2
+    assert c[MetricKey("Tally", "test", "calls")] == 5
+
+
+def test_keyed_operators_name_the_transform_in_errors():
+    p = pipeline()
+    _ = p | fl.Create([1, 2]) | "Group" >> fl.GroupByKey()
+    with pytest.raises(FluvialError, match="'Group'.*needs \\(key, value\\) pairs"):
+        p.run()
+    p = pipeline()
+    _ = p | fl.Create([(["list"], 1)]) | "Group" >> fl.GroupByKey()
+    with pytest.raises(FluvialError, match="'Group': key \\['list'\\].*not hashable"):
+        p.run()
+
+    def bad_combine(values):
+        raise ZeroDivisionError("bad")
+
+    p = pipeline()
+    _ = p | fl.Create([("k", 1)]) | "Combine" >> fl.CombinePerKey(bad_combine)
+    with pytest.raises(UserCodeError) as ei:
+        p.run()
+    assert ei.value.label == "Combine" and isinstance(ei.value.cause, ZeroDivisionError)
