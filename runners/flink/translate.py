@@ -28,6 +28,14 @@
   ``fluvial.flink.ClockFanOut`` (Java, parallelism 1) in front of each keyBy carries every
   clock advance to every key seen. Late data (``with_late_output``) and tagged outputs leave
   through side outputs.
+* ``WindowInto(FixedWindows | SlidingWindows)`` feeding only a ``CombinePerKey`` of a built-in
+  combiner (default trigger, no lateness, end-of-window timestamps) -> the Java combine path
+  (:mod:`.combine_java`): the chain in front encodes batches, Java assigns windows and
+  combines, results come back in batches that the next Python operator decodes. Off with
+  ``--flink-java-combine off``.
+* A Python operator's side output that nothing reads is not declared (Flink leaves such a side
+  output out of the job, and the function's ``(tag, record)`` outputs would reach its main
+  output): the functions drop outputs whose tag is None.
 """
 
 from __future__ import annotations
