@@ -1,7 +1,5 @@
 """The capabilities the Flink runner lacks, with the reason: the conformance harness reports a
-case needing one as unsupported without running it, and the translation refuses a pending
-feature with the same reason (:class:`~fluvial.errors.UnsupportedFeatureError` naming the
-transform).
+case needing one as unsupported without running it.
 
 Cases that run but whose output differs from the model are not missing capabilities: they are
 listed in :mod:`fluvial.runners.flink.deviations`.
@@ -18,12 +16,6 @@ WATERMARK_HOLDS = (
     "store that reports its input watermark as output watermark (supports_holds = False)"
 )
 
-SIDE_INPUTS = (
-    "pending on the Flink runner: side inputs (AsSingleton, AsIter, AsList, AsDict) are not "
-    "translated yet; run this pipeline on the direct or the beam runner for now"
-)
-
 MISSING_CAPABILITIES: dict[str, str] = {
-    "side_inputs": SIDE_INPUTS,
     "watermark_holds": WATERMARK_HOLDS,
 }

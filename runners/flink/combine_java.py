@@ -17,9 +17,12 @@ work moves into the JVM:
   (:func:`decode_results`) into ``((key, value), window max timestamp, (window,), pane)`` with
   the pane the window driver gives such a window (:meth:`WindowDriver.end_of_window_pane`).
 
-Values: ``int`` (64-bit), ``float`` and ``bool``; count takes anything. Another value fails
-the job with an error naming the transform and ``--flink-java-combine off``, which runs the
-grouping through the window driver in Python instead.
+Values: ``int`` (64-bit), ``float`` and ``bool``; count takes anything. The path is taken only
+under the error policy "fail"; there an element that is not keyed fails the run as on the
+window driver, and so does a value Python's ``acc + value`` rejects in a sum or mean (the
+same UserCodeError); any other value the JVM cannot take (a Decimal, a str for min or max, an
+int beyond 64 bits) fails the run with an error naming the transform and
+``--flink-java-combine off``, which runs the grouping through the window driver in Python.
 
 >>> from fluvial.combiners import SumCombineFn
 >>> from fluvial.window import FixedWindows
@@ -43,13 +46,14 @@ from fluvial.combiners import (
     MinCombineFn,
     SumCombineFn,
 )
-from fluvial.errors import FluvialError
+from fluvial.errors import FluvialError, UserCodeError
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window import FixedWindows, IntervalWindow, SlidingWindows
 from fluvial.window_driver import WindowDriver
 from fluvial.windowing import TimestampCombiner, Windowing
 
+from .keys import as_kv, check_key
 from .records import ClockTick
 
 BUILT_INS = {SumCombineFn: "sum", CountCombineFn: "count", MinCombineFn: "min",
@@ -89,18 +93,13 @@ class Feeder:
     def _key_bytes(self, key: Any) -> bytes:
         b = self._keys.get(key)
         if b is None:
-            try:
-                hash(key)
-            except TypeError:
-                raise FluvialError(
-                    f"transform '{self.label}': key {key!r} is not hashable; use an immutable "
-                    "key such as a str, int or tuple") from None
+            check_key(self.label, (key, None))
             b = pickle.dumps(key, protocol=4)
             if len(self._keys) < 100_000:
                 self._keys[key] = b
         return b
 
-    def _value(self, v: Any) -> tuple[int, int]:
+    def _value(self, v: Any, kv: Any = None) -> tuple[int, int]:
         t = type(v)
         if self.kind == "count":
             return INT, 0
@@ -110,6 +109,11 @@ class Feeder:
             return FLOAT, struct.unpack(">q", struct.pack(">d", v))[0]
         if t is bool:
             return BOOL, int(v)
+        if self.kind in ("sum", "mean"):
+            try:
+                _ = 0 + v  # what the CombineFn's add_input does first
+            except Exception as e:  # the window driver fails the same way under "fail"
+                raise UserCodeError(self.label, kv, e) from e
         raise FluvialError(
             f"transform '{self.label}': the Flink runner combines {self.kind} in Java, which takes "
             f"int (64-bit), float and bool values; got {v!r} ({type(v).__name__}). Convert the "
@@ -128,17 +132,13 @@ class Feeder:
         index: dict[bytes, int] = {}
         rows = np.empty(len(wvs), dtype=_ELEMENT)
         for i, wv in enumerate(wvs):
-            kv = wv.value
-            if not (isinstance(kv, (tuple, list)) and len(kv) == 2):
-                raise FluvialError(
-                    f"transform '{self.label}' (CombinePerKey) needs (key, value) pairs, got "
-                    f"{kv!r}; key the elements first, e.g. with KeyBy(...) or "
-                    "Map(lambda x: (key(x), x))")
+            kv = as_kv(self.label, wv.value, "CombinePerKey")
+            check_key(self.label, kv)
             kb = self._key_bytes(kv[0])
             ki = index.get(kb)
             if ki is None:
                 ki = index[kb] = len(index)
-            tag, bits = self._value(kv[1])
+            tag, bits = self._value(kv[1], kv)
             rows[i] = (ki, wv.timestamp, tag, bits)
         return self._header(list(index)) + struct.pack(">i", len(wvs)) + rows.tobytes()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.errors import BadElementError, FluvialError, UserCodeError
 from fluvial.metrics import MetricKey, MetricsContainer
 from fluvial.source import SourceContext
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
@@ -82,9 +82,11 @@ class ChainFunction(_Function):
     stream (decoded here), else wire records. Clock ticks skip the stages and go to every
     output (``tick_tags``: the side output tags besides the main output).
 
-    ``keyed``: the main output feeds a keyed operator, given as ``(label, what)``: it is emitted
-    as keyed rows ``Row(key, wire record)`` (see :mod:`.records`), and an element that is not a
-    (key, value) pair with a hashable key is an error naming that transform.
+    ``keyed``: the main output feeds a keyed operator, given as ``(label, what, errors)``: it is
+    emitted as keyed rows ``Row(key, wire record)`` (see :mod:`.records`); an element that is
+    not a (key, value) pair with a hashable key goes to that transform's error policy
+    ``errors`` (a dead letter or a skip counted under that transform, or the run fails naming
+    it).
 
     ``feeder``: the main output feeds the Java combine path (:mod:`.combine_java`): what one
     input record produces is encoded as one batch (a source's columnar batch without per-element
@@ -95,7 +97,7 @@ class ChainFunction(_Function):
     results); their outputs are concatenated in order."""
 
     def __init__(self, label: str, stages: list, script_input: bool, channel: str,
-                 tick_tags: list, keyed: tuple[str, str] | None = None, feeder: Any = None,
+                 tick_tags: list, keyed: tuple[str, str, Any] | None = None, feeder: Any = None,
                  combined: tuple[str, Any] | None = None) -> None:
         super().__init__(channel)
         self.label = label
@@ -113,6 +115,7 @@ class ChainFunction(_Function):
             from pyflink.common import Row
 
             self.row = Row
+            self.keyed[2].metrics = self.metrics
         try:
             for st in self.stages:
                 self._bind(st.label)
@@ -188,22 +191,27 @@ class ChainFunction(_Function):
         if self.feeder is not None:
             feed.extend(batch)
         elif self.keyed is not None:
-            out.extend(self._keyed_rows(batch))
+            out.extend(self._keyed_rows(batch, side))
         else:
             out.extend(to_wire(o) for o in batch)
         if side:
             out.extend(x for x in side if x[0] is not None)  # None: an output nobody reads
 
-    def _keyed_rows(self, batch: list) -> list:
-        label, what = self.keyed  # type: ignore[misc]
+    def _keyed_rows(self, batch: list, side: list) -> list:
+        label, what, errors = self.keyed  # type: ignore[misc]
         row = self.row
         out = []
         for o in batch:
             try:
                 kv = as_kv(label, o.value, what)
                 key = check_key(label, kv)
-            except FluvialError as e:
-                raise self._fail(e) from None
+            except BadElementError as e:
+                self._bind(label)
+                try:
+                    errors.handle(e, o.value, o.timestamp, side)
+                except Exception as failed:
+                    raise self._fail(failed) from None
+                continue
             w = to_wire(o)
             out.append(row(key, w if kv is o.value else (kv, w[1], w[2], w[3])))
         return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.errors import FluvialError
+from fluvial.errors import FluvialError, UserCodeError, bounded_repr
 from fluvial.metrics import MetricKey
 from fluvial.stateful_driver import StatefulDriver
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
@@ -82,6 +82,20 @@ class _Panes:
     def dropped(self, reason: str, count: int) -> None:
         self.fn.metrics.inc(MetricKey(self.fn.label, "fluvial", reason), count)  # type: ignore[union-attr]
 
+    def element_failed(self, value: Any, timestamp_ms: int, window: Any, error: Any) -> None:
+        """The CombineFn could not add ``value`` (in ``window``): the element, whole, goes to
+        the transform's error policy."""
+        self.fn.errors.handle(error.cause, (self.key, value), timestamp_ms, self.out)
+
+    def pane_failed(self, window: Any, timestamp_ms: int, pane: Any, error: Any) -> None:
+        """The CombineFn failed when a pane of ``window`` fired (the pane is dropped)."""
+        key, method = self.key, error.method
+        payload = {"key": key, "window": repr(window), "error_in": method}
+        self.fn.errors.handle(
+            error.cause, payload, timestamp_ms, self.out,
+            where=f"in {method} of key {bounded_repr(key)}, window {window!r}, when its "
+                  f"{pane.timing.value} pane fired")
+
     def drain(self) -> list:
         out, self.out = self.out, []
         return out
@@ -89,15 +103,21 @@ class _Panes:
 
 class GroupFunction(_Keyed):
     """GroupByKey (``combine_fn`` None) or CombinePerKey: the window driver per key. Elements
-    dropped as late go to ``late_tag`` when the transform has a late output."""
+    dropped as late go to ``late_tag`` when the transform has a late output. ``errors`` is the
+    transform's error policy for failures of its CombineFn: an element it cannot add goes there
+    with the element as payload, a pane it cannot extract with ``{"key", "window",
+    "error_in"}`` (the driver drops that pane); under "dead_letter" and "skip" the CombineFn
+    folds with ``isolating()``. Elements that are not keyed reach the policy before, in the
+    operator that keys them."""
 
     def __init__(self, label: str, windowing: Any, combine_fn: Any, what: str, late_tag: Any,
-                 scripted_clock: bool, channel: str, tick_tags: list) -> None:
+                 scripted_clock: bool, channel: str, tick_tags: list, errors: ErrorPolicy) -> None:
         super().__init__(channel)
         self.label = label
         self.windowing = windowing
         self.combine_fn = combine_fn
         self.what = what
+        self.errors = errors
         self.late_tag = late_tag
         self.scripted_clock = scripted_clock
         self.tick_tags = tick_tags
@@ -106,10 +126,23 @@ class GroupFunction(_Keyed):
 
     def open(self, runtime_context: Any) -> None:
         self._open_metrics()
+        self.errors.metrics = self.metrics
+        fn = self.combine_fn
+        if fn is not None and self.errors.guarded:
+            fn = fn.isolating()  # a failing add leaves the accumulator as it was
         slots, contents = _state(runtime_context, "fluvial-slots", "fluvial-contents")
         store = FlinkWindowStore(slots, contents, self.scripted_clock)
-        self.grouping = KeyedGrouping(WindowDriver(self.windowing, self.combine_fn), store)
+        self.grouping = KeyedGrouping(WindowDriver(self.windowing, fn), store)
         self.panes = _Panes(self)
+
+    def _firing_error(self, e: BaseException) -> BaseException:
+        """A failure while panes fire (the policy "fail" raises a FluvialError naming the
+        transform; anything else is user code failing for the key being fired)."""
+        if isinstance(e, FluvialError):
+            return self._fail(e)
+        key = self.panes.key  # type: ignore[union-attr]
+        return self._fail(UserCodeError(self.label, {"key": key}, e,
+                                        f"while firing a pane of key {bounded_repr(key)}"))
 
     def process_element(self, value: Any, ctx: Any) -> list:
         t = type(value)
@@ -121,11 +154,12 @@ class GroupFunction(_Keyed):
             try:
                 g.clock(value.now_ms, ctx.timer_service(), panes.for_key(ctx.get_current_key()))  # type: ignore[union-attr]
             except Exception as e:
-                raise self._fail(e, f"<pane of key {panes.key!r}>") from None  # type: ignore[union-attr]
+                raise self._firing_error(e) from None
             return panes.drain()  # type: ignore[union-attr]
         v, ts, ws, _ = value
-        kv = as_kv(self.label, v, self.what)
+        kv = v
         try:
+            kv = as_kv(self.label, v, self.what)  # keyed rows: checked where they were keyed
             g.element(kv[1], ts, GLOBAL_WINDOWS if ws is None else ws, ctx.timer_service(),
                       panes.for_key(kv[0]))  # type: ignore[union-attr]
         except Exception as e:
@@ -142,7 +176,7 @@ class GroupFunction(_Keyed):
             else:
                 g.event_timer(ts, ctx.timer_service(), panes)  # type: ignore[union-attr]
         except Exception as e:
-            raise self._fail(e, f"<pane of key {panes.key!r}>") from None  # type: ignore[union-attr]
+            raise self._firing_error(e) from None
         return panes.drain()  # type: ignore[union-attr]
 
     def close(self) -> None:

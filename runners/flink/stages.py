@@ -67,10 +67,15 @@ class ErrorPolicy:
         self._skipped = MetricKey(label, "fluvial", "errors_skipped")
         self._dead = MetricKey(label, "fluvial", "dead_letters")
 
-    def handle(self, exc: BaseException, element: Any, timestamp_ms: int | None, side: list) -> None:
+    def handle(self, exc: BaseException, element: Any, timestamp_ms: int | None, side: list,
+               where: str | None = None) -> None:
         """Called from an ``except`` block: raise (policy "fail", or a fluvial usage error), or
-        record the failure and return."""
+        record the failure and return. ``where`` describes a failure that concerns no single
+        element (the UserCodeError of policy "fail" says it instead of "while processing
+        element ...")."""
         if self.policy == "fail" or not policy_applies(exc):
+            if where is not None and not isinstance(exc, FluvialError):
+                raise UserCodeError(self.label, element, exc, where) from exc
             raise user_error(self.label, element, exc) from exc
         if self.policy == "skip":
             if self.metrics is not None:

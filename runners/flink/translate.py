@@ -69,19 +69,15 @@ from fluvial.values import TimestampedValue
 from fluvial.windowinto import WindowInto
 
 from .boot import boot
-from .capabilities import SIDE_INPUTS
 from .checkpointing import CheckpointSettings
 from .combine_java import Feeder, ResultDecoder, java_kind, window_params
 from .functions import ChainFunction, ReadFunction
 from .keyed import GroupFunction, StatefulFunction
 from .records import script_clock, script_element, script_watermark
+from .side_inputs import SideInputFunction
 from .stages import ErrorPolicy, ParDoStage, WindowStage
 
 RUNNER = "flink"
-
-
-def pending(label: str, what: str, reason: str) -> UnsupportedFeatureError:
-    return UnsupportedFeatureError(RUNNER, label, f"{what}: {reason}")
 
 
 class Stream:
@@ -167,6 +163,9 @@ class Translator:
         self.script_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
         self.keyed_type = Types.ROW([self.pickled, self.pickled])
         self.bytes_type = Types.PRIMITIVE_ARRAY(Types.BYTE())
+        self.tagged_type = Types.ROW([Types.INT(), Types.INT(), Types.INT(), Types.LONG(),
+                                      self.pickled])
+        self.held_type = Types.ROW([Types.LONG(), self.pickled])
         self.consumer_nodes: dict[int, list] = {}
         self.fused: dict[int, Stream] = {}  # CombinePerKey node id -> its Java path's output
         self.key_type = Types.ROW([self.pickled])
@@ -256,6 +255,7 @@ class Translator:
         pipeline, options = self.pipeline, self.options
         check_dead_letter_consumer(pipeline, options)
         nodes, after_dlq = _order(pipeline)
+        self.after_dlq = after_dlq
         for n in nodes:
             for pc in n.inputs:
                 self.consumers[id(pc)] = self.consumers.get(id(pc), 0) + 1
@@ -281,7 +281,8 @@ class Translator:
             self._read(node, t, label)
         elif isinstance(t, ParDo):
             if t.side_inputs:
-                raise pending(label, "side inputs", SIDE_INPUTS)
+                self._side_input_pardo(node, t, label, downstream_of_dlq)
+                return
             if t.signature.is_stateful:
                 self._stateful(node, t, label, downstream_of_dlq)
                 return
@@ -296,12 +297,12 @@ class Translator:
             else:
                 self._stage(node, lambda chain: WindowStage(label, t.windowing.window_fn), False)
         elif isinstance(t, GroupByKey):
-            self._grouping(node, label, None, t.late_output, "GroupByKey")
+            self._grouping(node, label, None, t, "GroupByKey", downstream_of_dlq)
         elif isinstance(t, CombinePerKey):
             if id(node) in self.fused:
                 self._set(node, self.fused.pop(id(node)))
             else:
-                self._grouping(node, label, t.combine_fn, t.late_output, "CombinePerKey")
+                self._grouping(node, label, t.combine_fn, t, "CombinePerKey", downstream_of_dlq)
         elif isinstance(t, Flatten):
             streams = [self.wire(self.stream_of(pc)) for pc in node.inputs]
             ds = streams[0].ds if len(streams) == 1 else streams[0].ds.union(*(s.ds for s in streams[1:]))
@@ -381,6 +382,11 @@ class Translator:
         c = cons[0].transform
         if c.late_output or java_kind(out.windowing, c.combine_fn) is None:
             return None
+        # under "dead_letter" and "skip" an element Java cannot take would have to go to the
+        # policy as the window driver sends it: those groupings stay on the driver
+        if node_policy(c.on_error, self.options, cons[0].full_label,
+                       id(cons[0]) in self.after_dlq) != "fail":
+            return None
         return cons[0]
 
     def _java_combine(self, window_node: Any, combine_node: Any) -> None:
@@ -403,15 +409,17 @@ class Translator:
         self.fused[id(combine_node)] = Stream(DataStream(j), False,
                                               (label, ResultDecoder(windowing, fn)))
 
-    def _keyed_stream(self, pc: Any, label: str, what: str) -> Any:
+    def _keyed_stream(self, pc: Any, label: str, what: str, policy: str) -> Any:
         """``pc`` as a keyed stream of ``Row(key, record)`` for the keyed operator ``label``:
         the stateless chain producing it (when it feeds only this operator) or a new chain of
-        no stages emits the rows; the clock fan-out goes in front of the keyBy when the script
-        advances processing time."""
+        no stages emits the rows, and sends elements it cannot key to the operator's error
+        ``policy``; the clock fan-out goes in front of the keyBy when the script advances
+        processing time."""
         from pyflink.datastream import DataStream, KeyedStream
 
         chain = self._last_chain(pc)
-        chain.keyed = (label, what)
+        errors = ErrorPolicy(label, policy, self._dlq(chain) if policy == "dead_letter" else None)
+        chain.keyed = (label, what, errors)
         chain.closed = True
         ds = self._materialize(chain)
         j = ds._j_data_stream
@@ -421,14 +429,20 @@ class Translator:
         j = j.keyBy(self.jvm.KeyByKeySelector(), self.key_type.get_java_type_info())
         return KeyedStream(j, self.pickled, DataStream(ds._j_data_stream))
 
-    def _grouping(self, node: Any, label: str, combine_fn: Any, late_output: bool, what: str) -> None:
+    def _grouping(self, node: Any, label: str, combine_fn: Any, t: Any, what: str,
+                  downstream_of_dlq: bool) -> None:
         windowing = node.inputs[0].windowing
-        late_tag = self._consumed_tag(node, "late") if late_output else None
+        policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
+        dlq = self._tag("dead-letters") if policy == "dead_letter" else None
+        late_tag = self._consumed_tag(node, "late") if t.late_output else None
+        ticks = [*([late_tag] if late_tag is not None else []), *([dlq] if dlq is not None else [])]
         fn = GroupFunction(label, windowing, combine_fn, what, late_tag, self.scripted_clock,
-                           self.channel, [late_tag] if late_tag is not None else [])
-        keyed = self._keyed_stream(node.inputs[0], label, what)
+                           self.channel, ticks, ErrorPolicy(label, policy, dlq))
+        keyed = self._keyed_stream(node.inputs[0], label, what, policy)
         ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
         self._set(node, Stream(ds, False))
+        if dlq is not None:
+            self.dl_outputs.append(self._side(ds, dlq))
         if late_tag is not None:
             self._set(node, Stream(self._side(ds, late_tag), False), "late")
 
@@ -441,9 +455,39 @@ class Translator:
         fn = StatefulFunction(label, t, pc.windowing.allowed_lateness_ms,
                               ErrorPolicy(label, policy, dlq), tags, self.scripted_clock,
                               self.channel, ticks)
-        keyed = self._keyed_stream(pc, label, "stateful DoFn")
+        keyed = self._keyed_stream(pc, label, "stateful DoFn", policy)
         ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
         self._set(node, Stream(ds, False))
+        for tag, otag in tags.items():
+            if otag is not None:
+                self._set(node, Stream(self._side(ds, otag), False), tag)
+        if dlq is not None:
+            self.dl_outputs.append(self._side(ds, dlq))
+
+    # -- side inputs -------------------------------------------------------------------------
+    def _side_input_pardo(self, node: Any, t: ParDo, label: str, downstream_of_dlq: bool) -> None:
+        """A ParDo with side inputs (:mod:`.side_inputs`): every input tagged in Java (its
+        watermarks as records), side inputs broadcast, one Python operator over the union, and
+        ``HoldWatermark`` after it holding the watermark for waiting main elements."""
+        from pyflink.datastream import DataStream
+
+        flink = self.jvm.fluvial.flink
+        policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
+        dlq = self._tag("dead-letters") if policy == "dead_letter" else None
+        tags = {tag: self._consumed_tag(node, tag) for tag in t.output_tags}
+        stage = ParDoStage(label, t, ErrorPolicy(label, policy, dlq), tags)
+        tagged = []
+        for i, pc in enumerate(node.inputs):
+            j = self.wire(self.stream_of(pc)).ds._j_data_stream.transform(
+                f"{label}#input{i}", self.tagged_type.get_java_type_info(), flink.SideInputTag(i))
+            tagged.append(DataStream(j.broadcast() if i else j))
+        ticks = [*(v for v in tags.values() if v is not None), *([dlq] if dlq is not None else [])]
+        fn = SideInputFunction(label, stage, t.side_args, node.inputs[0].windowing.allowed_lateness_ms,
+                               self.channel, ticks)
+        ds = tagged[0].union(*tagged[1:]).process(boot(fn), self.held_type).name(label)
+        held = ds._j_data_stream.transform(f"{label}#hold", self.pickled.get_java_type_info(),
+                                           flink.HoldWatermark())
+        self._set(node, Stream(DataStream(held), False))
         for tag, otag in tags.items():
             if otag is not None:
                 self._set(node, Stream(self._side(ds, otag), False), tag)

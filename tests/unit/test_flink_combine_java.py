@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from fluvial.combiners import (
     SumCombineFn,
     TopCombineFn,
 )
-from fluvial.errors import FluvialError
+from fluvial.errors import FluvialError, NotKeyedError, UnhashableKeyError, UserCodeError
 from fluvial.pane import PaneInfo, PaneTiming
 from fluvial.runners.flink.combine_java import (
     BOOL,
@@ -124,14 +125,29 @@ def test_feeder_encodes_columns_without_python_per_element():
     assert (keys, [r[0] for r in rows]) == (["x", 1], [0, 1, 0])  # unsortable keys, indexed
 
 
-@pytest.mark.parametrize("bad", ["x", 2**63, None, np.int64(3)], ids=["str", "big", "none", "numpy"])
-def test_values_java_cannot_take_fail_naming_the_transform_and_the_flag(bad):
+@pytest.mark.parametrize("kind,bad", [("sum", Decimal("1.5")), ("sum", 2**63), ("mean", np.int64(3)),
+                                      ("min", "x"), ("max", None)],
+                         ids=["decimal", "big", "numpy", "str-min", "none-max"])
+def test_values_the_jvm_cannot_take_fail_naming_the_transform_and_the_flag(kind, bad):
     with pytest.raises(FluvialError) as ei:
-        Feeder("SumPerKey", "sum").encode([WindowedValue(("k", bad), 0, GLOBAL_WINDOWS, None)])
+        Feeder("PerKey", kind).encode([WindowedValue(("k", bad), 0, GLOBAL_WINDOWS, None)])
     msg = str(ei.value)
-    assert "SumPerKey" in msg and "--flink-java-combine off" in msg
-    with pytest.raises(FluvialError, match="needs \\(key, value\\) pairs"):
+    assert "PerKey" in msg and "--flink-java-combine off" in msg
+
+
+@pytest.mark.parametrize("bad", ["x", None])
+def test_a_value_a_sum_rejects_fails_as_on_the_window_driver(bad):
+    with pytest.raises(UserCodeError) as ei:
+        Feeder("SumPerKey", "sum").encode([WindowedValue(("k", bad), 0, GLOBAL_WINDOWS, None)])
+    assert ei.value.label == "SumPerKey" and ei.value.element == ("k", bad)
+    assert isinstance(ei.value.cause, TypeError)
+
+
+def test_elements_that_are_not_keyed_fail_as_bad_elements():
+    with pytest.raises(NotKeyedError, match="needs \\(key, value\\) pairs"):
         Feeder("SumPerKey", "sum").encode([WindowedValue(5, 0, GLOBAL_WINDOWS, None)])
+    with pytest.raises(UnhashableKeyError):
+        Feeder("SumPerKey", "sum").encode([WindowedValue(([1], 2), 0, GLOBAL_WINDOWS, None)])
 
 
 def _result(key, start, end, tag, payload: bytes) -> bytes:
