@@ -37,14 +37,17 @@ def test_groupings_across_two_subtasks(tmp_path):
     data = [tv((f"k{i % 5}", i), i) for i in range(20)]  # k0..k4, timestamps 0..19 s
     windowed = p | fl.Create(data) | fl.WindowInto(fl.FixedWindows(10))
     record(_sorted_values(windowed | "Group" >> fl.GroupByKey()), str(gbk_dir))
-    # a CombineFn of its own: the window driver in Python (not the Java path)
-    record(windowed | "Collect" >> fl.CombinePerKey(lambda vs: sorted(vs)), str(comb_dir), "Rec2")
+    # a function, not a built-in combiner: the window driver in Python (not the Java path)
+    record(windowed | "Total" >> fl.CombinePerKey(sum), str(comb_dir), "Rec2")
     result = p.run()
     # key k_j holds i = j, j + 5 in [0, 10) and j + 10, j + 15 in [10, 20)
-    want = sorted([((f"k{j}", [j, j + 5]), W0, 9_999, ON_TIME) for j in range(5)]
-                  + [((f"k{j}", [j + 10, j + 15]), W1, 19_999, ON_TIME) for j in range(5)])
-    assert sorted(recorded(str(gbk_dir))) == want
-    assert sorted(recorded(str(comb_dir))) == want
+    assert sorted(recorded(str(gbk_dir))) == sorted(
+        [((f"k{j}", [j, j + 5]), W0, 9_999, ON_TIME) for j in range(5)]
+        + [((f"k{j}", [j + 10, j + 15]), W1, 19_999, ON_TIME) for j in range(5)])
+    assert sorted(recorded(str(comb_dir))) == sorted(
+        [((f"k{j}", 2 * j + 5), W0, 9_999, ON_TIME) for j in range(5)]
+        + [((f"k{j}", 2 * j + 25), W1, 19_999, ON_TIME) for j in range(5)])
+    assert result.info["java_combines"] == []
     assert result.info["parallelism"] == 2
 
 
