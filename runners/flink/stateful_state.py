@@ -78,12 +78,15 @@ class FlinkStatefulState:
         self.processing_time = 0
 
     # -- a call ---------------------------------------------------------------------------------
-    def load(self, timers: TimerServiceLike, clock_ms: int) -> FlinkStatefulState:
+    def load(self, timers: TimerServiceLike, clock_ms: int,
+             at_least: int | None = None) -> FlinkStatefulState:
+        """Bind to the current key: its book, the watermark (at least ``at_least``) and the
+        processing time of this call."""
         self.timers = timers
         got = self.book_state.value()
         self.book = {} if got is None else got
         self.dirty = False
-        self.watermark = fluvial_watermark(timers.current_watermark())
+        self.watermark = fluvial_watermark(timers.current_watermark(), at_least)
         self.processing_time = clock_ms if self.scripted_clock else timers.current_processing_time()
         return self
 
@@ -355,7 +358,7 @@ class KeyedStateful:
 
     def event_timer(self, key: Any, ts: int, timers: TimerServiceLike, out: Any) -> None:
         """Flink's event-time timer at ``ts`` fired: run everything of the key due by ``ts``."""
-        self._fire(key, EVENT_DOMAIN, ts, timers, out)
+        self._fire(key, EVENT_DOMAIN, ts, timers, out, at_least=ts)
 
     def processing_timer(self, key: Any, ts: int, timers: TimerServiceLike, out: Any) -> None:
         self._fire(key, PROC_DOMAIN, ts, timers, out)
@@ -366,8 +369,9 @@ class KeyedStateful:
             self.clock_ms = now_ms
         self._fire(key, PROC_DOMAIN, self.clock_ms, timers, out)
 
-    def _fire(self, key: Any, domain: int, up_to: int, timers: TimerServiceLike, out: Any) -> None:
-        st = self.state.load(timers, self.clock_ms)
+    def _fire(self, key: Any, domain: int, up_to: int, timers: TimerServiceLike, out: Any,
+              at_least: int | None = None) -> None:
+        st = self.state.load(timers, self.clock_ms, at_least)
         try:
             for t, rank, w, name, out_ts in _drain(st, domain, up_to):
                 store = st.bind(w)

@@ -33,6 +33,10 @@
   (:mod:`.combine_java`): the chain in front encodes batches, Java assigns windows and
   combines, results come back in batches that the next Python operator decodes. Off with
   ``--flink-java-combine off``.
+* ``ParDo`` with side inputs -> every input tagged by ``fluvial.flink.SideInputTag`` (Java: its
+  watermarks as records), side inputs broadcast, one Python operator over the union
+  (:mod:`.side_inputs`), then ``fluvial.flink.HoldWatermark`` holding the watermark for the
+  main elements that wait for their side windows.
 * A Python operator's side output that nothing reads is not declared (Flink leaves such a side
   output out of the job, and the function's ``(tag, record)`` outputs would reach its main
   output): the functions drop outputs whose tag is None.
@@ -118,6 +122,7 @@ class Translation:
         self.sinks: dict[str, Any] = {}  # label -> Sink of every fluvial (non-Kafka) Write
         self.kafka_reads: list[tuple] = []  # (cfg, ReadPlan, label) of every ReadFromKafka
         self.java_combines: list[str] = []  # CombinePerKeys on the Java combine path
+        self.keyed_python = False  # a grouping or stateful ParDo runs in a Python keyed function
 
 
 def _order(pipeline: Any) -> tuple[list, set[int]]:
@@ -439,6 +444,7 @@ class Translator:
         fn = GroupFunction(label, windowing, combine_fn, what, late_tag, self.scripted_clock,
                            self.channel, ticks, ErrorPolicy(label, policy, dlq))
         keyed = self._keyed_stream(node.inputs[0], label, what, policy)
+        self.result.keyed_python = True
         ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
         self._set(node, Stream(ds, False))
         if dlq is not None:
@@ -456,6 +462,7 @@ class Translator:
                               ErrorPolicy(label, policy, dlq), tags, self.scripted_clock,
                               self.channel, ticks)
         keyed = self._keyed_stream(pc, label, "stateful DoFn", policy)
+        self.result.keyed_python = True
         ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
         self._set(node, Stream(ds, False))
         for tag, otag in tags.items():

@@ -72,9 +72,16 @@ class TimerServiceLike(Protocol):
     def register_processing_time_timer(self, t: int) -> None: ...
 
 
-def fluvial_watermark(flink_wm: int) -> int:
+def fluvial_watermark(flink_wm: int | None, at_least: int | None = None) -> int:
     """Flink's watermark in fluvial's range (``Long.MIN_VALUE`` before the first one,
-    ``Long.MAX_VALUE`` at the end of input)."""
+    ``Long.MAX_VALUE`` at the end of input; None, as PyFlink's process mode reports it before
+    anything arrived, is the minimum). ``at_least``: a time the watermark is known to have
+    reached (an event-time timer at ``ts`` fires only once the watermark is ``>= ts``; in
+    process mode PyFlink may report the watermark of an earlier moment inside ``on_timer``)."""
+    if flink_wm is None:
+        flink_wm = MIN_TIMESTAMP_MS
+    if at_least is not None and at_least > flink_wm:
+        flink_wm = at_least
     if flink_wm <= MIN_TIMESTAMP_MS:
         return MIN_TIMESTAMP_MS
     if flink_wm >= MAX_TIMESTAMP_MS:
@@ -101,14 +108,16 @@ class FlinkWindowStore:
         self.processing_time = 0
 
     # -- a call ---------------------------------------------------------------------------------
-    def load(self, timers: TimerServiceLike, clock_ms: int) -> FlinkWindowStore:
-        """Bind to the current key: its slots, the watermark and processing time of this call
-        (``clock_ms``: the scripted clock; ignored on the wall clock)."""
+    def load(self, timers: TimerServiceLike, clock_ms: int,
+             at_least: int | None = None) -> FlinkWindowStore:
+        """Bind to the current key: its slots, the watermark (at least ``at_least``) and
+        processing time of this call (``clock_ms``: the scripted clock; ignored on the wall
+        clock)."""
         self.timers = timers
         got = self.slots_state.value()
         self.slots = {} if got is None else got
         self.dirty = False
-        wm = fluvial_watermark(timers.current_watermark())
+        wm = fluvial_watermark(timers.current_watermark(), at_least)
         self.watermark = self.output_watermark = wm
         self.processing_time = clock_ms if self.scripted_clock else timers.current_processing_time()
         return self
@@ -243,7 +252,7 @@ class KeyedGrouping:
     def event_timer(self, ts: int, timers: TimerServiceLike, sink: Any) -> None:
         """Flink's event-time timer at ``ts`` fired: the driver's timers at ``ts - 1`` (and any
         earlier one still recorded) are due."""
-        store = self.store.load(timers, self.clock_ms)
+        store = self.store.load(timers, self.clock_ms, at_least=ts)
         try:
             for _, w in store.pop_due(EVENT, ts - 1):
                 self.driver.on_event_timer(w, store, sink)

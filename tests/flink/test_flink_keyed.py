@@ -1,5 +1,6 @@
 """The Flink runner's keyed operators on a real PyFlink mini-cluster: GroupByKey and
-CombinePerKey through the window driver (across two subtasks, and in process mode), stateful
+CombinePerKey through the window driver (across two subtasks, and in process mode, where
+event-time order is kept), stateful
 DoFns through the stateful driver (tagged outputs, output timestamps, dead letters from
 ``process`` and from timer callbacks, metrics), scripted processing time reaching every key of
 two keyed operators in a row with identical output over five runs, and errors naming the
@@ -13,6 +14,8 @@ import fluvial as fl
 from fluvial.errors import FluvialError, UserCodeError
 from fluvial.metrics import MetricKey, Metrics
 from fluvial.testing import TestStream
+from fluvial.testing.conformance.catalog import get_case
+from fluvial.testing.conformance.harness import run_case
 from fluvial.timeutil import TimeDomain
 from fluvial.transforms import Map
 from fluvial.transforms.deadletter import DeadLettersToDicts
@@ -49,6 +52,16 @@ def test_groupings_across_two_subtasks(tmp_path):
         + [((f"k{j}", 2 * j + 25), W1, 19_999, ON_TIME) for j in range(5)])
     assert result.info["java_combines"] == []
     assert result.info["parallelism"] == 2
+
+
+@pytest.mark.parametrize("name", ["event_timer_fires_at_watermark_equal", "sessions_late_dropped",
+                                  "value_state_ttl_event_time"])
+def test_event_time_order_holds_in_process_mode(name):
+    """PyFlink's process mode keeps adding elements to a bundle while it holds a watermark back;
+    with keyed operators the runner runs one element per bundle, so a timer fires before an
+    element that follows its watermark and elements see the watermark they follow."""
+    r = run_case(get_case(name), "flink", extra_args=("--flink-mode=process",))
+    assert r.status == "pass", (r.reason, r.diff)
 
 
 def test_grouping_in_process_mode(tmp_path):

@@ -2,7 +2,9 @@
 identical normalised output records and counters.
 
 A runner joins the comparison by name (``RUNNERS`` of the test module using this); its catalog
-results are computed once per test session.
+results are computed once per test session. tests/beam compares Beam with the direct runner and
+tests/flink compares Flink with it (each in its own tox environment), so every case passing on
+all three gives identical output on all three.
 
     results = catalog_results("beam")                  # {case name: CaseResult}
     compared = assert_identical_where_both_pass("direct", "beam")
