@@ -75,7 +75,7 @@ class FlinkRunner:
             os.makedirs(channel.path)
             env = create_environment(fopts, workdir, parallelism, flink_config(settings, restore))
             tr = translate(pipeline, env, options, fopts, channel.path)
-            if fopts.mode == "process" and tr.keyed_python:
+            if fopts.mode == "process" and tr.event_time_order:
                 _one_element_bundles(env)
             job = run_job(env, _job_name(pipeline), channel)
             metrics = channel.metrics()
@@ -116,11 +116,12 @@ def _after_success(settings: Any, ckdir: Any, tr: Any, options: Any, metrics: An
 
 
 def _one_element_bundles(env: Any) -> None:
-    """Process mode with keyed Python operators: one element per bundle. PyFlink's process mode
-    holds a watermark back until the bundle in flight is finished but keeps adding later
-    elements to that bundle, with the watermark Python saw before; a keyed operator would see
-    an element that follows a watermark before the timers that watermark fires, and the
-    element's watermark as if it had not passed (measured: a timer at 11 s firing after an
+    """Process mode with operators that read the watermark (groupings, stateful DoFns, side
+    inputs): one element per bundle. PyFlink's process mode holds a watermark back until the
+    bundle in flight is finished but keeps adding later elements to that bundle, with the
+    watermark Python saw before: a Python operator emits an element that followed a watermark
+    before that watermark, so it is not late downstream although it was, and a keyed function
+    sees it before the timers that watermark fires (measured: a timer at 11 s firing after an
     element of 12 s that followed watermark 11 s). One element per bundle keeps the order."""
     from pyflink.common import Configuration
 

@@ -122,7 +122,9 @@ class Translation:
         self.sinks: dict[str, Any] = {}  # label -> Sink of every fluvial (non-Kafka) Write
         self.kafka_reads: list[tuple] = []  # (cfg, ReadPlan, label) of every ReadFromKafka
         self.java_combines: list[str] = []  # CombinePerKeys on the Java combine path
-        self.keyed_python = False  # a grouping or stateful ParDo runs in a Python keyed function
+        # a grouping, a stateful ParDo or a side input reads the watermark: in process mode
+        # every Python operator must hand elements and watermarks on in order
+        self.event_time_order = False
 
 
 def _order(pipeline: Any) -> tuple[list, set[int]]:
@@ -404,6 +406,7 @@ class Translator:
         label = combine_node.full_label
         kind = java_kind(windowing, fn)
         self.result.java_combines.append(label)
+        self.result.event_time_order = True
         chain = self._last_chain(window_node.inputs[0])
         chain.feeder = Feeder(label, kind)  # type: ignore[arg-type]
         chain.closed = True
@@ -444,7 +447,7 @@ class Translator:
         fn = GroupFunction(label, windowing, combine_fn, what, late_tag, self.scripted_clock,
                            self.channel, ticks, ErrorPolicy(label, policy, dlq))
         keyed = self._keyed_stream(node.inputs[0], label, what, policy)
-        self.result.keyed_python = True
+        self.result.event_time_order = True
         ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
         self._set(node, Stream(ds, False))
         if dlq is not None:
@@ -462,7 +465,7 @@ class Translator:
                               ErrorPolicy(label, policy, dlq), tags, self.scripted_clock,
                               self.channel, ticks)
         keyed = self._keyed_stream(pc, label, "stateful DoFn", policy)
-        self.result.keyed_python = True
+        self.result.event_time_order = True
         ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
         self._set(node, Stream(ds, False))
         for tag, otag in tags.items():
@@ -483,6 +486,7 @@ class Translator:
         dlq = self._tag("dead-letters") if policy == "dead_letter" else None
         tags = {tag: self._consumed_tag(node, tag) for tag in t.output_tags}
         stage = ParDoStage(label, t, ErrorPolicy(label, policy, dlq), tags)
+        self.result.event_time_order = True
         tagged = []
         for i, pc in enumerate(node.inputs):
             j = self.wire(self.stream_of(pc)).ds._j_data_stream.transform(

@@ -55,11 +55,12 @@ def test_groupings_across_two_subtasks(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["event_timer_fires_at_watermark_equal", "sessions_late_dropped",
-                                  "value_state_ttl_event_time"])
+                                  "value_state_ttl_event_time", "late_dropped_no_lateness"])
 def test_event_time_order_holds_in_process_mode(name):
     """PyFlink's process mode keeps adding elements to a bundle while it holds a watermark back;
-    with keyed operators the runner runs one element per bundle, so a timer fires before an
-    element that follows its watermark and elements see the watermark they follow."""
+    with operators that read the watermark the runner runs one element per bundle, so a timer
+    fires before an element that follows its watermark, elements see the watermark they follow,
+    and a late element stays late on its way to the Java combine path."""
     r = run_case(get_case(name), "flink", extra_args=("--flink-mode=process",))
     assert r.status == "pass", (r.reason, r.diff)
 
