@@ -448,7 +448,8 @@ class Translator:
                            self.channel, ticks, ErrorPolicy(label, policy, dlq))
         keyed = self._keyed_stream(node.inputs[0], label, what, policy)
         self.result.event_time_order = True
-        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
+        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label).uid(
+            f"fluvial/group/{label}")
         self._set(node, Stream(ds, False))
         if dlq is not None:
             self.dl_outputs.append(self._side(ds, dlq))
@@ -466,7 +467,8 @@ class Translator:
                               self.channel, ticks)
         keyed = self._keyed_stream(pc, label, "stateful DoFn", policy)
         self.result.event_time_order = True
-        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label)
+        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label).uid(
+            f"fluvial/stateful/{label}")
         self._set(node, Stream(ds, False))
         for tag, otag in tags.items():
             if otag is not None:
@@ -481,6 +483,13 @@ class Translator:
         ``HoldWatermark`` after it holding the watermark for waiting main elements."""
         from pyflink.datastream import DataStream
 
+        if self.checkpoints.enabled:
+            raise UnsupportedFeatureError(
+                RUNNER, label,
+                "side inputs with --checkpoint-dir: on Flink a ParDo keeps its side inputs' "
+                "contents and the main elements waiting for them in memory, not in Flink's "
+                "checkpoints, so a restored job would lose them; run without --checkpoint-dir, "
+                "or on the direct runner (which checkpoints them)")
         flink = self.jvm.fluvial.flink
         policy = node_policy(t.on_error, self.options, label, downstream_of_dlq)
         dlq = self._tag("dead-letters") if policy == "dead_letter" else None

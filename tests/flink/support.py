@@ -65,18 +65,3 @@ def values(directory: str) -> list:
 
 def record(pc: Any, directory: str, label: str = "Record") -> None:
     _ = pc | label >> fl.ParDo(Record(directory))
-
-
-def grouping_supported() -> bool:
-    """Whether the Flink runner translates GroupByKey and CombinePerKey (they are pending while
-    its runner object declares the capabilities missing)."""
-    from fluvial.runners.flink import FlinkRunner
-
-    missing = FlinkRunner.missing_capabilities
-    return "group_by_key" not in missing and "combine_per_key" not in missing
-
-
-NEEDS_GROUPING = (
-    "needs GroupByKey/CombinePerKey on the Flink runner, which are pending (FlinkRunner."
-    "missing_capabilities lists group_by_key/combine_per_key); this test runs once they land"
-)

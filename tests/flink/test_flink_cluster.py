@@ -21,7 +21,7 @@ from fluvial.errors import UserCodeError
 from fluvial.metrics import MetricKey
 from fluvial.transforms import Map
 
-from .support import NEEDS_GROUPING, grouping_supported, pipeline, record, values
+from .support import pipeline, record, values
 from .test_flink_stateless import Count
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -164,7 +164,6 @@ def _fraud():
     return mod
 
 
-@pytest.mark.skipif(not grouping_supported(), reason=NEEDS_GROUPING)
 def test_fraud_detection_with_parallelism_2(cluster, tmp_path):
     """examples/fraud_detection.py (sliding 10 min / 1 min sums per account, alerts over
     10,000) on the cluster with parallelism 2: the alerts equal those computed by hand."""

@@ -29,10 +29,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from .kafka_jars import kafka_jars
-from .support import NEEDS_GROUPING, grouping_supported
 
 JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_job.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -129,7 +126,6 @@ def test_sigkill_and_restart_keep_kafka_and_file_output_exactly_once(tmp_path, k
     assert sorted(map(_key, kafka)) == expected
 
 
-@pytest.mark.skipif(not grouping_supported(), reason=NEEDS_GROUPING)
 def test_sigkill_and_restart_keep_windowed_sums_exactly_once(tmp_path, kafka_broker, kafka_topic):
     rows, files, kafka = _crash_run(tmp_path, kafka_broker, kafka_topic, windowed=True)
     sums: dict[tuple[str, int], int] = {}

@@ -9,7 +9,7 @@ import os
 import pytest
 
 import fluvial as fl
-from fluvial.errors import UnsupportedFeatureError, UserCodeError
+from fluvial.errors import UserCodeError
 from fluvial.metrics import MetricKey, Metrics
 from fluvial.testing import TestStream
 from fluvial.timeutil import MIN_TIMESTAMP_MS

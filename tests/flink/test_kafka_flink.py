@@ -22,7 +22,7 @@ from fluvial.transforms.deadletter import DeadLettersToDicts
 from fluvial.transforms.kafka import KafkaRecord, ReadFromKafka, WriteToKafka
 
 from .kafka_jars import kafka_jars
-from .support import NEEDS_GROUPING, grouping_supported, pipeline, record, recorded, values
+from .support import pipeline, record, recorded, values
 
 T0 = 1_700_000_000_000  # epoch ms of the first record
 
@@ -223,7 +223,6 @@ def test_unbounded_read_into_an_exactly_once_file_sink_needs_checkpoints(tmp_pat
         p.run()
 
 
-@pytest.mark.skipif(not grouping_supported(), reason=NEEDS_GROUPING)
 def test_per_partition_watermarks_close_windows_like_the_direct_runner(tmp_path, kafka_broker,
                                                                        kafka_topic, jars):
     """Two partitions, 10 s windows summed per user: the same output as the direct runner

@@ -1,11 +1,14 @@
 """Side inputs on the Flink runner beyond the conformance cases: with parallelism 2 (side inputs
 broadcast to both instances, each side input's watermark taken over its instances), and a
 ParDo with side inputs that has tagged outputs and sends a failing element to the dead
-letters. Expected values are derived by hand from the model (fluvial.side_inputs)."""
+letters; and the refusal under --checkpoint-dir (side inputs are kept in memory on Flink). Expected values are derived by hand from the model (fluvial.side_inputs)."""
 
 from __future__ import annotations
 
+import pytest
+
 import fluvial as fl
+from fluvial.errors import UnsupportedFeatureError
 from fluvial.transforms import Map
 
 from .support import pipeline, record, recorded, values
@@ -49,3 +52,12 @@ def test_side_input_pardo_with_tagged_outputs_and_dead_letters(tmp_path):
     assert sorted(values(str(big_dir))) == [7, 9]
     [dead] = [r[0] for r in recorded(str(dead_dir))]
     assert (dead.transform, dead.error_type, dead.payload) == ("Split", "ZeroDivisionError", 0)
+
+
+def test_side_inputs_are_refused_with_checkpoints(tmp_path):
+    p = pipeline("--checkpoint-dir", str(tmp_path / "ck"))
+    side = fl.AsList(p | "Side" >> fl.Create([1]))
+    _ = p | fl.Create([1, 2]) | "WithSide" >> Map(lambda x, s: x + sum(s), side)
+    with pytest.raises(UnsupportedFeatureError, match="side inputs with --checkpoint-dir") as ei:
+        p.run()
+    assert ei.value.label == "WithSide/ParDo"

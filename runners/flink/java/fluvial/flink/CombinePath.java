@@ -19,6 +19,7 @@ public final class CombinePath {
                 .keyBy(new CombineKey())
                 .process(new WindowCombine(WindowCombine.kindOf(kind), size, period, offset))
                 .name(name)
+                .uid("fluvial/java-combine/" + name)
                 .transform(name + "#batches", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO,
                         new ResultBatcher());
     }

@@ -13,7 +13,8 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * Hands the Java combine path's results to Python in batches: buffers the {@link
  * CombineResult}s and emits them as one byte array right before each watermark it forwards
  * (so every result precedes the watermark that fired it), when {@link #MAX_ROWS} are buffered,
- * when a clock advance passes (so it reaches downstream in order), and when the input ends. A
+ * when a clock advance passes (so it reaches downstream in order), before a checkpoint barrier
+ * (nothing buffered is part of a checkpoint), and when the input ends. A
  * batch (big-endian, read by runners/flink/combine_java.py):
  *
  * <pre>
@@ -95,6 +96,14 @@ public class ResultBatcher extends AbstractStreamOperator<byte[]>
     public void processWatermark(Watermark mark) throws Exception {
         flush();
         super.processWatermark(mark);
+    }
+
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        // the results buffered here are already gone from WindowCombine's state: they leave
+        // before the checkpoint barrier, so a restored job neither loses nor repeats them
+        flush();
+        super.prepareSnapshotPreBarrier(checkpointId);
     }
 
     @Override
