@@ -21,6 +21,7 @@ from fluvial.values import GLOBAL_WINDOWS, TimestampedValue, WindowedValue
 
 from .operators.base import Operator
 from .operators.errors import user_error
+from .rows import Rows
 
 
 class SourceOperator(Operator):
@@ -77,15 +78,17 @@ class CreateSource(_PositionSource):
             return None
         chunk = self.values[self.pos : self.pos + max_records]
         self.pos += len(chunk)
-        out = []
+        values, stamps = [], []
         for v in chunk:
             if isinstance(v, TimestampedValue):
-                out.append(WindowedValue(v.value, v.timestamp_ms, GLOBAL_WINDOWS, NO_FIRING))
+                values.append(v.value)
+                stamps.append(v.timestamp_ms)
             else:
-                out.append(WindowedValue(v, MIN_TIMESTAMP_MS, GLOBAL_WINDOWS, NO_FIRING))
-        self.records_read += len(out)
-        self.emit(out)
-        return len(out)
+                values.append(v)
+                stamps.append(MIN_TIMESTAMP_MS)
+        self.records_read += len(values)
+        self.emit(Rows(values, stamps))
+        return len(values)
 
 
 class ReadSource(SourceOperator):
@@ -158,7 +161,7 @@ class ReadSource(SourceOperator):
             if isinstance(got, ColumnBatch):
                 self.emit(got)
             else:
-                self.emit([WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in got])
+                self.emit(Rows([v for v, _ in got], [t for _, t in got]))
             self.records_read += n
             self.count("records_read", n)
         if self.gen is not None:
@@ -205,10 +208,10 @@ class TestStreamSource(_PositionSource):
         step = self.steps[self.pos]
         self.pos += 1
         if isinstance(step, ElementEvent):
-            out = [WindowedValue(v, t, GLOBAL_WINDOWS, NO_FIRING) for v, t in step.elements]
-            self.records_read += len(out)
-            self.emit(out)
-            return len(out)
+            els = step.elements
+            self.records_read += len(els)
+            self.emit(Rows([v for v, _ in els], [t for _, t in els]))
+            return len(els)
         if isinstance(step, WatermarkEvent):
             self.set_watermark(step.watermark_ms)
         elif isinstance(step, ProcessingTimeEvent):

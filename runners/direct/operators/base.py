@@ -1,7 +1,9 @@
 """Operator base: input watermarks, output wiring, and the push-based batch protocol.
 
-Operators receive batches (lists of WindowedValue, or ColumnBatch) synchronously from their
-producers; a batch is processed to completion downstream before the next is pulled from a
+Operators receive batches synchronously from their producers: :class:`~fluvial.runners.direct.
+rows.Rows` if they accept them (``accepts_rows``), a ColumnBatch as it is if they accept columns
+(``accepts_columns``), else a list of WindowedValue; :meth:`Operator.emit` converts once per
+batch and format; a batch is processed to completion downstream before the next is pulled from a
 source, so memory stays bounded by the batch size and a slow operator pauses the sources.
 
 Watermarks: an operator's input watermark is the sdk's :class:`~fluvial.watermarks.
@@ -21,11 +23,14 @@ from fluvial.metrics import MetricKey, MetricsContainer
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.watermarks import WatermarkCombinator
 
+from ..rows import as_rows, as_windowed_values
+
 
 class Operator:
     label: str = ""
     n_inputs: int = 1
     accepts_columns = False  # whether process() takes ColumnBatch as it is
+    accepts_rows = False  # whether process() takes Rows (else: a list of WindowedValue)
 
     def __init__(self, label: str, n_inputs: int = 1) -> None:
         self.label = label
@@ -57,14 +62,19 @@ class Operator:
     def emit(self, batch: Any, tag: str | None = None) -> None:
         if not batch:
             return
-        rows = None
+        rows = wvs = None
+        columns = isinstance(batch, ColumnBatch)
         for op, idx in self.consumers.get(tag, ()):
-            if isinstance(batch, ColumnBatch) and not op.accepts_columns:
+            if columns and op.accepts_columns:
+                op.process(idx, batch)
+            elif op.accepts_rows:
                 if rows is None:
-                    rows = batch.to_windowed_values()
+                    rows = as_rows(batch)
                 op.process(idx, rows)
             else:
-                op.process(idx, batch)
+                if wvs is None:
+                    wvs = as_windowed_values(batch)
+                op.process(idx, wvs)
 
     def all_consumers(self):
         for lst in self.consumers.values():

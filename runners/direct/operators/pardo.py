@@ -9,6 +9,7 @@ only if the element completes (as Beam's ``with_exception_handling``); a failing
 from __future__ import annotations
 
 import copy
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,10 @@ from fluvial import metrics as m
 from fluvial.dofn import CallableDoFn
 from fluvial.dofn_invoker import Invocation, bind_kwargs, check_tag, normalize_outputs
 from fluvial.errors import FluvialError, UserCodeError, bounded_repr
-from fluvial.values import WindowedValue
+from fluvial.timeutil import check_event_time
+from fluvial.values import TaggedOutput, TimestampedValue, WindowedValue
 
+from ..rows import Rows, as_rows, as_windowed_values
 from .base import Operator
 from .errors import user_error
 from .on_error import ErrorHandler
@@ -89,19 +92,31 @@ class DoFnCaller:
                 self._check_tag(tag, o)
             out.setdefault(tag, []).append(o)
 
-    def run_bundle(self, batch: list[WindowedValue], out: dict[str | None, list]) -> None:
+    def run_bundle(self, batch: Any) -> dict[str | None, Any]:
+        """One bundle over ``batch`` (Rows or a list of WindowedValue): the outputs by tag, each
+        Rows or a list of WindowedValue."""
         self.start_bundle()
+        out: dict[str | None, Any] = {}
         if self.fast_kind is not None:
-            if self.errors.guarded:
-                self._fast_guarded(batch, out.setdefault(None, []))
+            rows = as_rows(batch)
+            if self.fast_kind == "Map":
+                res = self._map(rows)
+            elif self.fast_kind == "Filter":
+                res = self._filter(rows)
             else:
-                self._fast(batch, out.setdefault(None, []))
+                res = self._flat_map(rows)
+            out[None] = res
         elif self.use_batch:
-            self._batched(batch, out.setdefault(None, []))
+            out[None] = self._batched(as_rows(batch))
         else:
-            for wv in batch:
+            for wv in as_windowed_values(batch):
                 self.call(wv, out)
-        self.finish_bundle(out)
+        extra: dict[str | None, list] = {}
+        self.finish_bundle(extra)
+        for tag, lst in extra.items():
+            prev = out.get(tag)
+            out[tag] = lst if not prev else as_windowed_values(prev) + lst
+        return out
 
     def _route_finish(self, r: Any, out: dict) -> None:
         from fluvial.values import TaggedOutput
@@ -121,102 +136,216 @@ class DoFnCaller:
         if tag is not None:
             check_tag(self.label, tag, self.tags)
 
-    def _fast(self, batch: list[WindowedValue], out: list) -> None:
-        f = self.fn.fn
-        args, kwargs = self.args, self.kwargs
-        kind = self.fast_kind
-        wv = None
-        try:
-            if kind == "Map":
-                if args or kwargs:
-                    for wv in batch:
-                        out.append(WindowedValue(f(wv.value, *args, **kwargs), wv.timestamp, wv.windows, wv.pane))
-                else:
-                    for wv in batch:
-                        out.append(WindowedValue(f(wv.value), wv.timestamp, wv.windows, wv.pane))
-            elif kind == "Filter":
-                for wv in batch:
-                    if f(wv.value, *args, **kwargs):
-                        out.append(wv)
-            else:
-                for wv in batch:
-                    res = f(wv.value, *args, **kwargs)
-                    if res is None:
-                        continue
-                    for tag, o in normalize_outputs(res, wv.timestamp, wv.windows, wv.pane, self.label, wv.value):
-                        if tag is not None:
-                            raise FluvialError(
-                                f"transform '{self.label}': FlatMap cannot emit tagged outputs; use ParDo"
-                            )
-                        out.append(o)
-        except (FluvialError, UserCodeError):
-            raise
-        except Exception as e:
-            raise user_error(self.label, wv.value if wv is not None else None, e) from e
+    # Map / Filter / FlatMap on Rows: one loop per stage, the other columns passed on. Under the
+    # "fail" policy the loop stops at the first failing element (named in the error); under a
+    # guarded policy each element is tried on its own and a failing one contributes nothing.
+    def _call_fn(self) -> Any:
+        f, args, kwargs = self.fn.fn, self.args, self.kwargs
+        if args or kwargs:
+            return lambda v: f(v, *args, **kwargs)
+        return f
 
-    def _fast_guarded(self, batch: list[WindowedValue], out: list) -> None:
-        """The direct call path, one try per element; a failing element contributes nothing."""
-        f = self.fn.fn
-        args, kwargs = self.args, self.kwargs
-        kind = self.fast_kind
-        handle = self.errors.handle
-        for wv in batch:
+    def _failed(self, values: list, it: Any, e: Exception) -> BaseException:
+        """The error of the element ``map(f, it)`` was at when ``f`` raised ``e``."""
+        if isinstance(e, (FluvialError, UserCodeError)):
+            return e
+        i = len(values) - it.__length_hint__() - 1
+        return user_error(self.label, values[i] if 0 <= i < len(values) else None, e)
+
+    def _map(self, rows: Rows) -> Rows:
+        f = self._call_fn()
+        values = rows.values
+        if not self.errors.guarded:
+            it = iter(values)
             try:
-                if kind == "Map":
-                    out.append(WindowedValue(f(wv.value, *args, **kwargs), wv.timestamp, wv.windows, wv.pane))
-                elif kind == "Filter":
-                    if f(wv.value, *args, **kwargs):
-                        out.append(wv)
-                else:
-                    res = f(wv.value, *args, **kwargs)
-                    if res is None:
-                        continue
-                    buf = []
-                    for tag, o in normalize_outputs(res, wv.timestamp, wv.windows, wv.pane, self.label, wv.value):
-                        if tag is not None:
-                            raise FluvialError(
-                                f"transform '{self.label}': FlatMap cannot emit tagged outputs; use ParDo"
-                            )
-                        buf.append(o)
-                    out.extend(buf)
+                out = list(map(f, it))
             except Exception as e:
-                handle(e, wv.value, wv.timestamp)
+                raise self._failed(values, it, e) from e
+            return Rows(out, rows.stamps, rows.windows, rows.panes)
+        out = []
+        append = out.append
+        keep = None
+        handle, stamps = self.errors.handle, rows.stamps
+        for i, v in enumerate(values):
+            try:
+                append(f(v))
+            except Exception as e:
+                handle(e, v, stamps[i])
+                append(None)
+                if keep is None:
+                    keep = [True] * len(values)
+                keep[i] = False
+        res = Rows(out, rows.stamps, rows.windows, rows.panes)
+        return res if keep is None else res.take(keep)
 
-    def _batched(self, batch: list[WindowedValue], out: list) -> None:
-        values = [wv.value for wv in batch]
+    def _filter(self, rows: Rows) -> Rows:
+        f = self._call_fn()
+        values = rows.values
+        if not self.errors.guarded:
+            it = iter(values)
+            try:
+                keep = list(map(f, it))
+            except Exception as e:
+                raise self._failed(values, it, e) from e
+        else:
+            keep = []
+            append = keep.append
+            handle, stamps = self.errors.handle, rows.stamps
+            for i, v in enumerate(values):
+                try:
+                    append(f(v))
+                except Exception as e:
+                    handle(e, v, stamps[i])
+                    append(False)
+        return rows.take(keep)
+
+    def _flat_map(self, rows: Rows) -> Rows:
+        f = self._call_fn()
+        values = rows.values
+        if not self.errors.guarded:
+            it = iter(values)
+            try:
+                results = list(map(f, it))
+            except Exception as e:
+                raise self._failed(values, it, e) from e
+            if set(map(type, results)) <= _SEQUENCES:  # every result a list or tuple
+                lens = list(map(len, results))
+                out = rows.repeat_each(list(chain.from_iterable(results)), lens)
+            else:
+                out = self._flatten(rows, results)
+        else:
+            results = []
+            handle, stamps = self.errors.handle, rows.stamps
+            for i, v in enumerate(values):
+                try:
+                    res = f(v)
+                    if res is not None and type(res) not in _SEQUENCES:
+                        res = self._materialise(v, res)
+                except Exception as e:
+                    handle(e, v, stamps[i])
+                    res = None
+                results.append(res)
+            out = self._flatten(rows, results)
+        if not _SPECIAL.isdisjoint(map(type, out.values)):
+            out = self._special_outputs(rows, results)
+        return out
+
+    def _materialise(self, v: Any, res: Any) -> list:
+        """A result that is not a list or tuple, as a list (a generator runs here)."""
+        tr = type(res)
+        if tr is str or tr is bytes or tr is dict or not hasattr(res, "__iter__"):
+            raise _not_iterable(self.label, v, res)
+        return list(res)
+
+    def _flatten(self, rows: Rows, results: list) -> Rows:
+        """The outputs of each element's result (None: no output), in order; a result that is
+        not a list or tuple is replaced in ``results`` by the list it gave."""
+        vals: list = []
+        src: list = []
+        values = rows.values
+        for i, res in enumerate(results):
+            if res is None:
+                continue
+            if type(res) not in _SEQUENCES:
+                try:
+                    res = results[i] = self._materialise(values[i], res)
+                except (FluvialError, UserCodeError):
+                    raise
+                except Exception as e:
+                    raise user_error(self.label, values[i], e) from e
+            n = len(res)
+            if n == 1:
+                vals.append(res[0])
+                src.append(i)
+            elif n:
+                vals.extend(res)
+                src.extend(repeat(i, n))
+        return rows.gather(vals, src)
+
+    def _special_outputs(self, rows: Rows, results: list) -> Rows:
+        """The outputs again when some set their own timestamp (TimestampedValue) or windows
+        (WindowedValue), read as :func:`fluvial.dofn_invoker.normalize_outputs` reads them; an
+        element whose outputs are not valid (a WindowedValue out of the event-time range) goes
+        to the error policy whole."""
+        guarded, handle = self.errors.guarded, self.errors.handle
+        values, stamps = rows.values, rows.stamps
+        wl, pl = rows.window_list(), rows.pane_list()
+        out_v: list = []
+        out_t: list = []
+        out_w: list = []
+        out_p: list = []
+        for i, res in enumerate(results):
+            if not res:
+                continue
+            buf = []
+            try:
+                for o in res:
+                    t = type(o)
+                    if t is TaggedOutput:
+                        raise FluvialError(
+                            f"transform '{self.label}': FlatMap cannot emit tagged outputs; use "
+                            "ParDo")
+                    if t is TimestampedValue:
+                        buf.append((o.value, o.timestamp_ms, wl[i], pl[i]))
+                    elif t is WindowedValue:
+                        check_event_time(o.timestamp)  # as normalize_outputs does
+                        buf.append((o.value, o.timestamp, o.windows, o.pane))
+                    else:
+                        buf.append((o, stamps[i], wl[i], pl[i]))
+            except FluvialError:
+                raise
+            except Exception as e:
+                if not guarded:
+                    raise user_error(self.label, values[i], e) from e
+                handle(e, values[i], stamps[i])
+                continue
+            for v, t, w, p in buf:
+                out_v.append(v)
+                out_t.append(t)
+                out_w.append(w)
+                out_p.append(p)
+        return Rows(out_v, out_t, out_w, out_p)
+
+    def _batched(self, rows: Rows) -> Rows:
+        values = rows.values
         arg = np.asarray(values) if self.numpy_batch else values
         try:
             res = self.fn.process_batch(arg)
         except Exception as e:
             if self.errors.guarded and not isinstance(e, FluvialError):
-                self._one_by_one(batch, out)
-                return
+                return self._one_by_one(rows)
             raise user_error(self.label, values[:5], e) from e
-        self._zip_outputs(batch, res, out)
+        return Rows(self._check_batch_result(len(values), res), rows.stamps, rows.windows,
+                    rows.panes)
 
-    def _one_by_one(self, batch: list[WindowedValue], out: list) -> None:
+    def _one_by_one(self, rows: Rows) -> Rows:
         """``process_batch`` raised: call it per element to isolate the failing ones."""
         handle = self.errors.handle
-        for wv in batch:
+        out: list = []
+        keep = [True] * len(rows)
+        for i, v in enumerate(rows.values):
             try:
-                res = self.fn.process_batch(np.asarray([wv.value]) if self.numpy_batch else [wv.value])
+                res = self.fn.process_batch(np.asarray([v]) if self.numpy_batch else [v])
             except Exception as e:
-                handle(e, wv.value, wv.timestamp)
+                handle(e, v, rows.stamps[i])
+                keep[i] = False
+                out.append(None)
                 continue
-            self._zip_outputs([wv], res, out)
+            out.extend(self._check_batch_result(1, res))
+        res_rows = Rows(out, rows.stamps, rows.windows, rows.panes)
+        return res_rows if all(keep) else res_rows.take(keep)
 
-    def _zip_outputs(self, batch: list[WindowedValue], res: Any, out: list) -> None:
+    def _check_batch_result(self, n: int, res: Any) -> list:
         if isinstance(res, np.ndarray):
             res = res.tolist()
         elif res is not None and not isinstance(res, list):
             res = list(res)
-        if res is None or len(res) != len(batch):
+        if res is None or len(res) != n:
             raise FluvialError(
                 f"transform '{self.label}': process_batch must return one output per input "
-                f"({len(batch)}), got {0 if res is None else len(res)}"
+                f"({n}), got {0 if res is None else len(res)}"
             )
-        for wv, r in zip(batch, res):
-            out.append(WindowedValue(r, wv.timestamp, wv.windows, wv.pane))
+        return res
 
     def call(self, wv: WindowedValue, out: dict, key: Any = None, state: Any = None, timers: Any = None) -> None:
         sig = self.sig
@@ -249,6 +378,18 @@ class DoFnCaller:
                 merge_outputs(dest, out)
 
 
+_SPECIAL = frozenset((TaggedOutput, TimestampedValue, WindowedValue))
+_SEQUENCES = frozenset((list, tuple))
+
+
+def _not_iterable(label: str, element: Any, res: Any) -> UserCodeError:
+    return UserCodeError(
+        label, element,
+        TypeError(f"process() must yield or return an iterable of outputs, got "
+                  f"{type(res).__name__}; use Map for one output per element"),
+    )
+
+
 def merge_outputs(src: dict[str | None, list], out: dict[str | None, list]) -> None:
     """Append one element's buffered outputs to the bundle's, by tag."""
     for tag, vals in src.items():
@@ -257,7 +398,10 @@ def merge_outputs(src: dict[str | None, list], out: dict[str | None, list]) -> N
 
 class ParDoOperator(Operator):
     """A chain of stateless DoFns fused into one operator: the batch passes through every
-    stage without intermediate buffers. Only the last stage may have tagged outputs."""
+    stage as Rows (Map, Filter, FlatMap and ``process_batch`` stages) or as WindowedValues
+    (other DoFns). Only the last stage may have tagged outputs."""
+
+    accepts_rows = True
 
     def __init__(self, label: str, callers: list[DoFnCaller]) -> None:
         super().__init__(label)
@@ -279,12 +423,11 @@ class ParDoOperator(Operator):
         last = len(self.callers) - 1
         for i, c in enumerate(self.callers):
             m.set_step(c.label)
-            out: dict[str | None, list] = {}
-            c.run_bundle(batch, out)
+            out = c.run_bundle(batch)
             if i == last:
                 for tag, b in out.items():
                     self.emit(b, tag)
                 return
-            batch = out.get(None, [])
+            batch = out.get(None)
             if not batch:
                 return

@@ -6,52 +6,62 @@ from typing import Any
 
 from fluvial import metrics as m
 from fluvial.pane import NO_FIRING
-from fluvial.values import WindowedValue
+from fluvial.values import GLOBAL_WINDOWS
 from fluvial.window import FixedWindows, GlobalWindows, SlidingWindows
 
+from ..rows import Rows, as_rows
 from .base import Operator
 from .errors import user_error
 
 
 class WindowIntoOperator(Operator):
-    """Assigns windows by element timestamp; vectorised for fixed windows on columns."""
+    """Assigns windows by element timestamp. Fixed and sliding windows depend on the timestamp's
+    slice only (:meth:`fluvial.window.WindowFn.slicing`): one tuple of windows per slice is
+    made once and shared by its elements."""
+
+    accepts_rows = True
 
     def __init__(self, label: str, window_fn: Any) -> None:
         super().__init__(label)
         self.window_fn = window_fn
+        sl = window_fn.slicing() if type(window_fn) in (FixedWindows, SlidingWindows) else None
+        self.slicing = sl
+        self.cache: dict[int, tuple] = {}
 
     def process(self, idx: int, batch: Any) -> None:
+        rows = as_rows(batch)
         fn = self.window_fn
-        out = []
         if isinstance(fn, GlobalWindows):
-            from fluvial.values import GLOBAL_WINDOWS
-
-            for wv in batch:
-                out.append(WindowedValue(wv.value, wv.timestamp, GLOBAL_WINDOWS, NO_FIRING))
-        elif isinstance(fn, FixedWindows):
-            from fluvial.window import IntervalWindow
-
-            size, off = fn.size_ms, fn.offset_ms
-            cache: dict[int, tuple] = {}
-            for wv in batch:
-                t = wv.timestamp
-                start = t - (t - off) % size
-                ws = cache.get(start)
+            self.emit(Rows(rows.values, rows.stamps, GLOBAL_WINDOWS, NO_FIRING))
+            return
+        sl = self.slicing
+        if sl is not None:
+            cache = self.cache
+            if len(cache) > 4096:
+                cache.clear()
+            off, period = sl.offset_ms, sl.period_ms
+            windows = []
+            append = windows.append
+            for t in rows.stamps:
+                si = (t - off) // period
+                ws = cache.get(si)
                 if ws is None:
-                    ws = cache[start] = (IntervalWindow(start, start + size),)
-                out.append(WindowedValue(wv.value, t, ws, NO_FIRING))
+                    ws = cache[si] = tuple(fn.assign(t, None))
+                append(ws)
         else:
             assign = fn.assign
-            for wv in batch:
+            windows = []
+            for v, t in zip(rows.values, rows.stamps):
                 try:
-                    ws = tuple(assign(wv.timestamp, wv.value))
+                    windows.append(tuple(assign(t, v)))
                 except Exception as e:
-                    raise user_error(self.label, wv.value, e) from e
-                out.append(WindowedValue(wv.value, wv.timestamp, ws, NO_FIRING))
-        self.emit(out)
+                    raise user_error(self.label, v, e) from e
+        self.emit(Rows(rows.values, rows.stamps, windows, NO_FIRING))
 
 
 class FlattenOperator(Operator):
+    accepts_rows = True
+
     def process(self, idx: int, batch: Any) -> None:
         self.emit(batch)
 
