@@ -52,6 +52,13 @@ class RunnerFlag:
 
 RUNNER_FLAGS: tuple[RunnerFlag, ...] = (
     RunnerFlag(
+        "--direct-fast-paths", "direct",
+        "off: every grouping and stateful DoFn runs the sdk's reference drivers one element at "
+        "a time instead of the direct runner's specialised operators (to check them against "
+        "the reference; slower)",
+        metavar="on|off", choices=("on", "off"), default="on",
+    ),
+    RunnerFlag(
         "--beam-runner", "beam",
         "which of Beam's runners executes the translated pipeline: FnApiRunner, "
         "BundleBasedDirectRunner, DirectRunner, FlinkRunner, SparkRunner, DataflowRunner, ...",

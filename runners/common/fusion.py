@@ -9,9 +9,9 @@ as it is.
   member may have tagged outputs (a member with tags ends the chain). Each member keeps its own
   label and error policy; the chain's outputs are the last member's.
 * :func:`fuse_windowed_combines` -> :class:`WindowedCombine`: a WindowInto whose output is read
-  only by a CombinePerKey, when the runner's ``accept(window_into, combine)`` says the pair has
-  a fused implementation with the same result (the direct runner: a built-in combiner under the
-  default trigger, no late output). The group's output is the CombinePerKey's.
+  only by a grouping (CombinePerKey or GroupByKey), when the runner's ``accept(window_into,
+  grouping)`` says the pair has a fused implementation with the same result (the direct runner:
+  :mod:`fluvial.runners.direct.fast_paths`). The group's outputs are the grouping's.
 
 >>> import fluvial as fl
 >>> from fluvial.runners.common.graph import TranslationGraph
@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from fluvial.combine import CombinePerKey
+from fluvial.gbk import GroupByKey
 from fluvial.pardo import ParDo
 from fluvial.windowinto import WindowInto
 
@@ -56,7 +57,8 @@ class ParDoChain:
 
 @attrs.frozen
 class WindowedCombine:
-    """A WindowInto and the CombinePerKey reading it, fused into one step."""
+    """A WindowInto and the grouping (CombinePerKey or GroupByKey) reading it, fused into one
+    step; ``combine`` is the grouping."""
 
     window_into: Any
     combine: Any
@@ -109,8 +111,8 @@ def fuse_pardo_chains(graph: Any, steps: Sequence[Any]) -> list[Any]:
 def fuse_windowed_combines(
     graph: Any, steps: Sequence[Any], accept: Callable[[Any, Any], bool]
 ) -> list[Any]:
-    """``steps`` with each WindowInto + CombinePerKey pair that ``accept`` takes as a
-    :class:`WindowedCombine` (at the WindowInto's place; the CombinePerKey's step removed)."""
+    """``steps`` with each WindowInto + grouping pair that ``accept`` takes as a
+    :class:`WindowedCombine` (at the WindowInto's place; the grouping's step removed)."""
     out: list[Any] = []
     fused: set[int] = set()
     for step in steps:
@@ -118,7 +120,7 @@ def fuse_windowed_combines(
         if isinstance(t, WindowInto) and step.is_primitive:
             readers = graph.consumers(step.outputs[None])
             if (len(readers) == 1 and readers[0].is_primitive
-                    and isinstance(readers[0].transform, CombinePerKey)
+                    and isinstance(readers[0].transform, (CombinePerKey, GroupByKey))
                     and accept(step, readers[0])):
                 out.append(WindowedCombine(step, readers[0]))
                 fused.add(id(readers[0]))

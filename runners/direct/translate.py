@@ -1,8 +1,9 @@
 """Translate a pipeline into direct-runner operators on the shared skeleton
 (:mod:`fluvial.runners.common.translator`), fusing where the result is provably the same:
 chains of stateless ParDos (one operator, the batch passes every stage without intermediate
-buffers), and WindowInto + CombinePerKey(built-in combiner) under the default trigger (the
-sliced, vectorised path). Each ParDo stage keeps its own label and error policy, fused or not.
+buffers), and WindowInto + a grouping (GroupByKey, CombinePerKey) where a specialised operator
+computes what the window driver does. Which operator a grouping or a stateful ParDo gets is
+:mod:`.fast_paths`' choice. Each ParDo stage keeps its own label and error policy, fused or not.
 
 ``p.dead_letters()`` is a DeadLetterSource created before the walk: ParDos, groupings
 (GroupByKey, CombinePerKey) and Read sources push their dead-letter records into it during the
@@ -23,13 +24,13 @@ from fluvial.runners.common.fusion import (
 from fluvial.runners.common.translator import Translator
 from fluvial.source import SourceContext
 
+from .fusion import fuse_window_into
 from .operators.base import Operator
 from .operators.group import GroupOperator
 from .operators.on_error import ErrorHandler
 from .operators.pardo import DoFnCaller, ParDoOperator
 from .operators.side_inputs import SideInputParDoOperator
 from .operators.simple import FlattenOperator, WindowIntoOperator, WriteOperator
-from .operators.sliced_combine import SlicedCombineOperator, can_slice
 from .operators.stateful import StatefulParDoOperator
 from .sources import CreateSource, DeadLetterSource, ReadSource, SourceOperator, TestStreamSource
 
@@ -40,11 +41,6 @@ class Graph:
     def __init__(self) -> None:
         self.ops: list[Operator] = []
         self.sources: list[SourceOperator] = []
-
-
-def _sliceable(window_into: Any, combine: Any) -> bool:
-    t = combine.transform
-    return not t.late_output and can_slice(window_into.transform.windowing, t.combine_fn)
 
 
 class DirectTranslator(Translator):
@@ -59,11 +55,19 @@ class DirectTranslator(Translator):
         dl = self.graph.dead_letters
         self.dlq = DeadLetterSource(dl.full_label) if dl is not None else None
         self.push = self.dlq.push if self.dlq is not None else None
+        self._fused: dict[int, Operator] = {}  # grouping node id -> its fused operator
 
     def plan(self) -> list[Any]:
         # application order: the dead-letter source exists before its producers
-        steps = fuse_windowed_combines(self.graph, self.graph.leaves, _sliceable)
+        steps = fuse_windowed_combines(self.graph, self.graph.leaves, self._fusable)
         return fuse_pardo_chains(self.graph, steps)
+
+    def _fusable(self, window_into: Any, grouping: Any) -> bool:
+        op = fuse_window_into(window_into.full_label, window_into.transform.windowing, grouping,
+                              self.options, self._errors(grouping))
+        if op is not None:
+            self._fused[id(grouping)] = op
+        return op is not None
 
     def translate(self) -> DirectTranslator:
         super().translate()
@@ -148,10 +152,8 @@ class DirectTranslator(Translator):
         self._add(op, node)
 
     def windowed_combine(self, group: WindowedCombine) -> None:
-        wi, c = group.window_into, group.combine
-        op = SlicedCombineOperator(c.full_label, wi.full_label, wi.transform.windowing,
-                                   c.transform.combine_fn, self._errors(c))
-        self._add(op, wi, c)
+        """A WindowInto and its grouping, fused (the operator :meth:`_fusable` chose)."""
+        self._add(self._fused.pop(id(group.combine)), group.window_into, group.combine)
 
     # -- sinks ---------------------------------------------------------------------------------
     def write(self, node: Any) -> None:

@@ -119,9 +119,9 @@ def test_runner_flags_are_data_of_offered_runners():
     assert runner_flags()[: len(RUNNER_FLAGS)] == RUNNER_FLAGS
     assert {f.runner for f in RUNNER_FLAGS} <= set(known_runners())
     assert [f.name for f in RUNNER_FLAGS] == [
-        "--beam-runner", "--beam-option", "--beam-sink-guarantee", "--beam-log-level",
-        "--flink-mode", "--parallelism", "--flink-master", "--flink-jars", "--flink-sink-guarantee",
-        "--flink-java-combine"]
+        "--direct-fast-paths", "--beam-runner", "--beam-option", "--beam-sink-guarantee",
+        "--beam-log-level", "--flink-mode", "--parallelism", "--flink-master", "--flink-jars",
+        "--flink-sink-guarantee", "--flink-java-combine"]
     for f in RUNNER_FLAGS:
         assert f.help and f.metavar
     with pytest.raises(ValueError, match="a runner flag is named like --runner-thing"):

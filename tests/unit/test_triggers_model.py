@@ -29,9 +29,9 @@ def panes(out, sort_values=True):
     return res
 
 
-def run_gbk(stream, combine=None, **window_kwargs):
+def run_gbk(stream, combine=None, argv=(), **window_kwargs):
     window_fn = window_kwargs.pop("window_fn", fl.FixedWindows(10))
-    p = pipeline()
+    p = pipeline(*argv)
     windowed = p | stream | "Window" >> fl.WindowInto(window_fn, **window_kwargs)
     grouped = windowed | ("Combine" >> fl.CombinePerKey(combine) if combine else "Group" >> fl.GroupByKey())
     out = collect(grouped)
@@ -61,10 +61,15 @@ def test_watermark_at_end_minus_one_ms_is_not_end_of_window():
     assert counter(result, "dropped_due_to_lateness") == 1
 
 
-@pytest.mark.parametrize("combine", [SumCombineFn(), sum], ids=["sliced", "general"])
-def test_watermark_boundary_with_combiner(combine):
-    # SumCombineFn() runs on the direct runner's fused sliced path, sum on the general one:
-    # both must agree with the model.
+GENERAL = ("--direct-fast-paths", "off")
+
+
+@pytest.mark.parametrize("combine,argv", [(SumCombineFn(), ()), (sum, ()), (sum, GENERAL)],
+                         ids=["sliced-builtin", "sliced-callable", "general"])
+def test_watermark_boundary_with_combiner(combine, argv):
+    # the direct runner runs WindowInto + CombinePerKey on its fused sliced path (NumPy kernels
+    # for SumCombineFn(), the CombineFn's methods for sum), and on the window driver with the
+    # fast paths off: each must agree with the model.
     s = (
         TestStream()
         .add_elements([tv(("k", 1), 1)])
@@ -74,14 +79,15 @@ def test_watermark_boundary_with_combiner(combine):
         .add_elements([tv(("k", 4), 9.999), tv(("k", 8), 10)])
         .advance_watermark_to_infinity()
     )
-    out, result = run_gbk(s, combine=combine)
+    out, result = run_gbk(s, combine=combine, argv=argv)
     assert sorted(out.with_windows()) == [(("k", 3), (0, 10_000)), (("k", 8), (10_000, 20_000))]
     assert counter(result, "dropped_due_to_lateness") == 1
     assert all(pane.timing.value == ON_TIME and pane.is_first and pane.is_last for *_, pane in out.records)
 
 
-@pytest.mark.parametrize("combine", [SumCombineFn(), sum], ids=["sliced", "general"])
-def test_sliding_late_element_dropped_only_for_expired_windows(combine):
+@pytest.mark.parametrize("combine,argv", [(SumCombineFn(), ()), (sum, ()), (sum, GENERAL)],
+                         ids=["sliced-builtin", "sliced-callable", "general"])
+def test_sliding_late_element_dropped_only_for_expired_windows(combine, argv):
     # at watermark 30 s the window [0, 30) has expired; an element at 25 s still belongs to
     # [10, 40) and [20, 50), and is dropped (and counted) for [0, 30) only.
     s = (
@@ -91,7 +97,7 @@ def test_sliding_late_element_dropped_only_for_expired_windows(combine):
         .add_elements([tv(("k", 10), 25)])
         .advance_watermark_to_infinity()
     )
-    out, result = run_gbk(s, combine=combine, window_fn=fl.SlidingWindows(30, 10))
+    out, result = run_gbk(s, combine=combine, argv=argv, window_fn=fl.SlidingWindows(30, 10))
     assert sorted(out.with_windows()) == [
         (("k", 1), (-20_000, 10_000)),
         (("k", 1), (-10_000, 20_000)),

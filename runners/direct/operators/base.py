@@ -65,9 +65,9 @@ class Operator:
         rows = wvs = None
         columns = isinstance(batch, ColumnBatch)
         for op, idx in self.consumers.get(tag, ()):
-            if columns and op.accepts_columns:
+            if columns and getattr(op, "accepts_columns", False):
                 op.process(idx, batch)
-            elif op.accepts_rows:
+            elif getattr(op, "accepts_rows", False):
                 if rows is None:
                     rows = as_rows(batch)
                 op.process(idx, rows)

@@ -1,15 +1,20 @@
-"""WindowInto(FixedWindows | SlidingWindows) fused with CombinePerKey(built-in combiner) under
-the default trigger, no allowed lateness and OUTPUT_AT_EOW: the direct runner's vectorised path.
+"""WindowInto(FixedWindows | SlidingWindows) fused with CombinePerKey (any CombineFn) or
+GroupByKey under the default trigger, no allowed lateness and OUTPUT_AT_EOW: the direct runner's
+sliced path.
 
 The model decides everything here; this operator only changes how the work is done:
 
 * the windows are runs of slices, as the WindowFn describes them
   (:meth:`fluvial.window.WindowFn.slicing`); each element is folded once into its slice's
-  per-key accumulator — with NumPy for columns — and overlapping sliding windows share slices;
+  per-key accumulator (GroupByKey: appended to its slice's per-key list), slices keyed by their
+  integer index, and overlapping sliding windows share slices — for sliding windows the
+  CombineFn must merge accumulators (``merge_accumulators`` overridden);
 * a window's result merges its slices' accumulators with the CombineFn's
-  ``merge_accumulators`` and ``extract_output``; the NumPy kernels only build accumulators in
-  the CombineFn's own format (``fast_kind``: sum/count a number, mean ``(sum, count)``, min/max
-  the value);
+  ``merge_accumulators`` (into a fresh accumulator, so a slice shared by the next window is
+  never changed) and ``extract_output``; GroupByKey's pane is the slices' lists, in arrival
+  order per slice; built-in combiners (``fast_kind``) on numeric columns are folded with NumPy
+  kernels that build accumulators in the CombineFn's own format (sum/count a number, mean
+  ``(sum, count)``, min/max the value);
 * which windows have expired is :func:`fluvial.window.is_expired` (through
   :meth:`Slicing.last_expired`); each window's pane info and timestamp come from the window
   driver (:meth:`fluvial.window_driver.WindowDriver.end_of_window_pane`);
@@ -33,26 +38,37 @@ import numpy as np
 
 from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
+from fluvial.combine import CombineFn
 from fluvial.errors import NotKeyedError, bounded_repr
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
 from fluvial.windowing import TimestampCombiner, Windowing
 
+from ..rows import as_rows
 from .base import Operator
 from .errors import as_kv, unhashable_key
 from .on_error import ErrorHandler
 
 KINDS = ("sum", "count", "min", "max", "mean")
+_MISSING = object()
+
+
+def can_merge(combine_fn: Any) -> bool:
+    """Whether the CombineFn merges accumulators (it overrides ``merge_accumulators``)."""
+    return type(combine_fn).merge_accumulators is not CombineFn.merge_accumulators
 
 
 def can_slice(windowing: Windowing, combine_fn: Any) -> bool:
+    """Whether WindowInto(``windowing``) + CombinePerKey(``combine_fn``) (None: GroupByKey)
+    may run here."""
+    sl = windowing.window_fn.slicing()
     return (
-        windowing.window_fn.slicing() is not None
+        sl is not None
         and isinstance(windowing.trigger, DefaultTrigger)
         and windowing.allowed_lateness_ms == 0
         and windowing.timestamp_combiner is TimestampCombiner.OUTPUT_AT_EOW
-        and getattr(combine_fn, "fast_kind", None) in KINDS
+        and (combine_fn is None or sl.per_window == 1 or can_merge(combine_fn))
     )
 
 
@@ -79,7 +95,10 @@ def _partials(kind: str, vv: np.ndarray, starts: np.ndarray) -> list:
 
 
 class SlicedCombineOperator(Operator):
+    """``combine_fn`` None: GroupByKey."""
+
     accepts_columns = True
+    accepts_rows = True
 
     def __init__(self, label: str, window_label: str, windowing: Windowing, combine_fn: Any,
                  errors: ErrorHandler | None = None) -> None:
@@ -88,10 +107,13 @@ class SlicedCombineOperator(Operator):
         self.slicing = windowing.window_fn.slicing()
         self.lateness = windowing.allowed_lateness_ms
         self.k = self.slicing.per_window
-        self.kind = combine_fn.fast_kind
+        self.kind = getattr(combine_fn, "fast_kind", None) if combine_fn is not None else None
+        if self.kind not in KINDS:
+            self.kind = None
+        self.what = "GroupByKey" if combine_fn is None else "CombinePerKey"
         self.errors = errors if errors is not None else ErrorHandler(label)
-        if self.errors.guarded:
-            combine_fn = combine_fn.isolating()
+        if combine_fn is not None and self.errors.guarded:
+            combine_fn = combine_fn.isolating()  # a failing add leaves the accumulator as it was
         self.combine_fn = combine_fn
         self.driver = WindowDriver(windowing, combine_fn)
         self.slices: dict[int, dict[Any, Any]] = {}
@@ -105,20 +127,28 @@ class SlicedCombineOperator(Operator):
     def process(self, idx: int, batch: Any) -> None:
         m.set_step(self.label)
         if isinstance(batch, ColumnBatch):
-            self._columns(batch.keys, batch.values, batch.timestamps)
+            if self.kind is not None:
+                self._columns(batch.keys, batch.values, batch.timestamps)
+                return
+            batch = as_rows(batch)
+        rows = as_rows(batch)
+        if not rows:
+            return
+        if self.kind is None:
+            self._fold(rows.values, rows.stamps)
             return
         keys, values, stamps = [], [], []
-        for wv in batch:
-            kv = wv.value
+        label, what, handle = self.label, self.what, self.errors.handle
+        for kv, t in zip(rows.values, rows.stamps):
             if type(kv) is not tuple or len(kv) != 2:
                 try:
-                    kv = as_kv(self.label, kv, "CombinePerKey")
+                    kv = as_kv(label, kv, what)
                 except NotKeyedError as e:
-                    self.errors.handle(e, kv, wv.timestamp)
+                    handle(e, kv, t)
                     continue
             keys.append(kv[0])
             values.append(kv[1])
-            stamps.append(wv.timestamp)
+            stamps.append(t)
         if not keys:
             return
         try:
@@ -184,38 +214,63 @@ class SlicedCombineOperator(Operator):
             slot[key] = p if old is None else merge((old, p))
 
     def _python(self, keys: list, values: list, stamps: list) -> None:
-        """Element by element through the CombineFn; each failure goes to the error policy
-        alone (the slice's accumulator stays as it was: the CombineFn is isolating under
-        "dead_letter" and "skip")."""
+        self._fold(list(zip(keys, values)), stamps)
+
+    def _fold(self, values: list, stamps: list) -> None:
+        """Fold (key, value) elements into their slices, one at a time; count and skip the
+        windows that have expired. Each failure goes to the error policy alone (the slice's
+        accumulator stays as it was: the CombineFn is isolating under "dead_letter" and
+        "skip")."""
         sl, k = self.slicing, self.k
+        off, period = sl.offset_ms, sl.period_ms
         jexp = self._last_expired()
-        slices, fn = self.slices, self.combine_fn
-        add, create = fn.add_input, fn.create_accumulator
+        safe = jexp + k  # slices from here on have no expired window
+        slices, label, what = self.slices, self.label, self.what
         handle = self.errors.handle
+        fn = self.combine_fn
+        gbk = fn is None
+        add = create = None
+        if not gbk:
+            add, create = fn.add_input, fn.create_accumulator
         dropped = 0
-        for key, v, t in zip(keys, values, stamps):
-            si = sl.slice_of(t)
-            first = si - k + 1
-            if first <= jexp:
-                dropped += min(jexp - first + 1, k)
+        cur, slot = None, None
+        for kv, t in zip(values, stamps):
+            if type(kv) is not tuple or len(kv) != 2:
+                try:
+                    kv = as_kv(label, kv, what)
+                except NotKeyedError as e:
+                    handle(e, kv, t)
+                    continue
+            si = (t - off) // period
+            if si < safe:
+                dropped += min(jexp - si + k, k)
                 if si <= jexp:
                     continue
-            slot = slices.get(si)
+            if si != cur:
+                slot = slices.get(si)
+                if slot is None:
+                    slot = slices[si] = {}
+                cur = si
+            key = kv[0]
             try:
-                old = None if slot is None else slot.get(key)
+                acc = slot.get(key, _MISSING)
             except TypeError:
-                handle(unhashable_key(self.label, (key, v)), (key, v), t)
+                handle(unhashable_key(label, kv), kv, t)
+                continue
+            if gbk:
+                if acc is _MISSING:
+                    slot[key] = [kv[1]]
+                else:
+                    acc.append(kv[1])
                 continue
             try:
-                acc = add(create() if old is None else old, v)
+                slot[key] = add(create() if acc is _MISSING else acc, kv[1])
             except Exception as e:  # noqa: BLE001 - the CombineFn's; routed by the policy
-                handle(e, (key, v), t)
-                continue
-            if slot is None:
-                slot = slices[si] = {}
-            slot[key] = acc
+                handle(e, kv, t)
         if dropped:
             self.count("dropped_due_to_lateness", dropped)
+        for si in [si for si, slot in slices.items() if not slot]:
+            del slices[si]  # slices whose every element failed
 
     # output ---------------------------------------------------------------------------------
     def on_watermark(self, wm: int) -> None:
@@ -229,9 +284,8 @@ class SlicedCombineOperator(Operator):
             for j in sl.windows_of_slice(si):
                 if j <= jexp and (lo is None or j > lo):
                     cand.add(j)
-        fn = self.combine_fn
-        merge, extract = fn.merge_accumulators, fn.extract_output
         out: list[WindowedValue] = []
+        result = self._result
         for j in sorted(cand):
             parts: dict[Any, list] = {}
             for si in range(j, j + self.k):
@@ -249,15 +303,9 @@ class SlicedCombineOperator(Operator):
             pane, ts = self.driver.end_of_window_pane(window)
             windows = (window,)
             for key, accs in parts.items():
-                method = "merge_accumulators"
-                try:
-                    acc = accs[0] if len(accs) == 1 else merge(accs)
-                    method = "extract_output"
-                    result = extract(acc)
-                except Exception as e:  # noqa: BLE001 - the CombineFn's; this result is dropped
-                    self._pane_failed(e, key, window, ts, pane, method)
-                    continue
-                out.append(WindowedValue((key, result), ts, windows, pane))
+                value = result(key, accs, window, ts, pane)
+                if value is not _MISSING:
+                    out.append(WindowedValue((key, value), ts, windows, pane))
             if len(out) >= 8192:
                 self.emit(out)
                 out = []
@@ -265,6 +313,26 @@ class SlicedCombineOperator(Operator):
             del slices[si]
         self.fired = jexp
         self.emit(out)
+
+    def _result(self, key: Any, accs: list, window: Any, ts: int, pane: Any) -> Any:
+        """A window's pane from its slices' contents for ``key``; a CombineFn failure goes to
+        the error policy and drops this result (``_MISSING``)."""
+        fn = self.combine_fn
+        if fn is None:
+            return accs[0] if self.k == 1 else [v for lst in accs for v in lst]
+        method = "merge_accumulators"
+        try:
+            if len(accs) == 1:
+                acc = accs[0]
+            elif self.kind is not None:  # built-in accumulators are numbers and tuples
+                acc = fn.merge_accumulators(accs)
+            else:  # merge into a fresh accumulator: the slices are shared with other windows
+                acc = fn.merge_accumulators([fn.create_accumulator(), *accs])
+            method = "extract_output"
+            return fn.extract_output(acc)
+        except Exception as e:  # noqa: BLE001 - the CombineFn's; this result is dropped
+            self._pane_failed(e, key, window, ts, pane, method)
+            return _MISSING
 
     def _pane_failed(self, e: Exception, key: Any, window: Any, ts: int, pane: Any,
                      method: str) -> None:

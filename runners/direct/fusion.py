@@ -1,0 +1,57 @@
+"""Which fused operator the direct runner builds for WindowInto followed by a grouping.
+
+WindowInto whose only consumer is a CombinePerKey or GroupByKey (without late output) is fused
+with it into one operator when a specialised one computes the same result as the window driver
+(``fluvial.window_driver``), the reference; otherwise the two run apart (WindowInto, then the
+window driver per element). The choice:
+
+* the sliced path (:mod:`.operators.sliced_combine`): FixedWindows and SlidingWindows under the
+  default trigger, no allowed lateness, OUTPUT_AT_EOW — any CombineFn (for sliding windows one
+  that merges accumulators) and GroupByKey.
+
+``--direct-fast-paths off`` turns every fast path off: each grouping runs the window driver one
+element at a time (for checking the fast paths against the reference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fluvial.combine import CombinePerKey
+from fluvial.gbk import GroupByKey
+
+from .operators.base import Operator
+from .operators.sliced_combine import SlicedCombineOperator, can_slice
+
+FLAG = "--direct-fast-paths"
+
+
+def fast_paths_enabled(options: Any) -> bool:
+    """False when ``--direct-fast-paths off`` was given."""
+    value = "on"
+    for a in getattr(options, "extra_args", ()) or ():
+        name, _, v = a.partition("=")
+        if name == FLAG:
+            value = v
+    return value != "off"
+
+
+def fuse_window_into(window_label: str, windowing: Any, consumer: Any, options: Any,
+                     errors: Any = None) -> Operator | None:
+    """The fused operator for WindowInto(``windowing``) followed by the grouping node
+    ``consumer`` (its only consumer; ``errors`` its error handler), or None when they run
+    apart."""
+    if not fast_paths_enabled(options):
+        return None
+    t = consumer.transform
+    if isinstance(t, CombinePerKey):
+        fn = t.combine_fn
+    elif isinstance(t, GroupByKey):
+        fn = None
+    else:
+        return None
+    if t.late_output:
+        return None
+    if can_slice(windowing, fn):
+        return SlicedCombineOperator(consumer.full_label, window_label, windowing, fn, errors)
+    return None
