@@ -14,6 +14,14 @@ Rules (Beam's model):
 * ``AfterWatermark`` fires when the input watermark passes the end of the window
   (``watermark > window.max_timestamp``).
 
+Batches: while the watermark and processing time stand still, a runner may hand a window
+several elements at once. ``quiet(path, st, window, ctx)`` bounds how many more elements the
+trigger takes before ``should_fire`` can become true (after each of the first ``quiet - 1``
+it is false; 1: it may fire after the next), and ``on_elements(..., n)`` is ``n`` calls of
+``on_element``. The window driver adds up to ``quiet`` elements, then asks ``should_fire``
+once: the same panes as one element at a time. A trigger that does not know says 1 (the
+default), and its elements go one at a time.
+
 >>> t = AfterWatermark(early=AfterCount(2), late=AfterCount(1))
 >>> t.is_once
 False
@@ -47,6 +55,7 @@ class TriggerContext(Protocol):
 
 State = dict[str, Any]
 FIN = "!fin"
+QUIET = 1 << 62  # "cannot fire on elements while time stands still"
 
 
 class Trigger:
@@ -74,6 +83,17 @@ class Trigger:
     def on_fire(self, path: str, st: State, window: Any, ctx: TriggerContext) -> bool:
         """Called when the trigger fires; returns True when the trigger is finished."""
         raise NotImplementedError
+
+    def quiet(self, path: str, st: State, window: Any, ctx: TriggerContext) -> int:
+        """A lower bound (>= 1) on the elements this trigger takes before ``should_fire`` can
+        become true, with the watermark and processing time of ``ctx`` (see the module's rule
+        on batches). 1 unless a trigger knows better."""
+        return 1
+
+    def on_elements(self, path: str, st: State, window: Any, ctx: TriggerContext, n: int) -> None:
+        """``n`` elements arrived: the same as ``n`` calls of :meth:`on_element`."""
+        for _ in range(n):
+            self.on_element(path, st, window, ctx)
 
     def reset(self, path: str, st: State) -> None:
         for k in [k for k in st if k == path or k.startswith(path + ".") or k.startswith(path + "!")]:
@@ -119,6 +139,12 @@ class DefaultTrigger(Trigger):
     def should_fire(self, path, st, window, ctx):
         return ctx.watermark > window.max_timestamp_ms
 
+    def quiet(self, path, st, window, ctx):
+        return 1 if ctx.watermark > window.max_timestamp_ms else QUIET
+
+    def on_elements(self, path, st, window, ctx, n):
+        pass
+
     def on_fire(self, path, st, window, ctx):
         return False
 
@@ -135,6 +161,12 @@ class Never(Trigger):
 
     def should_fire(self, path, st, window, ctx):
         return False
+
+    def quiet(self, path, st, window, ctx):
+        return QUIET
+
+    def on_elements(self, path, st, window, ctx, n):
+        pass
 
     def on_fire(self, path, st, window, ctx):
         return True
@@ -172,6 +204,16 @@ class AfterProcessingTime(Trigger):
         deadline = st.get(path)
         return deadline is not None and ctx.processing_time >= deadline
 
+    def quiet(self, path, st, window, ctx):
+        deadline = st.get(path)
+        if deadline is None:  # the first element sets it ``delay`` after now
+            return 1 if self.delay_ms == 0 else QUIET
+        return 1 if ctx.processing_time >= deadline else QUIET
+
+    def on_elements(self, path, st, window, ctx, n):
+        if n > 0:
+            self.on_element(path, st, window, ctx)  # only the first element sets the deadline
+
     def on_fire(self, path, st, window, ctx):
         return True
 
@@ -205,6 +247,12 @@ class AfterCount(Trigger):
     def should_fire(self, path, st, window, ctx):
         return st.get(path, 0) >= self.count
 
+    def quiet(self, path, st, window, ctx):
+        return max(1, self.count - st.get(path, 0))
+
+    def on_elements(self, path, st, window, ctx, n):
+        st[path] = st.get(path, 0) + n
+
     def on_fire(self, path, st, window, ctx):
         return True
 
@@ -237,6 +285,12 @@ class Repeatedly(Trigger):
 
     def should_fire(self, path, st, window, ctx):
         return self.underlying.should_fire(path + ".0", st, window, ctx)
+
+    def quiet(self, path, st, window, ctx):
+        return self.underlying.quiet(path + ".0", st, window, ctx)
+
+    def on_elements(self, path, st, window, ctx, n):
+        self.underlying.on_elements(path + ".0", st, window, ctx, n)
 
     def on_fire(self, path, st, window, ctx):
         sub = path + ".0"
@@ -288,6 +342,21 @@ class AfterWatermark(Trigger):
             return self.early.should_fire(path + ".E", st, window, ctx)
         return False
 
+    def quiet(self, path, st, window, ctx):
+        if self._late_phase(path, st):
+            return self.late.quiet(path + ".L", st, window, ctx)  # type: ignore[union-attr]
+        if ctx.watermark > window.max_timestamp_ms:
+            return 1
+        if self.early is not None:
+            return self.early.quiet(path + ".E", st, window, ctx)
+        return QUIET
+
+    def on_elements(self, path, st, window, ctx, n):
+        if self._late_phase(path, st):
+            self.late.on_elements(path + ".L", st, window, ctx, n)  # type: ignore[union-attr]
+        elif self.early is not None:
+            self.early.on_elements(path + ".E", st, window, ctx, n)
+
     def on_fire(self, path, st, window, ctx):
         if self._late_phase(path, st):
             sub = path + ".L"
@@ -336,6 +405,14 @@ class _Composite(Trigger):
     def on_element(self, path, st, window, ctx):
         for p, t in self._unfinished(path, st):
             t.on_element(p, st, window, ctx)
+
+    def on_elements(self, path, st, window, ctx, n):
+        for p, t in self._unfinished(path, st):
+            t.on_elements(p, st, window, ctx, n)
+
+    def quiet(self, path, st, window, ctx):
+        # the earliest any subtrigger may fire: a lower bound for "any", "all" and "each"
+        return min((t.quiet(p, st, window, ctx) for p, t in self._unfinished(path, st)), default=1)
 
     def _unfinished(self, path, st):
         for i, t in enumerate(self.triggers):
@@ -416,6 +493,15 @@ class AfterEach(_Composite):
         if cur is not None:
             cur[1].on_element(cur[0], st, window, ctx)
 
+    def on_elements(self, path, st, window, ctx, n):
+        cur = self._current(path, st)
+        if cur is not None:
+            cur[1].on_elements(cur[0], st, window, ctx, n)
+
+    def quiet(self, path, st, window, ctx):
+        cur = self._current(path, st)
+        return 1 if cur is None else cur[1].quiet(cur[0], st, window, ctx)
+
     def should_fire(self, path, st, window, ctx):
         cur = self._current(path, st)
         return cur is not None and cur[1].should_fire(cur[0], st, window, ctx)
@@ -453,6 +539,14 @@ class OrFinally(Trigger):
     def on_element(self, path, st, window, ctx):
         self.main.on_element(path + ".0", st, window, ctx)
         self.until.on_element(path + ".1", st, window, ctx)
+
+    def on_elements(self, path, st, window, ctx, n):
+        self.main.on_elements(path + ".0", st, window, ctx, n)
+        self.until.on_elements(path + ".1", st, window, ctx, n)
+
+    def quiet(self, path, st, window, ctx):
+        return min(self.main.quiet(path + ".0", st, window, ctx),
+                   self.until.quiet(path + ".1", st, window, ctx))
 
     def should_fire(self, path, st, window, ctx):
         return self.main.should_fire(path + ".0", st, window, ctx) or self.until.should_fire(

@@ -12,6 +12,13 @@ How a runner drives it
 * For each element of key ``k``: bind the store to ``k``, set ``store.watermark``,
   ``store.output_watermark`` and ``store.processing_time``, then call
   :meth:`WindowDriver.process_element` with the element's value, timestamp and windows.
+  Or, while the watermarks and processing time stand still, hand one key's elements of one
+  window over at once with :meth:`WindowDriver.process_elements` (non-merging window fns): the
+  same panes, late elements, counters, holds and timers as one element at a time, with one
+  metadata read and write per run of elements the trigger cannot fire within
+  (:meth:`fluvial.triggers.Trigger.quiet`). Elements of different keys and windows are
+  independent there, so a batch may be regrouped by key and window (in arrival order within
+  each).
 * When the input watermark passes a time ``t`` given to ``store.set_event_timer(window, t)``,
   call :meth:`WindowDriver.on_event_timer` for that key and window, with ``store.watermark`` set
   to the new watermark. This must happen before the runner forwards a watermark greater than
@@ -80,6 +87,9 @@ The store contract
 ``append(window, value)`` / ``read_bag(window)``
     GroupByKey contents: an append-only bag; ``read_bag`` returns the values in any order (a new
     list). A serialising backend maps these onto a list/bag state so one element costs O(1).
+``append_all(window, values)`` (optional)
+    The same as ``append`` of each value in order; the driver calls ``append`` per value for a
+    store without it.
 ``get_accumulator(window, default)`` / ``put_accumulator(window, acc)``
     CombinePerKey contents: one accumulator cell (``default`` when absent).
 ``clear_contents(window)``
@@ -152,7 +162,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from fluvial.combine import CombineFnError
+from fluvial.combine import CombineFn, CombineFnError
 from fluvial.pane import PaneInfo, PaneTiming
 from fluvial.triggers import ROOT, AccumulationMode, DefaultTrigger
 from fluvial.window import expiry_time
@@ -244,6 +254,16 @@ class BagContents:
     def add(self, store: WindowStore, window: Any, value: Any) -> None:
         store.append(window, value)
 
+    def add_all(self, store: WindowStore, window: Any, values: list) -> list:
+        """Add ``values`` in order; the failures, as ``(index, CombineFnError)``: none here."""
+        append_all = getattr(store, "append_all", None)
+        if append_all is not None:
+            append_all(window, values)
+        else:
+            for v in values:
+                store.append(window, v)
+        return []
+
     def extract(self, store: WindowStore, window: Any) -> Any:
         return store.read_bag(window)
 
@@ -261,6 +281,10 @@ class CombiningContents:
 
     def __init__(self, fn: Any) -> None:
         self.fn = fn
+        # a built-in combiner's own add_inputs (a pure function of the accumulator: when it
+        # raises, the accumulator is as it was) takes a run at once
+        self.bulk = (getattr(fn, "fast_kind", None) is not None
+                     and type(fn).add_inputs is not CombineFn.add_inputs)
 
     def add(self, store: WindowStore, window: Any, value: Any) -> None:
         acc = store.get_accumulator(window, _ABSENT)
@@ -272,6 +296,35 @@ class CombiningContents:
         except Exception as e:
             raise CombineFnError("add_input", e) from e
         store.put_accumulator(window, acc)
+
+    def add_all(self, store: WindowStore, window: Any, values: list) -> list:
+        """Add ``values`` in order, each as :meth:`add` would (an element ``add_input`` cannot
+        take leaves the accumulator as it was); the failures, as ``(index,
+        CombineFnError)``."""
+        fn = self.fn
+        acc = store.get_accumulator(window, _ABSENT)
+        try:
+            if acc is _ABSENT:
+                acc = fn.create_accumulator()
+        except Exception as e:
+            err = CombineFnError("add_input", e)
+            return [(i, err) for i in range(len(values))]
+        if self.bulk:
+            try:
+                store.put_accumulator(window, fn.add_inputs(acc, values))
+                return []
+            except Exception:  # noqa: BLE001 - one element at a time finds the failing ones
+                pass
+        add = fn.add_input
+        failures = []
+        for i, v in enumerate(values):
+            try:
+                acc = add(acc, v)
+            except Exception as e:
+                failures.append((i, CombineFnError("add_input", e)))
+        if len(failures) < len(values):
+            store.put_accumulator(window, acc)
+        return failures
 
     def extract(self, store: WindowStore, window: Any) -> Any:
         acc = store.get_accumulator(window, _ABSENT)
@@ -330,6 +383,7 @@ class WindowDriver:
         self.latest = self.tc is TimestampCombiner.OUTPUT_AT_LATEST
         self.contents: Any = BagContents() if combine_fn is None else CombiningContents(combine_fn)
         self.merging = bool(getattr(self.window_fn, "is_merging", False))
+        self._panes: dict[tuple, PaneInfo] = {}
 
     # -- helpers ------------------------------------------------------------------------------
     def gc_time(self, window: Any) -> int:
@@ -432,6 +486,88 @@ class WindowDriver:
         else:
             store.put_meta(w, meta)
 
+    def process_elements(self, values: list, timestamps: list, window: Any, store: WindowStore,
+                         sink: PaneSink) -> None:
+        """Elements of the bound key in ``window``, in arrival order, handed over at once while
+        the watermarks and processing time stand still: the same as
+        ``process_element(v, t, [window])`` for each in turn. Non-merging window fns only."""
+        if self.merging:
+            raise ValueError("process_elements is for non-merging window fns")
+        n = len(values)
+        if not n:
+            return
+        wm = store.watermark
+        end = window.max_timestamp_ms
+        if expiry_time(window, self.lateness) < wm:
+            sink.dropped("dropped_due_to_lateness", n)
+            for v, t in zip(values, timestamps):
+                sink.late(v, t, window)
+            return
+        trigger, contents = self.trigger, self.contents
+        ontime = wm <= end
+        ctx = _Ctx(store, window)
+        i = 0
+        while i < n:
+            meta = store.get_meta(window)
+            if meta is None:
+                meta = self._new_meta(window, store)
+            elif meta.closed:
+                sink.dropped("dropped_due_to_closed_window", n - i)
+                return
+            k = n - i
+            if k > 1:
+                q = trigger.quiet(ROOT, meta.trig, window, ctx)
+                if q < k:
+                    k = q
+            if k == n:
+                vs, ts = values, timestamps
+            else:
+                vs, ts = values[i:i + k], timestamps[i:i + k]
+            i += k
+            failures = contents.add_all(store, window, vs)
+            if failures:  # add_input: those elements are not part of the window
+                for j, e in failures:
+                    sink.element_failed(vs[j], ts[j], window, e)
+                if len(failures) == k:
+                    continue  # none added: nothing changes (a new window is not kept)
+                bad = {j for j, _ in failures}
+                ts = [t for j, t in enumerate(ts) if j not in bad]
+                k -= len(failures)
+            meta.has_new = True
+            if ontime:
+                meta.ontime_pending = True
+            self._add_holds(window, end, ts, meta, store)
+            trigger.on_elements(ROOT, meta.trig, window, ctx, k)
+            if trigger.should_fire(ROOT, meta.trig, window, ctx):
+                self._fire(window, meta, ELEMENT, False, store, sink)
+            else:
+                store.put_meta(window, meta)
+
+    def _add_holds(self, w: Any, end: int, timestamps: list, meta: WindowMeta,
+                   store: WindowStore) -> None:
+        """:meth:`_add_hold` for several elements of ``w`` (whose max timestamp is ``end``) at
+        once."""
+        if self.eow and meta.hold == end and store.watermark <= end >= store.output_watermark:
+            return  # held at the window's end already: nothing changes
+        before = self._store_hold(w, meta)
+        if store.watermark > end:
+            meta.gc_hold = True
+        elif self.eow:
+            if end >= store.output_watermark:
+                meta.hold = self._combine_hold(meta.hold, end)
+            else:
+                meta.gc_hold = True
+        else:
+            owm = store.output_watermark
+            holding = [t for t in timestamps if t >= owm]
+            if len(holding) < len(timestamps):
+                meta.gc_hold = True
+            if holding:
+                meta.hold = self._combine_hold(meta.hold, max(holding) if self.latest else min(holding))
+        after = self._store_hold(w, meta)
+        if after != before:
+            store.set_hold(w, after)
+
     def _merge(self, new_windows: list[Any], store: WindowStore) -> list[Any]:
         existing = list(store.windows())
         candidates = set(existing) | set(new_windows)
@@ -532,7 +668,7 @@ class WindowDriver:
     def _emit(self, window: Any, meta: WindowMeta, timing: PaneTiming, is_last: bool,
               store: WindowStore, sink: PaneSink) -> None:
         nonspec = -1 if timing is PaneTiming.EARLY else meta.nonspec
-        pane = PaneInfo(meta.index == 0, is_last, timing, meta.index, nonspec)
+        pane = self._pane(meta.index == 0, is_last, timing, meta.index, nonspec)
         ts = self.pane_timestamp(window, meta)
         try:
             value = self.contents.extract(store, window)
@@ -543,6 +679,15 @@ class WindowDriver:
         meta.index += 1
         if timing is not PaneTiming.EARLY:
             meta.nonspec += 1
+
+    def _pane(self, *fields: Any) -> PaneInfo:
+        """The PaneInfo of these fields (frozen values: made once, then shared)."""
+        pane = self._panes.get(fields)
+        if pane is None:
+            if len(self._panes) > 4096:
+                self._panes.clear()
+            pane = self._panes[fields] = PaneInfo(*fields)
+        return pane
 
     def _fire(self, window: Any, meta: WindowMeta, reason: int, final: bool, store: WindowStore,
               sink: PaneSink) -> None:

@@ -76,6 +76,9 @@ class InMemoryWindowStore:
     def append(self, window: Any, value: Any) -> None:
         self.bags.setdefault((self.key, window), []).append(value)
 
+    def append_all(self, window: Any, values: list) -> None:
+        self.bags.setdefault((self.key, window), []).extend(values)
+
     def read_bag(self, window: Any) -> list:
         return list(self.bags.get((self.key, window), ()))
 

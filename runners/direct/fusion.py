@@ -6,8 +6,10 @@ with it into one operator when a specialised one computes the same result as the
 window driver per element). The choice:
 
 * the sliced path (:mod:`.operators.sliced_combine`): FixedWindows and SlidingWindows under the
-  default trigger, no allowed lateness, OUTPUT_AT_EOW — any CombineFn (for sliding windows one
-  that merges accumulators) and GroupByKey.
+  default trigger, no allowed lateness, OUTPUT_AT_EOW, no late output — any CombineFn (for
+  sliding windows one that merges accumulators) and GroupByKey;
+* else, for FixedWindows and SlidingWindows (size a multiple of the period) under any trigger:
+  the window driver's operator (:mod:`.operators.group`) assigning the windows itself.
 
 ``--direct-fast-paths off`` turns every fast path off: each grouping runs the window driver one
 element at a time (for checking the fast paths against the reference).
@@ -19,8 +21,10 @@ from typing import Any
 
 from fluvial.combine import CombinePerKey
 from fluvial.gbk import GroupByKey
+from fluvial.window import FixedWindows, SlidingWindows
 
 from .operators.base import Operator
+from .operators.group import GroupOperator
 from .operators.sliced_combine import SlicedCombineOperator, can_slice
 
 FLAG = "--direct-fast-paths"
@@ -50,8 +54,11 @@ def fuse_window_into(window_label: str, windowing: Any, consumer: Any, options: 
         fn = None
     else:
         return None
-    if t.late_output:
-        return None
-    if can_slice(windowing, fn):
+    if not t.late_output and can_slice(windowing, fn):
         return SlicedCombineOperator(consumer.full_label, window_label, windowing, fn, errors)
+    wfn = windowing.window_fn
+    if type(wfn) in (FixedWindows, SlidingWindows) and wfn.slicing() is not None:
+        what = "CombinePerKey" if fn is not None else "GroupByKey"
+        return GroupOperator(consumer.full_label, windowing, fn, t.late_output, what, errors,
+                             windows=wfn.slicing())
     return None

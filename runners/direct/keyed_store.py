@@ -64,6 +64,8 @@ class KeyedWindowStore:
         self.hold_heap: list[tuple[int, int, tuple]] = []
         self.key: Any = None
         self._cur: dict[Any, _Slot] | None = None
+        self._lw: Any = None  # the window of the latest slot looked up for the bound key
+        self._ls: _Slot | None = None
         self.watermark = MIN_TIMESTAMP_MS
         self.output_watermark = MIN_TIMESTAMP_MS
         self.processing_time = 0
@@ -73,23 +75,35 @@ class KeyedWindowStore:
         """Select ``key``; raises TypeError for an unhashable key."""
         self.key = key
         self._cur = self.state.get(key)
+        self._lw = self._ls = None
         return self
 
+    def _find(self, window: Any) -> _Slot | None:
+        """The bound key's slot of ``window`` (the latest one found is remembered: the driver
+        asks for one window several times in a row)."""
+        if window is self._lw:
+            return self._ls
+        cur = self._cur
+        slot = None if cur is None else cur.get(window)
+        if slot is not None:
+            self._lw, self._ls = window, slot
+        return slot
+
     def _slot(self, window: Any) -> _Slot:
+        if window is self._lw:
+            return self._ls  # type: ignore[return-value]
         cur = self._cur
         if cur is None:
             cur = self._cur = self.state[self.key] = {}
         slot = cur.get(window)
         if slot is None:
             slot = cur[window] = _Slot()
+        self._lw, self._ls = window, slot
         return slot
 
     # WindowStore: metadata ------------------------------------------------------------------
     def get_meta(self, window: Any) -> WindowMeta | None:
-        cur = self._cur
-        if cur is None:
-            return None
-        slot = cur.get(window)
+        slot = self._find(window)
         return None if slot is None else slot.meta
 
     def put_meta(self, window: Any, meta: WindowMeta) -> None:
@@ -100,6 +114,7 @@ class KeyedWindowStore:
         return [] if cur is None else [w for w, s in cur.items() if s.meta is not None]
 
     def remove(self, window: Any) -> None:
+        self._lw = self._ls = None
         cur = self._cur
         if cur is not None:
             cur.pop(window, None)
@@ -115,22 +130,26 @@ class KeyedWindowStore:
         else:
             slot.contents.append(value)
 
+    def append_all(self, window: Any, values: list) -> None:
+        slot = self._slot(window)
+        if slot.contents is _EMPTY:
+            slot.contents = list(values)
+        else:
+            slot.contents.extend(values)
+
     def read_bag(self, window: Any) -> list:
-        cur = self._cur
-        slot = None if cur is None else cur.get(window)
+        slot = self._find(window)
         return [] if slot is None or slot.contents is _EMPTY else list(slot.contents)
 
     def get_accumulator(self, window: Any, default: Any) -> Any:
-        cur = self._cur
-        slot = None if cur is None else cur.get(window)
+        slot = self._find(window)
         return default if slot is None or slot.contents is _EMPTY else slot.contents
 
     def put_accumulator(self, window: Any, acc: Any) -> None:
         self._slot(window).contents = acc
 
     def clear_contents(self, window: Any) -> None:
-        cur = self._cur
-        slot = None if cur is None else cur.get(window)
+        slot = self._find(window)
         if slot is not None:
             slot.contents = _EMPTY
 
@@ -224,6 +243,7 @@ class KeyedWindowStore:
         self.watermark, self.output_watermark, self.processing_time = st["times"]
         self.key = None
         self._cur = None
+        self._lw = self._ls = None
 
     def is_empty(self) -> bool:
         """No state, contents or holds of any key are left."""
