@@ -144,6 +144,18 @@ def is_expired(window: BoundedWindow, allowed_lateness_ms: int, watermark: int) 
     return expiry_time(window, allowed_lateness_ms) < watermark
 
 
+def expired_below(watermark: int, allowed_lateness_ms: int) -> int:
+    """The windows whose max timestamp is below this have expired at ``watermark``, the others
+    have not (:func:`is_expired` on plain numbers; at the end of time every window has).
+
+    >>> expired_below(60_000, 5_000), is_expired(IntervalWindow(0, 55_000), 5_000, 60_000)
+    (55000, True)
+    """
+    if watermark >= MAX_TIMESTAMP_MS:
+        return MAX_TIMESTAMP_MS + 1
+    return watermark - allowed_lateness_ms
+
+
 @attrs.frozen
 class Slicing:
     """Windows that are runs of ``per_window`` consecutive *slices* of ``period_ms`` (fixed

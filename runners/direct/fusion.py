@@ -8,8 +8,13 @@ window driver per element). The choice:
 * the sliced path (:mod:`.operators.sliced_combine`): FixedWindows and SlidingWindows under the
   default trigger, no allowed lateness, OUTPUT_AT_EOW, no late output — any CombineFn (for
   sliding windows one that merges accumulators) and GroupByKey;
+* the sessions operator (:mod:`.operators.sessions`): Sessions under the default trigger, no
+  allowed lateness, OUTPUT_AT_EOW — any CombineFn and GroupByKey;
 * else, for FixedWindows and SlidingWindows (size a multiple of the period) under any trigger:
   the window driver's operator (:mod:`.operators.group`) assigning the windows itself.
+
+A grouping that is not fused (:func:`grouping`) runs the window driver over batches regrouped
+by key and window (:mod:`.operators.group`).
 
 ``--direct-fast-paths off`` turns every fast path off: each grouping runs the window driver one
 element at a time (for checking the fast paths against the reference).
@@ -25,6 +30,7 @@ from fluvial.window import FixedWindows, SlidingWindows
 
 from .operators.base import Operator
 from .operators.group import GroupOperator
+from .operators.sessions import SessionsOperator, can_sessionize
 from .operators.sliced_combine import SlicedCombineOperator, can_slice
 
 FLAG = "--direct-fast-paths"
@@ -38,6 +44,17 @@ def fast_paths_enabled(options: Any) -> bool:
         if name == FLAG:
             value = v
     return value != "off"
+
+
+def grouping(label: str, windowing: Any, transform: Any, options: Any,
+             errors: Any = None) -> GroupOperator:
+    """The operator of a GroupByKey or CombinePerKey that is not fused with a WindowInto."""
+    fn = transform.combine_fn if isinstance(transform, CombinePerKey) else None
+    what = "CombinePerKey" if fn is not None else "GroupByKey"
+    op = GroupOperator(label, windowing, fn, transform.late_output, what, errors)
+    if not fast_paths_enabled(options):
+        op.batched = False
+    return op
 
 
 def fuse_window_into(window_label: str, windowing: Any, consumer: Any, options: Any,
@@ -56,9 +73,11 @@ def fuse_window_into(window_label: str, windowing: Any, consumer: Any, options: 
         return None
     if not t.late_output and can_slice(windowing, fn):
         return SlicedCombineOperator(consumer.full_label, window_label, windowing, fn, errors)
+    what = "CombinePerKey" if fn is not None else "GroupByKey"
+    if can_sessionize(windowing):
+        return SessionsOperator(consumer.full_label, windowing, fn, t.late_output, what, errors)
     wfn = windowing.window_fn
     if type(wfn) in (FixedWindows, SlidingWindows) and wfn.slicing() is not None:
-        what = "CombinePerKey" if fn is not None else "GroupByKey"
         return GroupOperator(consumer.full_label, windowing, fn, t.late_output, what, errors,
                              windows=wfn.slicing())
     return None

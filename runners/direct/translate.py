@@ -24,9 +24,8 @@ from fluvial.runners.common.fusion import (
 from fluvial.runners.common.translator import Translator
 from fluvial.source import SourceContext
 
-from .fusion import fuse_window_into
+from .fusion import fuse_window_into, grouping
 from .operators.base import Operator
-from .operators.group import GroupOperator
 from .operators.on_error import ErrorHandler
 from .operators.pardo import DoFnCaller, ParDoOperator
 from .operators.side_inputs import SideInputParDoOperator
@@ -140,16 +139,10 @@ class DirectTranslator(Translator):
 
     # -- groupings -----------------------------------------------------------------------------
     def group_by_key(self, node: Any) -> None:
-        t = node.transform
-        op = GroupOperator(node.full_label, node.inputs[0].windowing, None, t.late_output,
-                           "GroupByKey", self._errors(node))
-        self._add(op, node)
+        self._add(grouping(node.full_label, node.inputs[0].windowing, node.transform,
+                           self.options, self._errors(node)), node)
 
-    def combine_per_key(self, node: Any) -> None:
-        t = node.transform
-        op = GroupOperator(node.full_label, node.inputs[0].windowing, t.combine_fn,
-                           t.late_output, "CombinePerKey", self._errors(node))
-        self._add(op, node)
+    combine_per_key = group_by_key
 
     def windowed_combine(self, group: WindowedCombine) -> None:
         """A WindowInto and its grouping, fused (the operator :meth:`_fusable` chose)."""
