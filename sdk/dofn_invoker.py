@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator
+from types import GeneratorType
 from typing import Any
 
 from fluvial.dofn import DoFn, _Param
@@ -114,6 +115,22 @@ class Invocation:
         self.timestamp_ms = timestamp_ms
 
 
+def positional_params(fn: Callable, params: list[tuple[str, _Param]]) -> bool:
+    """Whether ``fn``'s DoFn parameters ``params`` (as collected from its signature) are the
+    parameters right after its first one, in order, each passable by position: then
+    ``fn(element, *values)`` binds them as ``fn(element, **kwargs)`` would."""
+    try:
+        ps = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if not ps or ps[0].kind not in (inspect.Parameter.POSITIONAL_ONLY,
+                                    inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return False
+    after = ps[1:1 + len(params)]
+    return [p.name for p in after] == [n for n, _ in params] and all(
+        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in after)
+
+
 def bind_kwargs(params: list[tuple[str, _Param]], inv: Invocation, label: str) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     for name, p in params:
@@ -159,9 +176,24 @@ def normalize_outputs(
     """Turn what user code yielded into (tag, WindowedValue) pairs. A WindowedValue whose time
     is outside the supported range raises EventTimeOutOfRangeError (as TimestampedValue does
     when it is made), inside the caller's error policy."""
-    if results is None:
-        return
-    if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__iter__"):
+    return iter(outputs_list(results, timestamp_ms, windows, pane, label, element))
+
+
+def outputs_list(
+    results: Iterable[Any] | None,
+    timestamp_ms: int,
+    windows: tuple,
+    pane: Any,
+    label: str,
+    element: Any,
+) -> list[tuple[str | None, WindowedValue]]:
+    """:func:`normalize_outputs` as a list (the outputs are all produced before it returns)."""
+    tr = type(results)
+    if tr is not GeneratorType and tr is not list and tr is not tuple and (
+            results is None or isinstance(results, (str, bytes, dict))
+            or not hasattr(results, "__iter__")):
+        if results is None:
+            return []
         raise UserCodeError(
             label,
             element,
@@ -170,14 +202,18 @@ def normalize_outputs(
                 "use Map for one output per element"
             ),
         )
+    out = []
     for r in results:
         tag = None
-        if type(r) is TaggedOutput:
+        t = type(r)
+        if t is TaggedOutput:
             tag, r = r.tag, r.value
-        if type(r) is TimestampedValue:
-            yield tag, WindowedValue(r.value, r.timestamp_ms, windows, pane)
-        elif type(r) is WindowedValue:
+            t = type(r)
+        if t is TimestampedValue:
+            out.append((tag, WindowedValue(r.value, r.timestamp_ms, windows, pane)))
+        elif t is WindowedValue:
             check_event_time(r.timestamp)  # TimestampedValue checks its own on construction
-            yield tag, r
+            out.append((tag, r))
         else:
-            yield tag, WindowedValue(r, timestamp_ms, windows, pane)
+            out.append((tag, WindowedValue(r, timestamp_ms, windows, pane)))
+    return out

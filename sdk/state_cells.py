@@ -180,6 +180,37 @@ class CombiningCell(_PayloadCell):
         return fn.extract_output(fn.create_accumulator() if acc is _ABSENT else acc)
 
 
+class _PlainValueCell(ValueCell):
+    """ValueState without TTL: the same data (``(payload, None)``), read and written without
+    the expiry checks."""
+
+    __slots__ = ()
+
+    def read(self) -> Any:
+        got = self.raw.get(_ABSENT)
+        return None if got is _ABSENT else got[0]
+
+    def write(self, value: Any) -> None:
+        self.raw.set((value, None))
+
+
+class _DictValueCell(_PlainValueCell):
+    """:class:`_PlainValueCell` over a :class:`DictStorage`: straight at its dict."""
+
+    __slots__ = ("d", "k")
+
+    def __init__(self, spec: StateSpec, raw: Any, ctx: CellContext) -> None:
+        super().__init__(spec, raw, ctx)
+        self.d, self.k = raw.d, raw.k
+
+    def read(self) -> Any:
+        got = self.d.get(self.k)
+        return None if got is None else got[0]
+
+    def write(self, value: Any) -> None:
+        self.d[self.k] = (value, None)
+
+
 class BagCell(_Cell):
     """BagState: ``add(v)``, ``read()`` (a list), ``clear()``; with TTL the whole bag expires
     ``ttl`` after its last ``add``."""
@@ -294,7 +325,11 @@ def make_cell(spec: StateSpec, storage: RawStorage, ctx: CellContext) -> Any:
     """The cell of ``spec`` over ``storage`` (the raw cells of one key and window)."""
     kind = spec.kind
     if kind == "value":
-        return ValueCell(spec, storage.value(spec.name), ctx)
+        raw = storage.value(spec.name)
+        if spec.ttl is not None:
+            return ValueCell(spec, raw, ctx)
+        return _DictValueCell(spec, raw, ctx) if type(raw) is _DictValue else _PlainValueCell(
+            spec, raw, ctx)
     if kind == "combining":
         return CombiningCell(spec, storage.value(spec.name), ctx)
     if kind == "bag":

@@ -9,7 +9,13 @@ How a runner drives it
 ======================
 
 * Each element ``(key, value)``: :meth:`StatefulDriver.process` with a function binding the
-  store to a window; the driver calls it once per window of the element.
+  store to a window; the driver calls it once per window of the element. Or, to spare the
+  per-call objects: :meth:`StatefulDriver.binding` once for a key and window (the store bound
+  to them, the state cells, timer handles and arguments user code receives), then
+  :meth:`StatefulDriver.process_bound` for each element of that key in that window. A runner
+  may keep a binding as long as the store's raw storage of the key and window stays the same
+  object and the store has not forgotten them (``release``, ``state_empty``): then it must
+  drop its bindings of them (a binding asks for the expiry timer once).
 * A user timer ``name`` of ``(key, window)`` is due: :meth:`StatefulDriver.on_timer` with the
   time it was set for and its output timestamp.
 * The expiry timer of ``(key, window)`` is due: :meth:`StatefulDriver.on_expiry`.
@@ -78,6 +84,8 @@ and an error policy (``guarded``, ``handle(exc, payload, timestamp_ms, window)``
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
+from types import GeneratorType
 from typing import Any, Protocol
 
 from fluvial.dofn_invoker import (
@@ -86,6 +94,8 @@ from fluvial.dofn_invoker import (
     bind_kwargs,
     check_tag,
     normalize_outputs,
+    outputs_list,
+    positional_params,
 )
 from fluvial.errors import FluvialError, UserCodeError, bounded_repr
 from fluvial.pane import NO_FIRING
@@ -96,6 +106,7 @@ from fluvial.values import WindowedValue
 from fluvial.window import expiry_time
 
 EXPIRATION = "<window expiration>"
+_DONE = object()
 
 
 class StatefulStore(Protocol):
@@ -152,6 +163,32 @@ class TimerHandle:
         self.store.clear_timer(self.spec.name)
 
 
+class Binding:
+    """One key and window's call context, made by :meth:`StatefulDriver.binding`: the store,
+    a :class:`~fluvial.state_cells.CellContext` shared by the cells (refreshed at each call),
+    the timer handles, the keyword arguments that do not change between elements, and the
+    parameters that do."""
+
+    __slots__ = ("key", "window", "windows", "store", "ctx", "handles", "static", "dynamic",
+                 "positional", "expiry", "asked")
+
+    def __init__(self, key: Any, window: Any, store: StatefulStore) -> None:
+        self.key = key
+        self.window = window
+        self.windows = (window,)
+        self.store = store
+        self.ctx: CellContext | None = None
+        self.handles: list[TimerHandle] = []
+        self.static: dict[str, Any] = {}
+        self.dynamic: list = []
+        self.positional: tuple | None = None  # the arguments after the element, when positional
+        self.expiry = 0
+        self.asked = False  # the expiry timer was asked for
+
+
+_STATIC_PARAMS = frozenset(("Window", "Key", "State", "Timer"))
+
+
 class StatefulDriver:
     """Runs one stateful DoFn: ``fn`` with its ``signature``, extra ``args``/``kwargs``, declared
     output ``tags``, the input's ``lateness_ms`` and the transform's error policy ``errors``."""
@@ -168,6 +205,10 @@ class StatefulDriver:
         self.args = args
         self.kwargs = kwargs or {}
         self.state_specs: dict[str, StateSpec] = signature.state_specs
+        self.ttl = any(spec.ttl is not None for spec in self.state_specs.values())
+        # process's DoFn parameters follow the element in order: pass them by position
+        self.positional = not args and not self.kwargs and positional_params(fn.process,
+                                                                                signature.process_params)
 
     # -- time ---------------------------------------------------------------------------------
     def expiry(self, window: Any) -> int:
@@ -228,25 +269,93 @@ class StatefulDriver:
                 out: StatefulOutput) -> None:
         """One element ``wv`` (its value a (key, value) pair) of ``key``, in each of its
         windows; ``bind(window)`` gives the store of ``key`` and that window."""
-        fn, sig = self.fn, self.sig
         for w in wv.windows:
-            store = bind(w)
-            if self.expiry(w) < store.watermark:
-                out.dropped("dropped_due_to_lateness", 1)
-                continue
-            store.set_expiry_timer(self.expiry_timer_time(w))
-            single = WindowedValue(wv.value, wv.timestamp, (w,), wv.pane)
-            inv = Invocation(single, w, key, self._cells(store, wv.timestamp),
-                             self._timers(store, w, wv.timestamp), wv.timestamp)
+            self.process_bound(self.binding(key, w, bind(w)), wv.value, wv.timestamp, wv.pane,
+                               out)
 
-            def run(buf: list, inv: Invocation = inv, single: WindowedValue = single, w: Any = w) -> None:
-                kw = bind_kwargs(sig.process_params, inv, self.label)
-                if self.kwargs:
-                    kw.update(self.kwargs)
-                res = fn.process(single.value, *self.args, **kw)
-                self._route(res, single.timestamp, w, single.pane, single.value, buf)
+    def binding(self, key: Any, window: Any, store: StatefulStore) -> Binding:
+        """The call context of ``key`` in ``window`` over ``store`` (see the module's rules on
+        keeping it)."""
+        b = Binding(key, window, store)
 
-            self._call(run, wv.value, wv.value, wv.timestamp, w, out)
+        def cleanup(name: str, domain: TimeDomain, t: int) -> None:
+            store.set_cleanup_timer(name, domain, t)
+
+        b.ctx = CellContext(store.watermark, store.processing_time, 0, cleanup)
+        storage = store.storage()
+        cells: dict[str, Any] = {}
+
+        def cell(spec: StateSpec) -> Any:
+            c = cells.get(spec.name)
+            if c is None:
+                c = cells[spec.name] = make_cell(self.state_specs[spec.name], storage, b.ctx)
+            return c
+
+        def timer(spec: TimerSpec) -> TimerHandle:
+            h = TimerHandle(self, store, window, spec, 0)
+            b.handles.append(h)
+            return h
+
+        params = self.sig.process_params
+        fixed = [(n, p) for n, p in params if p.kind in _STATIC_PARAMS]
+        b.static = bind_kwargs(fixed, Invocation(None, window, key, cell, timer, 0), self.label)
+        if self.kwargs:
+            b.static.update(self.kwargs)
+        b.dynamic = [(n, p) for n, p in params if p.kind not in _STATIC_PARAMS]
+        if self.positional and not b.dynamic:
+            b.positional = tuple(b.static[n] for n, _ in params)
+        b.expiry = self.expiry(window)
+        return b
+
+    def process_bound(self, b: Binding, value: Any, timestamp_ms: int, pane: Any,
+                      out: StatefulOutput) -> None:
+        """One element (``value`` a (key, value) pair) of the binding's key in its window."""
+        store = b.store
+        wm = store.watermark
+        if b.expiry < wm:
+            out.dropped("dropped_due_to_lateness", 1)
+            return
+        if not b.asked:
+            store.set_expiry_timer(b.expiry + 1)  # :meth:`expiry_timer_time`
+            b.asked = True
+        if self.ttl:  # cells with TTL read the time of the call
+            ctx = b.ctx
+            ctx.watermark = wm  # type: ignore[union-attr]
+            ctx.processing_time = store.processing_time  # type: ignore[union-attr]
+            ctx.write_ts = timestamp_ms  # type: ignore[union-attr]
+        if b.handles:
+            for h in b.handles:
+                h.element_ts = timestamp_ms
+        buf: list = []
+        try:
+            if b.positional is not None:
+                res = self.fn.process(value, *b.positional)
+            else:
+                kw = b.static
+                if b.dynamic:
+                    single = WindowedValue(value, timestamp_ms, b.windows, pane)
+                    kw = {**kw, **bind_kwargs(b.dynamic, Invocation(
+                        single, b.window, b.key, None, None, timestamp_ms), self.label),
+                          **self.kwargs}
+                res = self.fn.process(value, *self.args, **kw)
+            if type(res) is GeneratorType:  # the usual process(): run it; most yield nothing
+                first = next(res, _DONE)
+                res = None if first is _DONE else chain((first,), res)
+            if res is not None:
+                buf = outputs_list(res, timestamp_ms, b.windows, pane, self.label, value)
+                for tag, _ in buf:
+                    if tag is not None:
+                        check_tag(self.label, tag, self.tags)
+        except (FluvialError, UserCodeError):
+            raise
+        except Exception as e:
+            errors = self.errors
+            if errors is None or not errors.guarded:
+                raise UserCodeError(self.label, value, e) from e
+            errors.handle(e, value, timestamp_ms, b.window)
+            return
+        for tag, o in buf:
+            out.emit(tag, o)
 
     # -- timers ---------------------------------------------------------------------------------
     def _callback(self, cb: Any, name: str, key: Any, window: Any, fire_ts: int, out_ts: int,

@@ -19,6 +19,7 @@ from fluvial.metrics import MetricsContainer
 
 from . import checkpoint as ck
 from .checkpoint_dir import CheckpointDirectory
+from .gc_tuning import batch_gc
 from .operators.simple import WriteOperator
 from .progress import make_display
 from .sources import ReadSource, SourceOperator
@@ -180,7 +181,8 @@ class Executor:
         if self.store is None and self.options.checkpoint_dir:
             owned = self.store = CheckpointDirectory.open(self.options.checkpoint_dir)
         try:
-            return self._run()
+            with batch_gc():
+                return self._run()
         finally:
             if owned is not None:
                 owned.close()

@@ -24,13 +24,12 @@ from fluvial.runners.common.fusion import (
 from fluvial.runners.common.translator import Translator
 from fluvial.source import SourceContext
 
-from .fusion import fuse_window_into, grouping
+from .fast_paths import fuse_window_into, grouping, stateful_pardo
 from .operators.base import Operator
 from .operators.on_error import ErrorHandler
 from .operators.pardo import DoFnCaller, ParDoOperator
 from .operators.side_inputs import SideInputParDoOperator
 from .operators.simple import FlattenOperator, WindowIntoOperator, WriteOperator
-from .operators.stateful import StatefulParDoOperator
 from .sources import CreateSource, DeadLetterSource, ReadSource, SourceOperator, TestStreamSource
 
 
@@ -128,8 +127,8 @@ class DirectTranslator(Translator):
         self._add(ParDoOperator(chain.first.full_label, callers), chain.first, chain.last)
 
     def stateful_pardo(self, node: Any) -> None:
-        op = StatefulParDoOperator(node.full_label, self._caller(node), node.inputs[0].windowing)
-        self._add(op, node)
+        self._add(stateful_pardo(node.full_label, self._caller(node), node.inputs[0].windowing,
+                                 self.options), node)
 
     def window_into(self, node: Any) -> None:
         self._add(WindowIntoOperator(node.full_label, node.transform.windowing.window_fn), node)

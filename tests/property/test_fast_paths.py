@@ -20,7 +20,7 @@ import fluvial as fl
 from fluvial.combine import as_combine_fn
 from fluvial.combiners import CountCombineFn, SumCombineFn
 from fluvial.metrics import MetricsContainer
-from fluvial.runners.direct.fusion import fuse_window_into
+from fluvial.runners.direct.fast_paths import fuse_window_into
 from fluvial.runners.direct.operators.base import Operator
 from fluvial.testing import TestStream
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue

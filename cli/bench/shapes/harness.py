@@ -11,6 +11,8 @@ Rules of the measurement:
   seen minus the shape's bound), computed while the chunk is made.
 * Outputs are folded into an order-free checksum (sum of 64-bit hashes of normalised rows) and
   a count on both sides; a shape passes when both are equal.
+* The hand loop runs under the garbage-collection thresholds the direct runner sets while it
+  runs a pipeline (:mod:`fluvial.runners.direct.gc_tuning`), so both sides collect alike.
 * Both sides first run on a few events (warm-up: imports and other first-use costs are not
   counted).
 * CPU time is ``time.process_time()``; the ratio is hand-loop CPU over pipeline CPU (above 1:
@@ -31,6 +33,7 @@ from typing import Any
 
 from fluvial.options import PipelineOptions
 from fluvial.pipeline import Pipeline
+from fluvial.runners.direct.gc_tuning import batch_gc
 from fluvial.sink import Sink, SinkWriter
 from fluvial.source import Source, SourceReader
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
@@ -194,13 +197,17 @@ def run_pipeline(shape: Any, n: int, argv: list[str]) -> tuple[tuple[int, int], 
 
 
 def run_hand_loop(shape: Any, n: int) -> tuple[tuple[int, int], float]:
-    if hasattr(shape, "hand_loop_run"):
-        return shape.hand_loop_run(n)
-    clock = GenClock()
-    gc.collect()
-    t0 = time.process_time()
-    result = shape.hand_loop(chunks(shape.make_chunk, n, clock))
-    return result, time.process_time() - t0 - clock.cpu
+    """Run the shape's hand loop under the garbage-collection thresholds the direct runner
+    runs pipelines with (:mod:`fluvial.runners.direct.gc_tuning`): ((count, checksum), CPU
+    seconds net of event generation)."""
+    with batch_gc():
+        if hasattr(shape, "hand_loop_run"):
+            return shape.hand_loop_run(n)
+        clock = GenClock()
+        gc.collect()
+        t0 = time.process_time()
+        result = shape.hand_loop(chunks(shape.make_chunk, n, clock))
+        return result, time.process_time() - t0 - clock.cpu
 
 
 def _rss_mb() -> float:

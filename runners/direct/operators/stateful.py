@@ -26,6 +26,7 @@ from fluvial.timeutil import TimeDomain
 from fluvial.values import WindowedValue
 from fluvial.windowing import Windowing
 
+from ..rows import Rows, as_rows, as_windowed_values
 from ..timer_queue import TimerQueue
 from .base import Operator
 from .errors import as_kv, unhashable_key
@@ -34,16 +35,23 @@ from .pardo import DoFnCaller
 
 class _Bound:
     """The stateful store (:class:`fluvial.stateful_driver.StatefulStore`) of one key and
-    window, over the operator's tables."""
+    window, over the operator's tables; its watermark and processing time are the operator's
+    at the time they are read."""
 
-    __slots__ = ("op", "key", "window", "watermark", "processing_time")
+    __slots__ = ("op", "key", "window")
 
     def __init__(self, op: StatefulParDoOperator, key: Any, window: Any) -> None:
         self.op = op
         self.key = key
         self.window = window
-        self.watermark = op.watermark
-        self.processing_time = op.processing_time
+
+    @property
+    def watermark(self) -> int:
+        return self.op.watermark
+
+    @property
+    def processing_time(self) -> int:
+        return self.op.processing_time
 
     def storage(self) -> DictStorage:
         kw = (self.key, self.window)
@@ -78,6 +86,7 @@ class _Bound:
     def release(self) -> None:
         op, key, window = self.op, self.key, self.window
         op.cells.pop((key, window), None)
+        op.unbind(key, window)
         op.expiries.clear((key, window))
         for n in op.timer_names:
             self.clear_timer(n)
@@ -91,6 +100,8 @@ class _Bound:
 
 
 class StatefulParDoOperator(Operator):
+    accepts_rows = True
+
     def __init__(self, label: str, caller: DoFnCaller, windowing: Windowing) -> None:
         super().__init__(label)
         self.caller = caller
@@ -100,6 +111,10 @@ class StatefulParDoOperator(Operator):
         self.timer_names = tuple(sig.timer_specs)
         self.state_names = tuple(sig.state_specs)
         self.cells: dict[tuple, dict] = {}
+        # window -> key -> (the driver's Binding, its cells dict ``cells[(key, window)]``): kept
+        # while that dict lives (dropped with it, and on release)
+        self.bindings: dict[Any, dict[Any, tuple]] = {}
+        self.fast = True  # elements through kept bindings (else a fresh binding per element)
         self.event = TimerQueue()  # (key, window, name) -> t, payload: output timestamp
         self.proc = TimerQueue()
         self.expiries = TimerQueue()  # (key, window) -> due time (watermark >= t)
@@ -129,48 +144,110 @@ class StatefulParDoOperator(Operator):
         return _Bound(self, key, window)
 
     def _tidy(self, key: Any, window: Any) -> None:
-        """After user code ran for ``(key, window)``: drop its cells when empty, and forget the
-        key and window altogether when they hold nothing any more (no state, no pending user
-        timer, no expiration callback to run): only its expiry timer is left then, whose firing
-        would do nothing. This bounds memory by live keys when state is cleared by user code or
-        by TTL while a timer was still pending (the driver's ``state_empty`` covers TTL cleanup
-        with no timer pending)."""
+        """After user code ran for ``(key, window)``: drop its cells (and their binding) when
+        empty, and forget the key and window altogether when they hold nothing any more (no
+        state, no pending user timer, no expiration callback to run): only its expiry timer is
+        left then, whose firing would do nothing. This bounds memory by live keys when state is
+        cleared by user code or by TTL while a timer was still pending (the driver's
+        ``state_empty`` covers TTL cleanup with no timer pending)."""
         kw = (key, window)
         data = self.cells.get(kw)
         if data:
             return
         if data is not None:
             del self.cells[kw]
+            self.unbind(key, window)
         if self.forgettable and kw in self.expiries:
             _Bound(self, key, window).state_empty()  # releases it unless a user timer waits
+
+    def unbind(self, key: Any, window: Any) -> None:
+        """Forget the binding of ``key`` in ``window`` (its cells dict is gone)."""
+        bound = self.bindings.get(window)
+        if bound is not None:
+            bound.pop(key, None)
+            if not bound:
+                del self.bindings[window]
 
     # data -------------------------------------------------------------------------------------
     def process(self, idx: int, batch: Any) -> None:
         m.set_step(self.label)
-        caller, driver, out = self.caller, self.driver, _Out(self)
+        caller, out = self.caller, _Out(self)
         caller.start_bundle()
-        handle = caller.errors.handle
-        for wv in batch:
-            kv = wv.value
-            if type(kv) is not tuple or len(kv) != 2:
-                try:
-                    kv = as_kv(self.label, kv, "stateful DoFn")
-                except NotKeyedError as e:
-                    handle(e, kv, wv.timestamp)
+        if self.fast:
+            self._process_bound(as_rows(batch), out)
+        else:
+            driver = self.driver
+            for wv in as_windowed_values(batch):
+                kv = self._kv(wv.value, wv.timestamp)
+                if kv is None:
                     continue
-            key = kv[0]
-            try:
-                hash(key)
-            except TypeError:
-                handle(unhashable_key(self.label, wv.value), wv.value, wv.timestamp)
-                continue
-            driver.process(key, wv, lambda w, key=key: _Bound(self, key, w), out)
-            for w in wv.windows:
-                self._tidy(key, w)
+                key = kv[0]
+                driver.process(key, wv, lambda w, key=key: _Bound(self, key, w), out)
+                for w in wv.windows:
+                    self._tidy(key, w)
         caller.finish_bundle(self.out)
         self._flush()
         self.forward_watermark()  # timers set or cleared change the hold
 
+    def _process_bound(self, rows: Rows, out: _Out) -> None:
+        """Each element through the binding of its key and window, kept across elements."""
+        w0, p0 = rows.windows, rows.panes
+        if type(w0) is not list and type(p0) is not list and len(w0) == 1:
+            self._one_window(rows.values, rows.stamps, w0[0], p0, out)
+            return
+        wl, pl = rows.window_list(), rows.pane_list()
+        for i, w in enumerate(wl):
+            for win in w:  # element i, one window at a time
+                self._one_window(rows.values[i:i + 1], rows.stamps[i:i + 1], win, pl[i], out)
+
+    def _one_window(self, values: list, stamps: list, w: Any, pane: Any, out: _Out) -> None:
+        """Elements that all have the one window ``w`` and the pane ``pane``."""
+        label, driver = self.label, self.driver
+        process, binding = driver.process_bound, driver.binding
+        bound = self.bindings.get(w)
+        if bound is None:
+            bound = self.bindings[w] = {}
+        get, cells = bound.get, self.cells
+        for kv, t in zip(values, stamps):
+            if type(kv) is not tuple or len(kv) != 2:
+                kv = self._kv(kv, t)
+                if kv is None:
+                    continue
+            key = kv[0]
+            try:
+                got = get(key)
+            except TypeError:
+                self.caller.errors.handle(unhashable_key(label, kv), kv, t)
+                continue
+            if got is None:
+                store = _Bound(self, key, w)
+                got = (binding(key, w, store), cells[(key, w)])
+                if not bound:
+                    self.bindings[w] = bound  # (unbind drops an empty one)
+                bound[key] = got
+            process(got[0], kv, t, pane, out)
+            if not got[1]:  # no state left: forget the cells and the binding, maybe the key
+                self._tidy(key, w)
+        if not bound:
+            self.bindings.pop(w, None)
+
+    def _kv(self, value: Any, t: int) -> tuple | None:
+        """``value`` as a (key, value) pair with a hashable key, or None when it is not (it
+        went to the error policy)."""
+        handle = self.caller.errors.handle
+        kv = value
+        if type(kv) is not tuple or len(kv) != 2:
+            try:
+                kv = as_kv(self.label, kv, "stateful DoFn")
+            except NotKeyedError as e:
+                handle(e, value, t)
+                return None
+        try:
+            hash(kv[0])
+        except TypeError:
+            handle(unhashable_key(self.label, value), value, t)
+            return None
+        return kv
     def _flush(self) -> None:
         if self.out:
             out, self.out = self.out, {}
@@ -248,6 +325,7 @@ class StatefulParDoOperator(Operator):
         super().restore(st)
         for name in self._TABLES:
             setattr(self, name, st[name])
+        self.bindings = {}
 
     def bookkeeping_size(self) -> int:
         """Entries held for all keys (state and timers): bounded by live keys and timers."""

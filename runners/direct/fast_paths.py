@@ -1,4 +1,7 @@
-"""Which fused operator the direct runner builds for WindowInto followed by a grouping.
+"""Which operator the direct runner builds for groupings and stateful ParDos: its fast paths,
+each computing what the sdk's reference driver computes (the property tests prove them equal).
+
+WindowInto and a grouping:
 
 WindowInto whose only consumer is a CombinePerKey or GroupByKey (without late output) is fused
 with it into one operator when a specialised one computes the same result as the window driver
@@ -16,8 +19,13 @@ window driver per element). The choice:
 A grouping that is not fused (:func:`grouping`) runs the window driver over batches regrouped
 by key and window (:mod:`.operators.group`).
 
-``--direct-fast-paths off`` turns every fast path off: each grouping runs the window driver one
-element at a time (for checking the fast paths against the reference).
+A stateful ParDo (:mod:`.operators.stateful`) keeps the stateful driver's binding of each live
+key and window (:meth:`fluvial.stateful_driver.StatefulDriver.binding`): state cells, timer
+handles and arguments made once, not per element.
+
+``--direct-fast-paths off`` turns every fast path off: each grouping runs the window driver and
+each stateful ParDo the stateful driver, one element at a time (for checking the fast paths
+against the reference).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from .operators.base import Operator
 from .operators.group import GroupOperator
 from .operators.sessions import SessionsOperator, can_sessionize
 from .operators.sliced_combine import SlicedCombineOperator, can_slice
+from .operators.stateful import StatefulParDoOperator
 
 FLAG = "--direct-fast-paths"
 
@@ -54,6 +63,13 @@ def grouping(label: str, windowing: Any, transform: Any, options: Any,
     op = GroupOperator(label, windowing, fn, transform.late_output, what, errors)
     if not fast_paths_enabled(options):
         op.batched = False
+    return op
+
+
+def stateful_pardo(label: str, caller: Any, windowing: Any, options: Any) -> StatefulParDoOperator:
+    """The operator of a stateful ParDo."""
+    op = StatefulParDoOperator(label, caller, windowing)
+    op.fast = fast_paths_enabled(options)
     return op
 
 
