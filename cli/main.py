@@ -3,6 +3,7 @@
     fluvial run FILE.py [options]
     fluvial conformance [--runner R] [--format json|markdown] [--output PATH]
     fluvial bench sliding-sum [--events N] [--keys K] [--runner R] [--pyflink] [--json] [pipeline options]
+    fluvial bench shapes [--events N] [--shape NAME ...] [--repeat R] [--json] [pipeline options]
     fluvial bench kafka-passthrough [--events N] [--delivery at_least_once|exactly_once|both] [--json]
     fluvial broker start|status|stop [--port P] [--storage memory] [--state-dir DIR]
     fluvial flink start|status|stop [--port P] [--taskmanagers N] [--slots S] [--state-dir DIR]
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 from fluvial.options import positive_int
 
-BENCHMARKS = ("sliding-sum", "kafka-passthrough")
+BENCHMARKS = ("sliding-sum", "shapes", "kafka-passthrough")
 
 
 def cmd_run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -67,6 +68,17 @@ def cmd_bench_sliding_sum(args: argparse.Namespace, rest: list[str]) -> int:
     res = run(args.events, args.keys, args.runner, rest, pyflink=args.pyflink)
     _print_result(res, args.json)
     return 0 if res["checksum_match"] and res.get("pyflink_checksum_match", True) else 1
+
+
+def cmd_bench_shapes(args: argparse.Namespace, rest: list[str]) -> int:
+    from fluvial.cli.bench import shapes
+
+    results = shapes.run(args.events, args.shape, args.repeat, rest)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(shapes.table(results))
+    return 0 if all(r["outputs_match"] for r in results) else 1
 
 
 def cmd_bench_kafka(args: argparse.Namespace, rest: list[str]) -> int:
@@ -208,6 +220,24 @@ def parser() -> argparse.ArgumentParser:
                         "against PyFlink (a Python AggregateFunction over "
                         "SlidingEventTimeWindows) and report the ratio")
     s.set_defaults(func=cmd_bench_sliding_sum, pipeline_options=True)
+    from fluvial.cli.bench.shape_names import SHAPE_NAMES
+
+    sh = bench.add_parser(
+        "shapes", allow_abbrev=False,
+        help="seven pipeline shapes (fraud, sessions, stateful, ...) against hand loops",
+        description="Seven pipeline shapes written in fluvial's public API, each against a "
+                    "plain-Python loop doing the same job over the same events (outputs "
+                    "checked equal): CPU-time ratio (hand loop / pipeline, same process), the "
+                    "issue's target and the peak RSS of the pipeline run, one shape per child "
+                    "process. Other arguments are pipeline options. See docs/performance.md.")
+    sh.add_argument("--events", type=positive_int, default=1_000_000, metavar="N",
+                    help="events per shape (default: 1,000,000)")
+    sh.add_argument("--shape", action="append", choices=SHAPE_NAMES, metavar="NAME",
+                    help=f"a shape to run (repeatable; default: all of {', '.join(SHAPE_NAMES)})")
+    sh.add_argument("--repeat", type=positive_int, default=1, metavar="R",
+                    help="measure each shape R times and report the median ratio (default: 1)")
+    sh.add_argument("--json", action="store_true", help="print one JSON list, a result per shape")
+    sh.set_defaults(func=cmd_bench_shapes, pipeline_options=True)
     k = bench.add_parser(
         "kafka-passthrough", allow_abbrev=False,
         help="Kafka -> Map -> Kafka on a local broker, against a kafka-python loop",

@@ -112,7 +112,8 @@ def test_every_flag_of_every_subcommand_has_a_description():
     seen = list(_actions(parser()))
     commands = {path for path, _ in seen}
     assert commands == {"fluvial", "fluvial run", "fluvial conformance", "fluvial bench",
-                        "fluvial bench sliding-sum", "fluvial bench kafka-passthrough",
+                        "fluvial bench sliding-sum", "fluvial bench shapes",
+                        "fluvial bench kafka-passthrough",
                         "fluvial broker", "fluvial flink", "fluvial demo", "fluvial runners"}
     undescribed = [(path, a.option_strings or a.dest) for path, a in seen
                    if not (a.help and a.help.strip())]
@@ -161,3 +162,35 @@ def test_run_on_flink_without_pyflink_says_what_to_install(tmp_path):
         "installed; install it with: pip install 'fluvial[flink]'")
 
 
+
+
+def test_bench_shapes_every_shape_matches_its_hand_loop(capsys):
+    # each shape's pipeline and hand loop produce the same outputs (count and order-free
+    # checksum); the report has the fields docs/performance.md reads (no timing is asserted)
+    from fluvial.cli.bench.shape_names import SHAPE_NAMES
+
+    assert main(["bench", "shapes", "--events", "3000", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["shape"] for r in results] == list(SHAPE_NAMES)
+    for r in results:
+        assert r["outputs_match"] is True, r["shape"]
+        # stateful emits every 100th event of a key (1,000 keys): none yet; see below
+        assert r["outputs"] > 0 or r["shape"] == "stateful", r["shape"]
+        assert r["events"] == 3000
+        assert set(r) >= {"ratio", "target", "cpu_s", "hand_loop_cpu_s", "peak_rss_mb"}
+
+
+def test_bench_shapes_table_and_a_misspelt_shape(capsys):
+    assert main(["bench", "shapes", "--events", "500", "--shape", "stateless"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| shape | target | ratio |") and "| stateless | ≥ 0.5 |" in out
+    with pytest.raises(SystemExit) as ei:
+        main(["bench", "shapes", "--shape", "statless"])
+    assert ei.value.code == 2
+
+
+def test_bench_shape_stateful_emits_every_hundredth(capsys):
+    # 120,000 events over 1,000 keys: every key reaches 100 (about 120 events each)
+    assert main(["bench", "shapes", "--events", "120000", "--shape", "stateful", "--json"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)
+    assert r["outputs_match"] is True and r["outputs"] >= 900

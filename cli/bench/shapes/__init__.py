@@ -16,6 +16,7 @@ import statistics
 from types import ModuleType
 from typing import Any
 
+from ..shape_names import SHAPE_NAMES
 from .harness import measure
 
 SHAPES = {
@@ -27,6 +28,7 @@ SHAPES = {
     "gbk-fixed": "gbk_fixed",
     "sliding-1m-keys": "sliding_1m",
 }
+assert tuple(SHAPES) == SHAPE_NAMES
 
 
 def shape_module(name: str) -> ModuleType:
