@@ -16,6 +16,8 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, assume, given, settings
 from test_window_stores import timelines
 
+from fluvial.combine import CombineFn
+from fluvial.combiners import SumCombineFn
 from fluvial.runners.direct.keyed_store import KeyedWindowStore
 from fluvial.testing.store_contract import Checkpoint, Element, ProcessingTime, Watermark
 from fluvial.timeutil import MIN_TIMESTAMP_MS
@@ -60,6 +62,12 @@ class _Sink:
 
     def dropped(self, reason, n):
         self.counters[reason] += n
+
+    def element_failed(self, value, ts, window, error):
+        self.counters[("element_failed", self.key, value, ts, repr(window), error.method)] += 1
+
+    def pane_failed(self, window, ts, pane, error):
+        self.counters[("pane_failed", self.key, repr(window), ts, repr(pane), error.method)] += 1
 
 
 def drive(script, make_store, batched):
@@ -137,4 +145,50 @@ def test_batches_with_composite_triggers(script, trigger):
 
     assume(not script.windowing.window_fn.is_merging)
     script = attrs.evolve(script, windowing=attrs.evolve(script.windowing, trigger=trigger))
+    assert drive(script, KeyedWindowStore, True) == drive(script, KeyedWindowStore, False)
+
+
+class Picky(CombineFn):
+    """Fails for some elements (leaving the accumulator as it was) and some panes."""
+
+    def create_accumulator(self):
+        return 0
+
+    def add_input(self, acc, x):
+        if x % 4 == 3:
+            raise ValueError(x)
+        return acc + x
+
+    def merge_accumulators(self, accs):
+        return sum(accs)
+
+    def extract_output(self, acc):
+        if acc % 5 == 4:
+            raise ArithmeticError(acc)
+        return acc
+
+
+class Summing(SumCombineFn):
+    """The built-in sum (its own add_inputs), failing on some elements: the batch falls back
+    to one element at a time."""
+
+    def add_input(self, acc, x):
+        if x % 4 == 3:
+            raise ValueError(x)
+        return acc + x
+
+    def add_inputs(self, acc, xs):
+        xs = list(xs)
+        if any(x % 4 == 3 for x in xs):
+            raise ValueError(xs)
+        return acc + sum(xs)
+
+
+@SETTINGS
+@given(timelines(), st.sampled_from([Picky, Summing]))
+def test_batches_report_failing_elements_and_panes_as_single_elements(script, fn):
+    import attrs
+
+    assume(not script.windowing.window_fn.is_merging)
+    script = attrs.evolve(script, combine_fn=fn())
     assert drive(script, KeyedWindowStore, True) == drive(script, KeyedWindowStore, False)

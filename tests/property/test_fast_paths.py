@@ -67,6 +67,27 @@ class FixedOnly(fl.CombineFn):
         return sorted(acc)
 
 
+class Picky(fl.CombineFn):
+    """Fails for some elements (``add_input``, leaving the accumulator as it was) and for some
+    panes (``extract_output``), so the error policy isolates them."""
+
+    def create_accumulator(self):
+        return (0, 0)
+
+    def add_input(self, acc, x):
+        if x % 7 == 3:
+            raise ValueError(f"no {x}")
+        return (acc[0] + x, acc[1] + 1)
+
+    def merge_accumulators(self, accs):
+        return (sum(a[0] for a in accs), sum(a[1] for a in accs))
+
+    def extract_output(self, acc):
+        if acc[0] % 11 == 5:
+            raise ArithmeticError(f"no pane for {acc}")
+        return acc
+
+
 COMBINES = {
     "gbk": None,
     "sum-builtin": SumCombineFn,
@@ -74,6 +95,7 @@ COMBINES = {
     "user-mutable": SumAndCount,
     "callable-sum": lambda: sum,
     "no-merge": FixedOnly,
+    "picky": Picky,
 }
 SLICED_FNS = [fl.FixedWindows(5), fl.FixedWindows(2, offset=1), fl.SlidingWindows(6, 2),
               fl.SlidingWindows(10, 5, offset=3), fl.SlidingWindows(3, 3)]
@@ -90,10 +112,11 @@ TRIGGERS = [  # anything but the default trigger without lateness: the fused bat
 ]
 # (window fns, windowing options, combines): the sliced path, the sessions operator, the
 # fused batched driver
+GOOD = [c for c in sorted(COMBINES) if c != "picky"]  # "picky" fails on purpose: policies
 PATHS = {
-    "sliced": (SLICED_FNS, [{}], sorted(COMBINES)),
-    "sessions": (SESSION_FNS, [{}], [c for c in sorted(COMBINES) if c != "no-merge"]),
-    "batched": (SLICED_FNS, TRIGGERS, sorted(COMBINES)),
+    "sliced": (SLICED_FNS, [{}], GOOD),
+    "sessions": (SESSION_FNS, [{}], [c for c in GOOD if c != "no-merge"]),
+    "batched": (SLICED_FNS, TRIGGERS, GOOD),
 }
 
 
@@ -108,8 +131,11 @@ def _cases(path):
     return [(path, c) for c in PATHS[path][2]]
 
 
+NOT_KEYED = "<not a (key, value) pair>"
+
+
 @st.composite
-def scripts(draw):
+def scripts(draw, bad=False):
     """Steps ("e", [(key, value, t_ms), ...]) — one batch — and ("w", watermark_ms); elements
     land around the watermark: on time, late, expired; in order or not."""
     keys = draw(st.sampled_from([[0, 1, 2, 7], ["a", "b", "c"], ["only"]]))
@@ -123,7 +149,10 @@ def scripts(draw):
             batch = []
             for _ in range(draw(st.integers(1, 4))):
                 t = wm + draw(st.integers(-12, 12)) * 1000 + jitter
-                batch.append((draw(st.sampled_from(keys)), draw(st.integers(-20, 50)), t))
+                key = draw(st.sampled_from(keys))
+                if bad and draw(st.integers(0, 9)) == 0:
+                    key = draw(st.sampled_from([NOT_KEYED, ["unhashable"]]))
+                batch.append((key, draw(st.integers(-20, 50)), t))
             steps.append(("e", batch))
     return steps
 
@@ -133,7 +162,8 @@ def _windowed(steps, window_fn, kwargs, argv):
     ts = TestStream()
     for s in steps:
         if s[0] == "e":
-            ts = ts.add_elements([fl.TimestampedValue((k, v), t / 1000) for k, v, t in s[1]])
+            ts = ts.add_elements([fl.TimestampedValue(v if k is NOT_KEYED else (k, v), t / 1000)
+                                  for k, v, t in s[1]])
         else:
             ts = ts.advance_watermark_to(s[1] / 1000)
     return p, p | ts.advance_watermark_to_infinity() | "Window" >> fl.WindowInto(window_fn, **kwargs)
@@ -145,10 +175,15 @@ def _norm(v):
     return v
 
 
-def _run(steps, window_fn, kwargs, combine, late_output, fast):
-    p, pc = _windowed(steps, window_fn, kwargs, [] if fast else ["--direct-fast-paths", "off"])
+def _run(steps, window_fn, kwargs, combine, late_output, fast, policy=None):
+    argv = ([] if fast else ["--direct-fast-paths", "off"]) + (
+        ["--on-error", policy] if policy else [])
+    p, pc = _windowed(steps, window_fn, kwargs, argv)
     make = COMBINES[combine]
     t = fl.GroupByKey() if make is None else fl.CombinePerKey(make())
+    dead = Collected()
+    if policy == "dead_letter":
+        p.dead_letters() | "Dead" >> fl.Write(CollectSink(dead))
     if late_output:
         t = t.with_late_output()
     out = pc | "Agg" >> t
@@ -163,7 +198,11 @@ def _run(steps, window_fn, kwargs, combine, late_output, fast):
     for (k, v), ts_ms, ws, pane in box.records:
         got[(repr(k), repr(ws), repr(_norm(v)), ts_ms, repr(pane))] += 1
     lates = Counter(repr(r) for r in late_box.records)
-    return got, lates, (q.counter("dropped_due_to_lateness"), q.counter("dropped_due_to_closed_window"))
+    dead_letters = Counter((r.transform, r.error_type, repr(r.payload), r.timestamp_ms)
+                           for r, *_ in dead.records)
+    return got, lates, dead_letters, (
+        q.counter("dropped_due_to_lateness"), q.counter("dropped_due_to_closed_window"),
+        q.counter("errors_skipped"))
 
 
 @pytest.mark.parametrize("path,combine", _cases("sliced") + _cases("sessions") + _cases("batched"))
@@ -176,6 +215,22 @@ def test_fused_grouping_equals_the_window_driver(path, combine, data):
         late_output = False  # with late output the window driver's operator runs
     assert (_run(steps, window_fn, kwargs, combine, late_output, fast=True)
             == _run(steps, window_fn, kwargs, combine, late_output, fast=False))
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("policy", ["dead_letter", "skip"])
+@EACH
+@given(data=st.data())
+def test_fused_grouping_isolates_failures_as_the_window_driver(path, policy, data):
+    # elements that are not (key, value) pairs, unhashable keys, a CombineFn failing for some
+    # elements and some panes: the same outputs, dead letters and counters
+    steps = data.draw(scripts(bad=True), "steps")
+    window_fn, kwargs, _, late_output = data.draw(configs(path), "config")
+    combine = data.draw(st.sampled_from(["picky", "gbk"]), "combine")
+    if path == "sliced":
+        late_output = False
+    assert (_run(steps, window_fn, kwargs, combine, late_output, True, policy)
+            == _run(steps, window_fn, kwargs, combine, late_output, False, policy))
 
 
 # -- snapshot and restore of each fused operator -----------------------------------------------

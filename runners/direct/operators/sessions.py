@@ -142,14 +142,14 @@ class SessionsOperator(Operator):
                 except NotKeyedError as e:
                     handle(e, kv, t)
                     continue
-            end = t + gap
-            if end - 1 < below:
-                late.append((kv, t))
-                continue
             try:
                 sessions = live.get(key)
             except TypeError:
                 handle(unhashable_key(label, kv), kv, t)
+                continue
+            end = t + gap
+            if end - 1 < below:
+                late.append((kv, t))
                 continue
             if sessions is None:
                 try:

@@ -242,8 +242,15 @@ class SlicedCombineOperator(Operator):
                     handle(e, kv, t)
                     continue
             si = (t - off) // period
-            if si < safe:
-                dropped += min(jexp - si + k, k)
+            expired = 0
+            if si < safe:  # some windows expired: counted once the key is known to be good
+                try:
+                    hash(kv[0])
+                except TypeError:
+                    handle(unhashable_key(label, kv), kv, t)
+                    continue
+                expired = min(jexp - si + k, k)
+                dropped += expired
                 if si <= jexp:
                     continue
             if si != cur:
@@ -266,7 +273,8 @@ class SlicedCombineOperator(Operator):
             try:
                 slot[key] = add(create() if acc is _MISSING else acc, kv[1])
             except Exception as e:  # noqa: BLE001 - the CombineFn's; routed by the policy
-                handle(e, kv, t)
+                for _ in range(k - expired):  # as the window driver: once per window it is in
+                    handle(e, kv, t)
         if dropped:
             self.count("dropped_due_to_lateness", dropped)
         for si in [si for si, slot in slices.items() if not slot]:
