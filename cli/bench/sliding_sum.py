@@ -179,17 +179,17 @@ def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None 
     with tempfile.TemporaryDirectory(prefix="fluvial-bench-") as tmp:
         if runner == "flink":
             _warm_up_flink(keys, list(extra_argv or []), tmp)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sink = run_pipeline(n, keys, runner, list(extra_argv or []), tmp)
-        t_runner = time.perf_counter() - t0
+        t_runner, c_runner = time.perf_counter() - t0, time.process_time() - c0
         count, checksum = sink.totals
         if pyflink:
             from fluvial.cli.bench.pyflink_sliding import run_pyflink
 
             p_count, p_checksum, t_pyflink = run_pyflink(n, keys, os.path.join(tmp, "pyflink"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     b_count, b_checksum = baseline(n, keys)
-    t_base = time.perf_counter() - t0
+    t_base, c_base = time.perf_counter() - t0, time.process_time() - c0
     eps = n / t_runner
     beps = n / t_base
     if pyflink:
@@ -213,4 +213,9 @@ def run(n: int, keys: int, runner: str = "direct", extra_argv: list[str] | None 
         "runner_seconds": round(t_runner, 3),
         "baseline_seconds": round(t_base, 3),
         **extra,
+        # CPU time of this process (work in other processes, Beam's workers or Flink's JVM, is
+        # not counted): steadier than wall-clock time on a busy machine
+        "cpu_ratio": round(c_base / c_runner, 3) if c_runner > 0 else None,
+        "runner_cpu_seconds": round(c_runner, 3),
+        "baseline_cpu_seconds": round(c_base, 3),
     }

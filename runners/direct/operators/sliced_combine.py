@@ -13,8 +13,12 @@ The model decides everything here; this operator only changes how the work is do
   ``merge_accumulators`` (into a fresh accumulator, so a slice shared by the next window is
   never changed) and ``extract_output``; GroupByKey's pane is the slices' lists, in arrival
   order per slice; built-in combiners (``fast_kind``) on numeric columns are folded with NumPy
-  kernels that build accumulators in the CombineFn's own format (sum/count a number, mean
-  ``(sum, count)``, min/max the value);
+  kernels: a batch leaves per slice one chunk of partial aggregates (sorted integer keys and
+  NumPy columns), and a window's result reduces its slices' chunks per key, extracting what the
+  CombineFn's own accumulators would give (sum/count a number, mean ``(sum, count)``, min/max
+  the value); integer sums that could leave int64 are reduced as Python ints; the first batch
+  that needs the CombineFn's Python methods turns every chunk into per-key accumulators and the
+  operator keeps those from then on;
 * which windows have expired is :func:`fluvial.window.is_expired` (through
   :meth:`Slicing.last_expired`); each window's pane info and timestamp come from the window
   driver (:meth:`fluvial.window_driver.WindowDriver.end_of_window_pane`);
@@ -32,6 +36,7 @@ watermark steps, late data and checkpoints (tests/property/test_sliced_path.py).
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -80,18 +85,30 @@ def _int_sum_safe(values: np.ndarray) -> bool:
     return bound * len(values) < 2**62
 
 
-def _partials(kind: str, vv: np.ndarray, starts: np.ndarray) -> list:
-    """One accumulator (in the CombineFn's format) per run of ``vv`` beginning at ``starts``."""
-    counts = np.diff(np.append(starts, len(vv)))
+def _partials(kind: str, vv: np.ndarray, starts: np.ndarray) -> tuple:
+    """Partial aggregates, as columns, of the runs of ``vv`` beginning at ``starts``: (sums,),
+    (counts,), (mins,), (maxes,) or (sums, counts) for mean."""
+    if kind == "count" or kind == "mean":
+        counts = np.diff(np.append(starts, len(vv)))
+        if kind == "count":
+            return (counts,)
+        return (np.add.reduceat(vv, starts), counts)
     if kind == "sum":
-        return np.add.reduceat(vv, starts).tolist()
-    if kind == "count":
-        return counts.tolist()
+        return (np.add.reduceat(vv, starts),)
     if kind == "min":
-        return np.minimum.reduceat(vv, starts).tolist()
-    if kind == "max":
-        return np.maximum.reduceat(vv, starts).tolist()
-    return list(zip(np.add.reduceat(vv, starts).tolist(), counts.tolist()))
+        return (np.minimum.reduceat(vv, starts),)
+    return (np.maximum.reduceat(vv, starts),)
+
+
+_REDUCE = {"sum": (np.add,), "count": (np.add,), "min": (np.minimum,), "max": (np.maximum,),
+           "mean": (np.add, np.add)}
+
+
+def _accumulators(kind: str, parts: tuple) -> list:
+    """The CombineFn's own accumulators (Python values) from partial-aggregate columns."""
+    if kind == "mean":
+        return list(zip(parts[0].tolist(), parts[1].tolist()))
+    return parts[0].tolist()
 
 
 class SlicedCombineOperator(Operator):
@@ -117,6 +134,10 @@ class SlicedCombineOperator(Operator):
         self.combine_fn = combine_fn
         self.driver = WindowDriver(windowing, combine_fn)
         self.slices: dict[int, dict[Any, Any]] = {}
+        # slice -> chunks (keys, partial-aggregate columns, bound of |sum|) from NumPy batches,
+        # while ``columnar``; a batch through the CombineFn's methods turns them into ``slices``
+        self.chunks: dict[int, list[tuple[np.ndarray, tuple, int]]] = {}
+        self.columnar = self.kind is not None
         self.fired: int | None = None  # largest window index already fired
 
     def open(self, metrics: Any) -> None:
@@ -187,9 +208,12 @@ class SlicedCombineOperator(Operator):
     def _columns(self, keys: np.ndarray, values: np.ndarray, ts: np.ndarray) -> None:
         if len(keys) == 0:
             return
-        if values.dtype.kind in "iu" and self.kind in ("sum", "mean") and not _int_sum_safe(values):
-            self._python(keys.tolist(), values.tolist(), ts.tolist())
-            return
+        bound = 0
+        if values.dtype.kind in "iu" and self.kind in ("sum", "mean"):
+            if not _int_sum_safe(values):
+                self._python(keys.tolist(), values.tolist(), ts.tolist())
+                return
+            bound = max(abs(int(values.max())), abs(int(values.min()))) * len(values)
         sl = self.slicing
         s = (ts - sl.offset_ms) // sl.period_ms  # Slicing.slice_of, on a column
         live = self._drop_expired(s)
@@ -202,9 +226,16 @@ class SlicedCombineOperator(Operator):
         change = np.flatnonzero((ss[1:] != ss[:-1]) | (kk[1:] != kk[:-1])) + 1
         starts = np.concatenate((np.zeros(1, dtype=np.int64), change))
         parts = _partials(self.kind, vv, starts)
+        ss, kk = ss[starts], kk[starts]
+        if self.columnar:  # one chunk per slice of the batch, keys sorted within it
+            cut = np.flatnonzero(ss[1:] != ss[:-1]) + 1
+            for a, b in zip([0, *cut.tolist()], [*cut.tolist(), len(ss)]):
+                chunk = (kk[a:b], tuple(p[a:b] for p in parts), bound)
+                self.chunks.setdefault(int(ss[a]), []).append(chunk)
+            return
         slices, merge = self.slices, self.combine_fn.merge_accumulators
         cur_s, slot = None, None
-        for si, key, p in zip(ss[starts].tolist(), kk[starts].tolist(), parts):
+        for si, key, p in zip(ss.tolist(), kk.tolist(), _accumulators(self.kind, parts)):
             if si != cur_s:
                 cur_s = si
                 slot = slices.get(si)
@@ -213,7 +244,21 @@ class SlicedCombineOperator(Operator):
             old = slot.get(key)
             slot[key] = p if old is None else merge((old, p))
 
+    def _to_slices(self) -> None:
+        """From now on per-key accumulators: every chunk into ``slices``."""
+        self.columnar = False
+        slices, merge = self.slices, self.combine_fn.merge_accumulators
+        for si, chunks in self.chunks.items():
+            slot = slices.setdefault(si, {})
+            for kk, parts, _ in chunks:
+                for key, p in zip(kk.tolist(), _accumulators(self.kind, parts)):
+                    old = slot.get(key)
+                    slot[key] = p if old is None else merge((old, p))
+        self.chunks = {}
+
     def _python(self, keys: list, values: list, stamps: list) -> None:
+        if self.columnar:
+            self._to_slices()
         self._fold(list(zip(keys, values)), stamps)
 
     def _fold(self, values: list, stamps: list) -> None:
@@ -286,15 +331,20 @@ class SlicedCombineOperator(Operator):
         if self.fired is not None and jexp <= self.fired:
             return
         lo = self.fired
-        sl, slices = self.slicing, self.slices
+        sl, slices, chunks = self.slicing, self.slices, self.chunks
         cand: set[int] = set()
-        for si in slices:
+        for si in (*slices, *chunks):
             for j in sl.windows_of_slice(si):
                 if j <= jexp and (lo is None or j > lo):
                     cand.add(j)
         out: list[WindowedValue] = []
         result = self._result
         for j in sorted(cand):
+            window = sl.window(j)
+            pane, ts = self.driver.end_of_window_pane(window)
+            windows = (window,)
+            if chunks:
+                out.extend(self._reduce_chunks(j, windows, ts, pane))
             parts: dict[Any, list] = {}
             for si in range(j, j + self.k):
                 slot = slices.get(si)
@@ -305,11 +355,6 @@ class SlicedCombineOperator(Operator):
                             parts[key] = [acc]
                         else:
                             lst.append(acc)
-            if not parts:
-                continue
-            window = sl.window(j)
-            pane, ts = self.driver.end_of_window_pane(window)
-            windows = (window,)
             for key, accs in parts.items():
                 value = result(key, accs, window, ts, pane)
                 if value is not _MISSING:
@@ -319,8 +364,33 @@ class SlicedCombineOperator(Operator):
                 out = []
         for si in [si for si in slices if si <= jexp]:
             del slices[si]
+        for si in [si for si in chunks if si <= jexp]:
+            del chunks[si]
         self.fired = jexp
         self.emit(out)
+
+    def _reduce_chunks(self, j: int, windows: tuple, ts: int, pane: Any) -> list:
+        """Window ``j``'s results from its slices' chunks: per key, the chunks' partials
+        reduced (as Python ints when an integer sum could leave int64), then extracted."""
+        got = [c for si in range(j, j + self.k) for c in self.chunks.get(si, ())]
+        if not got:
+            return []
+        kk = np.concatenate([c[0] for c in got])
+        cols = [np.concatenate([c[1][i] for c in got]) for i in range(len(got[0][1]))]
+        if sum(c[2] for c in got) >= 2**62:
+            cols = [col.astype(object) for col in cols]
+        order = np.argsort(kk, kind="stable")
+        kk = kk[order]
+        starts = np.concatenate((np.zeros(1, dtype=np.int64), np.flatnonzero(kk[1:] != kk[:-1]) + 1))
+        reduced = tuple(op.reduceat(col[order], starts) for op, col in zip(_REDUCE[self.kind], cols))
+        keys = kk[starts].tolist()
+        if self.kind == "mean":
+            extract = self.combine_fn.extract_output
+            values = [extract(acc) for acc in zip(reduced[0].tolist(), reduced[1].tolist())]
+        else:
+            values = reduced[0].tolist()
+        return list(map(WindowedValue, zip(keys, values), repeat(ts), repeat(windows),
+                        repeat(pane)))
 
     def _result(self, key: Any, accs: list, window: Any, ts: int, pane: Any) -> Any:
         """A window's pane from its slices' contents for ``key``; a CombineFn failure goes to
@@ -351,10 +421,13 @@ class SlicedCombineOperator(Operator):
 
     def snapshot(self) -> Any:
         st = super().snapshot()
-        st.update(slices=self.slices, fired=self.fired)
+        st.update(slices=self.slices, chunks=self.chunks, columnar=self.columnar,
+                  fired=self.fired)
         return st
 
     def restore(self, st: Any) -> None:
         super().restore(st)
         self.slices = st["slices"]
+        self.chunks = st.get("chunks", {})
+        self.columnar = st.get("columnar", False)
         self.fired = st["fired"]
