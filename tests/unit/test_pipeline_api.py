@@ -486,3 +486,22 @@ def test_builtin_sum_of_large_ints_is_exact(fused):
     out = collect(pc | fl.CombinePerKey(SumCombineFn()))
     p.run()
     assert out.values() == [(1, 2**63)]
+
+
+@pytest.mark.parametrize("kind", [SumCombineFn, MeanCombineFn])
+def test_builtin_sums_across_batches_past_int64_are_exact(kind):
+    # each batch's int64 sum is safe, the window's total over five batches (5 * 2**61) is
+    # not: the sliced path reduces the batches' chunks as Python ints then
+    from fluvial.testing import TestStream
+
+    ts = TestStream()
+    for i in range(5):
+        ts = ts.add_elements([tv((1, 2**61), 1 + i)]).add_elements([tv((2, i), 2)])
+    p = pipeline()
+    out = collect(p | ts.advance_watermark_to_infinity() | fl.WindowInto(fl.FixedWindows(10))
+                  | fl.CombinePerKey(kind()))
+    p.run()
+    if kind is SumCombineFn:
+        assert sorted(out.values()) == [(1, 5 * 2**61), (2, 10)]
+    else:
+        assert sorted(out.values()) == [(1, float(2**61)), (2, 2.0)]
