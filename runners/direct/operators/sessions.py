@@ -39,6 +39,7 @@ from collections import OrderedDict
 from typing import Any
 
 from fluvial import metrics as m
+from fluvial.combiners import CountCombineFn, SumCombineFn
 from fluvial.errors import NotKeyedError, bounded_repr
 from fluvial.pane import NO_FIRING
 from fluvial.timeutil import MIN_TIMESTAMP_MS
@@ -82,6 +83,9 @@ def can_sessionize(windowing: Windowing) -> bool:
         and windowing.allowed_lateness_ms == 0
         and windowing.timestamp_combiner is TimestampCombiner.OUTPUT_AT_EOW
     )
+
+
+_ARITHMETIC = {CountCombineFn: 1, SumCombineFn: 2}
 
 
 class SessionsOperator(Operator):
@@ -129,6 +133,9 @@ class SessionsOperator(Operator):
         add = create = None
         if not gbk:
             add, create = fn.add_input, fn.create_accumulator
+        # the built-in count and sum add by arithmetic (what their add_input does)
+        mode = 0 if gbk else _ARITHMETIC.get(type(fn), 3)
+        t_min = below - gap + 1  # elements before this are expired (their window ends before)
         late: list = []
         handle = self.errors.handle
         for kv, t in zip(rows.values, rows.stamps):
@@ -147,10 +154,10 @@ class SessionsOperator(Operator):
             except TypeError:
                 handle(unhashable_key(label, kv), kv, t)
                 continue
-            end = t + gap
-            if end - 1 < below:
+            if t < t_min:
                 late.append((kv, t))
                 continue
+            end = t + gap
             if sessions is None:
                 try:
                     contents = [v] if gbk else add(create(), v)
@@ -164,11 +171,13 @@ class SessionsOperator(Operator):
             if len(sessions) == 1:
                 s = sessions[0]
                 if s.start <= t < s.end:  # inside the session or extending it (in order)
-                    if gbk:
+                    if mode == 1:
+                        s.contents += 1
+                    elif mode == 0:
                         s.contents.append(v)
                     else:
                         try:
-                            s.contents = add(s.contents, v)
+                            s.contents = s.contents + v if mode == 2 else add(s.contents, v)
                         except Exception as e:  # noqa: BLE001 - the session still grows
                             handle(e, kv, t)
                     if end > s.end:
