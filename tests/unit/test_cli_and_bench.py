@@ -194,3 +194,12 @@ def test_bench_shape_stateful_emits_every_hundredth(capsys):
     assert main(["bench", "shapes", "--events", "120000", "--shape", "stateful", "--json"]) == 0
     (r,) = json.loads(capsys.readouterr().out)
     assert r["outputs_match"] is True and r["outputs"] >= 900
+
+
+def test_bench_shapes_pipeline_only(capsys):
+    # only the pipeline runs: its peak RSS and outputs, no ratio, outputs not checked
+    assert main(["bench", "shapes", "--events", "2000", "--shape", "gbk-fixed",
+                 "--pipeline-only", "--json"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)
+    assert r["ratio"] is None and r["outputs_match"] is None and r["outputs"] > 0
+    assert r["peak_rss_mb"] > 0

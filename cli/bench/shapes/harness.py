@@ -217,13 +217,19 @@ def _rss_mb() -> float:
 WARM_UP = 2_000
 
 
-def measure_here(shape: Any, n: int, argv: list[str]) -> dict[str, Any]:
+def measure_here(shape: Any, n: int, argv: list[str], hand_loop: bool = True) -> dict[str, Any]:
     """Measure one shape in this process, after a warm-up run of both sides on a few events
-    (so that first-use costs such as imports are not counted)."""
+    (so that first-use costs such as imports are not counted). Without ``hand_loop`` only the
+    pipeline runs (for its peak RSS at sizes where a hand loop keeping every window in memory
+    would not fit): no ratio, outputs unchecked."""
     run_pipeline(shape, min(n, WARM_UP), argv)
     run_hand_loop(shape, min(n, WARM_UP))
     got, cpu = run_pipeline(shape, n, argv)
     rss = _rss_mb()
+    if not hand_loop:
+        return {"shape": shape.NAME, "events": n, "outputs": got[0], "outputs_match": None,
+                "cpu_s": round(cpu, 3), "hand_loop_cpu_s": None, "ratio": None,
+                "target": shape.TARGET, "peak_rss_mb": rss, "peak_rss_mb_with_hand_loop": None}
     want, base_cpu = run_hand_loop(shape, n)
     return {
         "shape": shape.NAME,
@@ -239,9 +245,9 @@ def measure_here(shape: Any, n: int, argv: list[str]) -> dict[str, Any]:
     }
 
 
-def _child(conn: Any, shape: Any, n: int, argv: list[str]) -> None:
+def _child(conn: Any, shape: Any, n: int, argv: list[str], hand_loop: bool) -> None:
     try:
-        conn.send(("ok", measure_here(shape, n, argv)))
+        conn.send(("ok", measure_here(shape, n, argv, hand_loop)))
     except BaseException as e:  # noqa: BLE001 - reported by the parent
         import traceback
 
@@ -250,14 +256,14 @@ def _child(conn: Any, shape: Any, n: int, argv: list[str]) -> None:
         conn.close()
 
 
-def measure(shape: Any, n: int, argv: list[str]) -> dict[str, Any]:
+def measure(shape: Any, n: int, argv: list[str], hand_loop: bool = True) -> dict[str, Any]:
     """Measure one shape in a forked child (its own peak RSS); in this process where fork is
     not available."""
     if "fork" not in multiprocessing.get_all_start_methods():
-        return measure_here(shape, n, argv)
+        return measure_here(shape, n, argv, hand_loop)
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, shape, n, argv))
+    proc = ctx.Process(target=_child, args=(child, shape, n, argv, hand_loop))
     proc.start()
     child.close()
     try:
