@@ -206,6 +206,7 @@ class StatefulDriver:
         self.kwargs = kwargs or {}
         self.state_specs: dict[str, StateSpec] = signature.state_specs
         self.ttl = any(spec.ttl is not None for spec in self.state_specs.values())
+        self._process = fn.process
         # process's DoFn parameters follow the element in order: pass them by position
         self.positional = not args and not self.kwargs and positional_params(fn.process,
                                                                                 signature.process_params)
@@ -326,10 +327,9 @@ class StatefulDriver:
         if b.handles:
             for h in b.handles:
                 h.element_ts = timestamp_ms
-        buf: list = []
         try:
             if b.positional is not None:
-                res = self.fn.process(value, *b.positional)
+                res = self._process(value, *b.positional)
             else:
                 kw = b.static
                 if b.dynamic:
@@ -337,15 +337,18 @@ class StatefulDriver:
                     kw = {**kw, **bind_kwargs(b.dynamic, Invocation(
                         single, b.window, b.key, None, None, timestamp_ms), self.label),
                           **self.kwargs}
-                res = self.fn.process(value, *self.args, **kw)
+                res = self._process(value, *self.args, **kw)
             if type(res) is GeneratorType:  # the usual process(): run it; most yield nothing
                 first = next(res, _DONE)
-                res = None if first is _DONE else chain((first,), res)
-            if res is not None:
-                buf = outputs_list(res, timestamp_ms, b.windows, pane, self.label, value)
-                for tag, _ in buf:
-                    if tag is not None:
-                        check_tag(self.label, tag, self.tags)
+                if first is _DONE:
+                    return
+                res = chain((first,), res)
+            elif res is None:
+                return
+            buf = outputs_list(res, timestamp_ms, b.windows, pane, self.label, value)
+            for tag, _ in buf:
+                if tag is not None:
+                    check_tag(self.label, tag, self.tags)
         except (FluvialError, UserCodeError):
             raise
         except Exception as e:
