@@ -271,8 +271,11 @@ class StatefulDriver:
         """One element ``wv`` (its value a (key, value) pair) of ``key``, in each of its
         windows; ``bind(window)`` gives the store of ``key`` and that window."""
         for w in wv.windows:
-            self.process_bound(self.binding(key, w, bind(w)), wv.value, wv.timestamp, wv.pane,
-                               out)
+            store = bind(w)
+            if self.expiry(w) < store.watermark:  # late: no binding (nor storage) is made
+                out.dropped("dropped_due_to_lateness", 1)
+                continue
+            self.process_bound(self.binding(key, w, store), wv.value, wv.timestamp, wv.pane, out)
 
     def binding(self, key: Any, window: Any, store: StatefulStore) -> Binding:
         """The call context of ``key`` in ``window`` over ``store`` (see the module's rules on
