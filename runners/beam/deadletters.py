@@ -21,9 +21,9 @@ from apache_beam.transforms.window import TimestampedValue as BeamTimestampedVal
 from apache_beam.utils.windowed_value import PANE_INFO_UNKNOWN
 from apache_beam.utils.windowed_value import WindowedValue as BeamWindowedValue
 
-from fluvial.deadletter import DeadLetterRecord, policy_applies
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.deadletter import DeadLetterRecord
 from fluvial.metrics import MetricKey
+from fluvial.runners.common.failures import apply_policy
 from fluvial.timeutil import MIN_TIMESTAMP_MS
 
 from .convert import to_beam_ts
@@ -61,12 +61,8 @@ class ErrorPolicy:
         """Call from an ``except`` block: raise (policy "fail", or a fluvial usage error), or
         return the outputs for the failed element (``window``: the Beam window processed;
         ``where``: a failure that concerns no single element, said by the "fail" error)."""
-        if self.policy == "fail" or not policy_applies(exc):
-            if isinstance(exc, FluvialError):
-                raise exc
-            raise UserCodeError(self.label, payload, exc, where) from exc
-        if self.policy == "skip":
+        rec = apply_policy(self.label, self.policy, exc, payload, timestamp_ms, where)
+        if rec is None:  # skip
             STEP_BRIDGE.inc(MetricKey(self.label, "fluvial", "errors_skipped"))
             return []
-        rec = DeadLetterRecord.from_exception(self.label, exc, payload, timestamp_ms=timestamp_ms)
         return [dead_letter_output(rec, window)]

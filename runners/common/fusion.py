@@ -7,7 +7,10 @@ as it is.
 * :func:`fuse_pardo_chains` -> :class:`ParDoChain`: stateless ParDos where each member reads
   the main output of the one before, is its only reader, and has no side inputs; only the last
   member may have tagged outputs (a member with tags ends the chain). Each member keeps its own
-  label and error policy; the chain's outputs are the last member's.
+  label and error policy; the chain's outputs are the last member's. With
+  ``window_into=True`` a WindowInto (element-wise: it assigns windows) is a member too, for a
+  runner that runs window assignment as a step of its fused operator (the Flink runner); a
+  runner with its own window-assignment operator leaves it out (the direct runner).
 * :func:`fuse_windowed_combines` -> :class:`WindowedCombine`: a WindowInto whose output is read
   only by a grouping (CombinePerKey or GroupByKey), when the runner's ``accept(window_into,
   grouping)`` says the pair has a fused implementation with the same result (the direct runner:
@@ -38,7 +41,8 @@ from fluvial.windowinto import WindowInto
 
 @attrs.frozen
 class ParDoChain:
-    """Stateless ParDos fused into one step (see the module rules)."""
+    """Stateless ParDos (and WindowIntos, when the pass was asked to) fused into one step (see
+    the module rules)."""
 
     nodes: tuple[Any, ...]
 
@@ -72,22 +76,38 @@ class WindowedCombine:
         return self.combine
 
 
-def _chainable(node: Any) -> bool:
+def _chainable(node: Any, window_into: bool) -> bool:
     t = node.transform
+    if not node.is_primitive:
+        return False
+    if isinstance(t, WindowInto):
+        return window_into
     return (
-        node.is_primitive
-        and isinstance(t, ParDo)
+        isinstance(t, ParDo)
         and not t.signature.is_stateful
         and len(node.inputs) == 1  # no side inputs
     )
 
 
-def fuse_pardo_chains(graph: Any, steps: Sequence[Any]) -> list[Any]:
-    """``steps`` with chains of two or more stateless ParDos as :class:`ParDoChain`."""
+def fuse_pardo_chains(graph: Any, steps: Sequence[Any], window_into: bool = False) -> list[Any]:
+    """``steps`` with chains of two or more stateless ParDos (and WindowIntos, with
+    ``window_into``) as :class:`ParDoChain`.
+
+    >>> import fluvial as fl
+    >>> from fluvial.runners.common.graph import TranslationGraph
+    >>> p = fl.Pipeline(argv=[])
+    >>> _ = (p | fl.Create([("k", 1)]) | "Key" >> fl.Map(tuple)
+    ...      | "Win" >> fl.WindowInto(fl.FixedWindows(60)) | "Group" >> fl.GroupByKey())
+    >>> g = TranslationGraph(p, p.options)
+    >>> [type(s).__name__ for s in fuse_pardo_chains(g, g.leaves)]
+    ['AppliedTransform', 'AppliedTransform', 'AppliedTransform', 'AppliedTransform']
+    >>> fuse_pardo_chains(g, g.leaves, window_into=True)[1].labels
+    ('Key/ParDo', 'Win')
+    """
     placed: list[Any] = []  # steps, a chain as the (mutable) list of its members
     open_tail: dict[int, list[Any]] = {}  # pcoll id -> the chain whose last member makes it
     for step in steps:
-        if not (hasattr(step, "transform") and _chainable(step)):
+        if not (hasattr(step, "transform") and _chainable(step, window_into)):
             placed.append(step)
             continue
         pc_in = step.inputs[0]
@@ -97,7 +117,7 @@ def fuse_pardo_chains(graph: Any, steps: Sequence[Any]) -> list[Any]:
         else:
             chain = [step]
             placed.append(chain)
-        if not step.transform.output_tags:
+        if not getattr(step.transform, "output_tags", ()):
             open_tail[id(step.outputs[None])] = chain
     out: list[Any] = []
     for s in placed:

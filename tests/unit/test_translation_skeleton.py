@@ -13,7 +13,7 @@ from fluvial.combiners import SumCombineFn
 from fluvial.deadletter import DeadLetters
 from fluvial.errors import PipelineConstructionError, UnsupportedFeatureError
 from fluvial.ptransform import PrimitiveTransform
-from fluvial.runners.common import fusion, graph, translator
+from fluvial.runners.common import failures, fusion, graph, keys, translator
 from fluvial.runners.common.fusion import (
     ParDoChain,
     WindowedCombine,
@@ -45,7 +45,8 @@ def _p():
     return fl.Pipeline(argv=[])
 
 
-@pytest.mark.parametrize("module", [graph, fusion, translator], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [graph, fusion, translator, keys, failures],
+                         ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     res = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert res.attempted > 0 and res.failed == 0
@@ -192,6 +193,33 @@ def test_pardo_chains_follow_single_readers_and_end_at_tags_state_and_side_input
     assert _shape(fuse_pardo_chains(g, g.leaves)) == [
         "Create", "A/ParDo", ["B/ParDo", "C"], "D/ParDo", "E/ParDo", "K/ParDo",
         "S", "Side", "Two/ParDo", "WithSide/ParDo"]
+
+
+def test_window_into_joins_chains_only_when_asked():
+    p = _p()
+    src = p | fl.Create([("a", 1)])
+    a = src | "A" >> fl.Map(lambda x: x)
+    w = a | "W" >> fl.WindowInto(fl.FixedWindows(10))
+    b = w | "B" >> fl.Map(lambda x: x)
+    _ = b | "G" >> fl.GroupByKey()                        # a grouping ends the chain
+    w2 = src | "W2" >> fl.WindowInto(fl.FixedWindows(10))  # two readers: nothing fuses after
+    _ = w2 | "C" >> fl.Map(str)
+    _ = w2 | "D" >> fl.Map(str)
+    g = TranslationGraph(p, p.options)
+    assert _shape(fuse_pardo_chains(g, g.leaves)) == [
+        "Create", "A/ParDo", "W", "B/ParDo", "G", "W2", "C/ParDo", "D/ParDo"]
+    assert _shape(fuse_pardo_chains(g, g.leaves, window_into=True)) == [
+        "Create", ["A/ParDo", "W", "B/ParDo"], "G", "W2", "C/ParDo", "D/ParDo"]
+    # a WindowInto taken by the windowed-combine pass is no chain member
+    p2 = _p()
+    kv = p2 | fl.Create([("a", 1)]) | "K" >> fl.Map(lambda x: x)
+    _ = kv | "W" >> fl.WindowInto(fl.FixedWindows(10)) | "Sum" >> fl.CombinePerKey(sum)
+    g2 = TranslationGraph(p2, p2.options)
+    assert _shape(fuse_pardo_chains(g2, g2.leaves, window_into=True)) == [
+        "Create", ["K/ParDo", "W"], "Sum"]
+    steps = fuse_windowed_combines(g2, g2.leaves, lambda wi, c: True)
+    assert _shape(fuse_pardo_chains(g2, steps, window_into=True)) == [
+        "Create", "K/ParDo", ("windowed", "W", "Sum")]
 
 
 def test_windowed_combines_only_where_the_runner_accepts_and_the_combine_is_the_only_reader():

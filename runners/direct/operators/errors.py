@@ -1,10 +1,16 @@
-"""Errors raised by direct-runner operators, naming the transform and the element."""
+"""Errors raised by direct-runner operators, naming the transform and the element (what makes a
+(key, value) pair and the error a run fails with are the runners' shared rules:
+:mod:`fluvial.runners.common.keys`, :mod:`fluvial.runners.common.failures`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fluvial.errors import FluvialError, NotKeyedError, UnhashableKeyError, UserCodeError
+from fluvial.errors import NotKeyedError, UnhashableKeyError
+from fluvial.runners.common.failures import user_error
+from fluvial.runners.common.keys import as_kv
+
+__all__ = ["as_kv", "not_keyed", "unhashable_key", "user_error"]
 
 
 def not_keyed(label: str, value: Any, what: str) -> NotKeyedError:
@@ -13,30 +19,3 @@ def not_keyed(label: str, value: Any, what: str) -> NotKeyedError:
 
 def unhashable_key(label: str, value: Any) -> UnhashableKeyError:
     return UnhashableKeyError(label, value)
-
-
-def user_error(label: str, element: Any, e: BaseException) -> BaseException:
-    if isinstance(e, FluvialError):
-        return e
-    return UserCodeError(label, element, e)
-
-
-def as_kv(label: str, value: Any, what: str) -> tuple:
-    """``value`` as a (key, value) tuple, or :class:`~fluvial.errors.NotKeyedError` naming
-    the transform."""
-    if type(value) is tuple and len(value) == 2:
-        return value
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return tuple(value)
-    raise not_keyed(label, value, what)
-
-
-def checked_kv(label: str, value: Any, what: str) -> tuple:
-    """:func:`as_kv`, and :class:`~fluvial.errors.UnhashableKeyError` when the key cannot be
-    hashed (so a grouping can tell a bad element from a failure of user code)."""
-    kv = as_kv(label, value, what)
-    try:
-        hash(kv[0])
-    except TypeError:
-        raise unhashable_key(label, kv) from None
-    return kv

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fluvial.deadletter import DeadLetterRecord, policy_applies
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.deadletter import DeadLetterRecord
+from fluvial.errors import FluvialError
 from fluvial.metrics import MetricKey, MetricsContainer
+from fluvial.runners.common.failures import apply_policy
 
 
 class ErrorHandler:
@@ -48,14 +49,9 @@ class ErrorHandler:
         processed, is not part of the record: dead letters live in the global window).
         ``where`` describes a failure that concerns no single element (the UserCodeError of
         policy "fail" says it instead of "while processing element ...")."""
-        if self.policy == "fail" or not policy_applies(exc):
-            if isinstance(exc, FluvialError):
-                raise exc  # names the transform already
-            raise UserCodeError(self.label, payload, exc, where) from exc
-        if self.policy == "skip":
+        record = apply_policy(self.label, self.policy, exc, payload, timestamp_ms, where)
+        if record is None:  # skip
             if self.metrics is not None:
                 self.metrics.inc(self._skipped)
             return
-        self.push(  # type: ignore[misc]
-            DeadLetterRecord.from_exception(self.label, exc, payload, timestamp_ms=timestamp_ms)
-        )
+        self.push(record)  # type: ignore[misc]
