@@ -38,8 +38,9 @@ Inside a method:
 
 A kind the runner has no method for, and a primitive fluvial does not know, raise
 :class:`~fluvial.errors.UnsupportedFeatureError` naming the runner and the transform label.
-The direct runner (``runners/direct/translate.py``) and the Beam runner
-(``runners/beam/translate.py``) are complete examples.
+The direct runner (``runners/direct/translate.py``), the Beam runner
+(``runners/beam/translate.py``) and the Flink runner (``runners/flink/translate.py``) are
+complete examples.
 
 A toy runner that counts the primitives of a pipeline by kind:
 

@@ -47,13 +47,13 @@ from fluvial.combiners import (
     SumCombineFn,
 )
 from fluvial.errors import FluvialError, UserCodeError
+from fluvial.runners.common.keys import checked_kv
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window import FixedWindows, IntervalWindow, SlidingWindows
 from fluvial.window_driver import WindowDriver
 from fluvial.windowing import TimestampCombiner, Windowing
 
-from .keys import as_kv, check_key
 from .records import ClockTick
 
 BUILT_INS = {SumCombineFn: "sum", CountCombineFn: "count", MinCombineFn: "min",
@@ -93,7 +93,7 @@ class Feeder:
     def _key_bytes(self, key: Any) -> bytes:
         b = self._keys.get(key)
         if b is None:
-            check_key(self.label, (key, None))
+            checked_kv(self.label, (key, None), "CombinePerKey")
             b = pickle.dumps(key, protocol=4)
             if len(self._keys) < 100_000:
                 self._keys[key] = b
@@ -132,8 +132,7 @@ class Feeder:
         index: dict[bytes, int] = {}
         rows = np.empty(len(wvs), dtype=_ELEMENT)
         for i, wv in enumerate(wvs):
-            kv = as_kv(self.label, wv.value, "CombinePerKey")
-            check_key(self.label, kv)
+            kv = checked_kv(self.label, wv.value, "CombinePerKey")
             kb = self._key_bytes(kv[0])
             ki = index.get(kb)
             if ki is None:

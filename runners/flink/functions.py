@@ -20,11 +20,12 @@ from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.errors import BadElementError, FluvialError, UserCodeError
 from fluvial.metrics import MetricKey, MetricsContainer
+from fluvial.runners.common.failures import user_error
+from fluvial.runners.common.keys import checked_kv
 from fluvial.source import SourceContext
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.values import WindowedValue
 
-from .keys import as_kv, check_key
 from .records import (
     CLOCK_KEY,
     ClockTick,
@@ -37,7 +38,7 @@ from .records import (
     to_wire,
 )
 from .sidechannel import SideChannel
-from .stages import dead_letter, user_error
+from .stages import dead_letter
 
 
 class _Function:
@@ -203,8 +204,8 @@ class ChainFunction(_Function):
         out = []
         for o in batch:
             try:
-                kv = as_kv(label, o.value, what)
-                key = check_key(label, kv)
+                kv = checked_kv(label, o.value, what)
+                key = kv[0]
             except BadElementError as e:
                 self._bind(label)
                 try:

@@ -217,8 +217,7 @@ def translate_read(tr: Any, node: Any, source: Any, label: str) -> Any:
     j = tr.env._j_stream_execution_environment.fromSource(j_source, no_wm, label)
     j = j.setParallelism(par).uid(uid("kafka-source", label))
     raw = DataStream(j)
-    policy = cfg["on_error"] if cfg["on_error"] is not None else getattr(tr.options, "on_error", None)
-    dlq = tr._tag("dead-letters") if policy == "dead_letter" else None
+    dlq = tr._tag("dead-letters") if tr.graph.policy(node) == "dead_letter" else None
     slots = {tp: i for i, tp in enumerate(plan.partitions)}
     stops = None if plan.stops is None else dict(enumerate(plan.stops))
     decode = KafkaDecode(label, cfg, slots, stops, tr.options, tr.channel, dlq)
@@ -226,7 +225,7 @@ def translate_read(tr: Any, node: Any, source: Any, label: str) -> Any:
                             Types.INT()])
     decoded = raw.process(boot(decode), out_type).name(f"{label}#decode").set_parallelism(par)
     if dlq is not None:
-        tr.dl_outputs.append(tr._side(decoded, dlq))
+        tr.dead_letter_outputs.append(tr._side(decoded, dlq))
     finished = [plan.stops is not None and start >= stop
                 for start, stop in zip(plan.starts, plan.stops or plan.starts)]
     wm = jvm.fluvial.flink.PartitionWatermarks(

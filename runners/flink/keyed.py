@@ -21,12 +21,13 @@ from typing import Any
 
 from fluvial.errors import FluvialError, UserCodeError, bounded_repr
 from fluvial.metrics import MetricKey
+from fluvial.runners.common.failures import user_error
+from fluvial.runners.common.keys import as_kv
 from fluvial.stateful_driver import StatefulDriver
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 from fluvial.window_driver import WindowDriver
 
 from .functions import _Function
-from .keys import as_kv
 from .records import ClockTick, KeyClock, from_wire, to_wire
 from .stages import ErrorPolicy
 from .stateful_state import FlinkStatefulState, KeyedStateful, raw_cell_names
@@ -240,8 +241,6 @@ class StatefulFunction(_Keyed):
         self.bundles = False
 
     def _lifecycle(self, what: str) -> Any:
-        from .stages import user_error
-
         try:
             return getattr(self.fn, what)()
         except Exception as e:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.deadletter import DeadLetterRecord, policy_applies
+from fluvial.deadletter import DeadLetterRecord
 from fluvial.dofn import CallableDoFn, DoFn
 from fluvial.dofn_invoker import DoFnSignature, Invocation, bind_kwargs, normalize_outputs
-from fluvial.errors import FluvialError, UserCodeError
+from fluvial.errors import FluvialError
 from fluvial.metrics import MetricKey, MetricsContainer
 from fluvial.pane import NO_FIRING
+from fluvial.runners.common.failures import apply_policy, user_error
 from fluvial.timeutil import MIN_TIMESTAMP_MS
 from fluvial.values import TaggedOutput, WindowedValue
 from fluvial.window import GlobalWindows
@@ -40,18 +41,10 @@ from fluvial.window import GlobalWindows
 from .records import to_wire
 
 
-def user_error(label: str, element: Any, e: BaseException) -> BaseException:
-    """``e`` as the error the run fails with: fluvial's own errors as they are, anything else
-    as a UserCodeError naming the transform and the element."""
-    if isinstance(e, FluvialError):
-        return e
-    return UserCodeError(label, element, e)
-
-
 class ErrorPolicy:
     """The error policy ``policy`` of the transform ``label`` at run time."""
 
-    __slots__ = ("label", "policy", "dlq_tag", "guarded", "metrics", "_skipped", "_dead")
+    __slots__ = ("label", "policy", "dlq_tag", "guarded", "metrics", "_skipped")
 
     def __init__(self, label: str, policy: str, dlq_tag: Any = None) -> None:
         if policy == "dead_letter" and dlq_tag is None:
@@ -65,7 +58,6 @@ class ErrorPolicy:
         self.guarded = policy != "fail"
         self.metrics: MetricsContainer | None = None
         self._skipped = MetricKey(label, "fluvial", "errors_skipped")
-        self._dead = MetricKey(label, "fluvial", "dead_letters")
 
     def handle(self, exc: BaseException, element: Any, timestamp_ms: int | None, side: list,
                where: str | None = None) -> None:
@@ -73,16 +65,12 @@ class ErrorPolicy:
         record the failure and return. ``where`` describes a failure that concerns no single
         element (the UserCodeError of policy "fail" says it instead of "while processing
         element ...")."""
-        if self.policy == "fail" or not policy_applies(exc):
-            if where is not None and not isinstance(exc, FluvialError):
-                raise UserCodeError(self.label, element, exc, where) from exc
-            raise user_error(self.label, element, exc) from exc
-        if self.policy == "skip":
+        record = apply_policy(self.label, self.policy, exc, element, timestamp_ms, where)
+        if record is None:  # skip
             if self.metrics is not None:
                 self.metrics.inc(self._skipped)
             return
-        dead_letter(self.dlq_tag, DeadLetterRecord.from_exception(
-            self.label, exc, element, timestamp_ms=timestamp_ms), side, self.metrics)
+        dead_letter(self.dlq_tag, record, side, self.metrics)
 
 
 def dead_letter(dlq_tag: Any, record: DeadLetterRecord, side: list, metrics: MetricsContainer | None) -> None:
