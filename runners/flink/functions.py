@@ -27,11 +27,12 @@ from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.values import WindowedValue
 
 from .records import (
-    CLOCK_KEY,
+    CLOCK_KEY_BYTES,
     ClockTick,
     KeyClock,
     decode_script,
     from_wire,
+    key_bytes,
     script_batch,
     script_element,
     script_watermark,
@@ -173,7 +174,8 @@ class ChainFunction(_Function):
     def _tick(self, tick: ClockTick) -> list:
         side_ticks = [(tag, tick) for tag in self.tick_tags]
         if self.keyed is not None:
-            return [self.row(None, KeyClock(tick.now_ms)), self.row(CLOCK_KEY, tick), *side_ticks]
+            return [self.row(None, KeyClock(tick.now_ms)), self.row(CLOCK_KEY_BYTES, tick),
+                    *side_ticks]
         if self.feeder is not None:
             return [self.feeder.encode_tick(tick.now_ms), *side_ticks]
         return [tick, *side_ticks]
@@ -214,7 +216,7 @@ class ChainFunction(_Function):
                     raise self._fail(failed) from None
                 continue
             w = to_wire(o)
-            out.append(row(key, w if kv is o.value else (kv, w[1], w[2], w[3])))
+            out.append(row(key_bytes(key), w if kv is o.value else (kv, w[1], w[2], w[3])))
         return out
 
     def close(self) -> None:

@@ -7,9 +7,13 @@ Their input is a keyed stream of ``Row(key, payload)`` (see :mod:`.records`): ``
 wire record, a :class:`~.records.KeyClock` (scripted processing time reached this key: fire its
 processing timers) or a :class:`~.records.ClockTick` under :data:`~.records.CLOCK_KEY` (pass the
 clock on downstream, once). Flink calls ``process_element(payload, ctx)`` with the key current
-and ``on_timer(ts, ctx)`` for the timers the store registered; both return their outputs: wire
-records, and ``(output_tag, record)`` pairs for side outputs (tagged outputs, late data, dead
-letters).
+(``ctx.get_current_key()``: the key's bytes, :func:`~.records.key_bytes`) and ``on_timer(ts,
+ctx)`` for the timers the store registered; both return their outputs: main outputs, and
+``(output_tag, record)`` pairs for side outputs (tagged outputs, late data, dead letters). A
+stateful ParDo's main outputs are wire records; a grouping's are ``Row(key, None, record)``,
+and ``Row(key, hold, None)`` after a call that changed the key's earliest watermark hold
+(``Long.MAX_VALUE``: none), read by ``fluvial.flink.GroupHolds`` (Java), which holds the
+watermark (:mod:`.window_state`).
 
 Pure Python but for the state descriptors made in ``open`` (pyflink is there when Flink calls
 it). Metrics and errors travel through the side channel as for the stateless functions.
@@ -17,6 +21,7 @@ it). Metrics and errors travel through the side channel as for the stateless fun
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from fluvial.errors import FluvialError, UserCodeError, bounded_repr
@@ -28,7 +33,8 @@ from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 from fluvial.window_driver import WindowDriver
 
 from .functions import _Function
-from .records import ClockTick, KeyClock, from_wire, to_wire
+from .group_holds import SubtaskHolds
+from .records import JAVA_LONG_MAX, ClockTick, KeyClock, from_wire, to_wire
 from .stages import ErrorPolicy
 from .stateful_state import FlinkStatefulState, KeyedStateful, raw_cell_names
 from .window_state import FlinkWindowStore, KeyedGrouping
@@ -57,6 +63,21 @@ class _Keyed(_Function):
 
     def _forward(self, tick: ClockTick) -> list:
         return [tick, *((tag, tick) for tag in self.tick_tags)]
+
+
+class _KeyBytes:
+    """The current key's bytes, asked from Flink once, when first needed."""
+
+    __slots__ = ("ctx", "kb")
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.kb: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self.kb is None:
+            self.kb = self.ctx.get_current_key()
+        return self.kb
 
 
 class _Panes:
@@ -124,17 +145,39 @@ class GroupFunction(_Keyed):
         self.tick_tags = tick_tags
         self.grouping: KeyedGrouping | None = None
         self.panes: _Panes | None = None
+        self.holds: SubtaskHolds | None = None
+        self.row: Any = None
 
     def open(self, runtime_context: Any) -> None:
+        from pyflink.common import Row
+
+        self.row = Row
         self._open_metrics()
         self.errors.metrics = self.metrics
         fn = self.combine_fn
         if fn is not None and self.errors.guarded:
             fn = fn.isolating()  # a failing add leaves the accumulator as it was
         slots, contents = _state(runtime_context, "fluvial-slots", "fluvial-contents")
-        store = FlinkWindowStore(slots, contents, self.scripted_clock)
+        self.holds = SubtaskHolds()
+        store = FlinkWindowStore(slots, contents, self.scripted_clock, self.holds)
         self.grouping = KeyedGrouping(WindowDriver(self.windowing, fn), store)
         self.panes = _Panes(self)
+
+    def _outputs(self, key: _KeyBytes) -> list:
+        """The call's outputs: panes as ``Row(key, None, record)``, side outputs as they are,
+        then the hold reports ``Row(key, hold, None)``."""
+        row = self.row
+        out = []
+        for o in self.panes.drain():  # type: ignore[union-attr]
+            out.append(o if len(o) == 2 else row(key(), None, o))  # (tag, record): a side output
+        for kb, hold in self.holds.drain():  # type: ignore[union-attr]
+            out.append(row(kb, JAVA_LONG_MAX if hold is None else hold, None))
+        return out
+
+    def _pass_tick(self, tick: ClockTick, ctx: Any) -> list:
+        """The clock passes on once, on the main output (under the clock's own key) and the
+        side outputs."""
+        return [self.row(ctx.get_current_key(), None, tick), *((tag, tick) for tag in self.tick_tags)]
 
     def _firing_error(self, e: BaseException) -> BaseException:
         """A failure while panes fire (the policy "fail" raises a FluvialError naming the
@@ -148,37 +191,40 @@ class GroupFunction(_Keyed):
     def process_element(self, value: Any, ctx: Any) -> list:
         t = type(value)
         if t is ClockTick:
-            return self._forward(value)
+            return self._pass_tick(value, ctx)
         g, panes = self.grouping, self.panes
+        key = _KeyBytes(ctx)
         self._bind(self.label)
         if t is KeyClock:
             try:
-                g.clock(value.now_ms, ctx.timer_service(), panes.for_key(ctx.get_current_key()))  # type: ignore[union-attr]
+                g.clock(value.now_ms, ctx.timer_service(), panes.for_key(pickle.loads(key())),  # type: ignore[union-attr]
+                        key)
             except Exception as e:
                 raise self._firing_error(e) from None
-            return panes.drain()  # type: ignore[union-attr]
+            return self._outputs(key)
         v, ts, ws, _ = value
         kv = v
         try:
             kv = as_kv(self.label, v, self.what)  # keyed rows: checked where they were keyed
-            g.element(kv[1], ts, GLOBAL_WINDOWS if ws is None else ws, ctx.timer_service(),
-                      panes.for_key(kv[0]))  # type: ignore[union-attr]
+            g.element(kv[1], ts, GLOBAL_WINDOWS if ws is None else ws, ctx.timer_service(),  # type: ignore[union-attr]
+                      panes.for_key(kv[0]), key)  # type: ignore[union-attr]
         except Exception as e:
             raise self._fail(e, kv) from None
-        return panes.drain()  # type: ignore[union-attr]
+        return self._outputs(key)
 
     def on_timer(self, ts: int, ctx: Any) -> list:
         g, panes = self.grouping, self.panes
+        key = _KeyBytes(ctx)
         self._bind(self.label)
-        panes.for_key(ctx.get_current_key())  # type: ignore[union-attr]
+        panes.for_key(pickle.loads(key()))  # type: ignore[union-attr]
         try:
             if _is_processing(ctx):
-                g.processing_timer(ts, ctx.timer_service(), panes)  # type: ignore[union-attr]
+                g.processing_timer(ts, ctx.timer_service(), panes, key)  # type: ignore[union-attr]
             else:
-                g.event_timer(ts, ctx.timer_service(), panes)  # type: ignore[union-attr]
+                g.event_timer(ts, ctx.timer_service(), panes, key)  # type: ignore[union-attr]
         except Exception as e:
             raise self._firing_error(e) from None
-        return panes.drain()  # type: ignore[union-attr]
+        return self._outputs(key)
 
     def close(self) -> None:
         self._close_metrics()
@@ -303,7 +349,7 @@ class StatefulFunction(_Keyed):
             return self._forward(value)
         ks = self.keyed
         if t is KeyClock:
-            key = ctx.get_current_key()
+            key = pickle.loads(ctx.get_current_key())
             return self._run(lambda out: ks.clock(key, value.now_ms, ctx.timer_service(), out),  # type: ignore[union-attr]
                              f"<timers of key {key!r}>")
         wv = from_wire(value)
@@ -314,7 +360,7 @@ class StatefulFunction(_Keyed):
 
     def on_timer(self, ts: int, ctx: Any) -> list:
         ks = self.keyed
-        key = ctx.get_current_key()
+        key = pickle.loads(ctx.get_current_key())
         if _is_processing(ctx):
             return self._run(lambda out: ks.processing_timer(key, ts, ctx.timer_service(), out),  # type: ignore[union-attr]
                              f"<timers of key {key!r}>")

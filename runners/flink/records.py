@@ -14,10 +14,15 @@ Two record formats:
   :class:`~fluvial.columnar.ColumnBatch` of elements at their own timestamps (a source's batch
   read at once). The kinds match ``ScriptRecords.java``.
 * **keyed** (``Row(key, payload)``, both pickled, what a keyed operator reads; Flink partitions
-  on the key): ``payload`` is a wire record of that key. A scripted clock advance becomes two
-  rows: ``Row(None, KeyClock(t))``, which ``fluvial.flink.ClockFanOut`` replaces by one copy
-  per key seen (the key's processing timers fire), then ``Row(CLOCK_KEY, ClockTick(t))``, which
-  the keyed operator passes on downstream once, after every key has had its copy.
+  on the key): ``key`` is the element's key as bytes (:func:`key_bytes`: the key pickled by
+  fluvial, so a keyed function gets the exact bytes Flink partitions on from
+  ``ctx.get_current_key()`` and can name its key to a Java operator after it), ``payload`` a
+  wire record of that key. A scripted clock advance becomes two rows: ``Row(None,
+  KeyClock(t))``, which ``fluvial.flink.ClockFanOut`` replaces by one copy per key seen (the
+  key's processing timers fire), then ``Row(key_bytes(CLOCK_KEY), ClockTick(t))``, which the
+  keyed operator passes on downstream once, after every key has had its copy. Keys that are
+  equal in Python but pickle differently (``1``, ``1.0``, ``True``) are different keys on
+  Flink.
 
 A Python operator reading a script stream decodes it into wire records.
 
@@ -85,6 +90,15 @@ class KeyClock(ClockTick):
 
 
 CLOCK_KEY = "\x00fluvial-clock"  # the key under which a keyed operator passes the clock on
+KEY_PROTOCOL = 4
+
+
+def key_bytes(key: Any) -> bytes:
+    """The bytes a keyed operator partitions ``key`` by (and scopes its state to)."""
+    return pickle.dumps(key, protocol=KEY_PROTOCOL)
+
+
+CLOCK_KEY_BYTES = key_bytes(CLOCK_KEY)
 
 
 def to_wire(wv: WindowedValue) -> tuple:

@@ -31,7 +31,10 @@ stateless operator not built yet (:mod:`.streams`).
   chain in front of them (or a chain of no stages) emits keyed rows ``Row(key, record)``
   (:mod:`.records`), Java's ``keyBy`` partitions on the key, and a Python
   ``KeyedProcessFunction`` runs the sdk's window driver or stateful driver over Flink keyed
-  state and timers (:mod:`.keyed`). When a TestStream advances processing time,
+  state and timers (:mod:`.keyed`). After a grouping, ``fluvial.flink.GroupHolds`` (Java, on
+  the same keys: the stream reinterpreted as keyed) holds the watermark at the earliest
+  watermark hold of its keys, which the grouping reports (:mod:`.window_state`). When a
+  TestStream advances processing time,
   ``fluvial.flink.ClockFanOut`` (Java, parallelism 1) in front of each keyBy carries every
   clock advance to every key seen. Late data (``with_late_output``) and tagged outputs leave
   through side outputs.
@@ -133,6 +136,7 @@ class FlinkTranslator(Translator):
         self.tagged_type = Types.ROW([Types.INT(), Types.INT(), Types.INT(), Types.LONG(),
                                       self.pickled])
         self.held_type = Types.ROW([Types.LONG(), self.pickled])
+        self.pane_type = Types.ROW([self.pickled, Types.LONG(), self.pickled])
         self.key_type = Types.ROW([self.pickled])
         self.scripted_clock = has_test_stream(pipeline)  # processing time from the script only
         self.fan_out_clock = scripted_processing_time(pipeline)
@@ -443,10 +447,24 @@ class FlinkTranslator(Translator):
                            self.scripted_clock, self.channel, ticks,
                            ErrorPolicy(label, self.graph.policy(node), dlq))
         keyed = self._keyed_stream(node, what)
-        ds = keyed.process(boot(fn, keyed=True), self.pickled).name(label).uid(
+        ds = keyed.process(boot(fn, keyed=True), self.pane_type).name(label).uid(
             f"fluvial/group/{label}")
-        self._set_outputs(node, Stream(ds, False), ds, {"late": late_tag} if late_tag else {},
-                          dlq)
+        self._set_outputs(node, self._group_holds(ds, label), ds,
+                          {"late": late_tag} if late_tag else {}, dlq)
+
+    def _group_holds(self, ds: Any, label: str) -> Stream:
+        """``GroupHolds`` after the grouping ``ds``, on the same keys (the stream reinterpreted
+        as keyed by the same selector, so each instance reads the instance before it): it
+        passes the panes on and holds the watermark at the earliest hold of its keys."""
+        from pyflink.datastream import DataStream
+
+        jvm = self.jvm
+        keyed = jvm.org.apache.flink.streaming.api.datastream.DataStreamUtils \
+            .reinterpretAsKeyedStream(ds._j_data_stream, jvm.KeyByKeySelector(),
+                                      self.key_type.get_java_type_info())
+        j = keyed.transform(f"{label}#holds", self.pickled.get_java_type_info(),
+                            jvm.fluvial.flink.GroupHolds()).uid(f"fluvial/group-holds/{label}")
+        return Stream(DataStream(j), False)
 
     def stateful_pardo(self, node: Any) -> None:
         t, label = node.transform, node.full_label

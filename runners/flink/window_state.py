@@ -7,11 +7,14 @@ service, or fakes behaving like them), so the store passes the store-contract ki
 
 State of one key (Flink scopes both to the key being processed):
 
-* ``slots`` — one ``ValueState`` holding the key's ``{window: [meta, wid, n, event_times,
-  processing_times]}``: the driver's small :class:`~fluvial.window_driver.WindowMeta`, the
-  window's id among the key's live windows (the smallest free one, so ids stay small), the
-  number of values in its bag, and the times of its pending timers. Read once and written at
-  most once per element or timer call; cleared when the key has no window left.
+* ``slots`` — one ``ValueState`` holding ``(slots, hold, epoch)``: the key's ``{window: [meta,
+  wid, n, event_times, processing_times, hold]}`` — the driver's small
+  :class:`~fluvial.window_driver.WindowMeta`, the window's id among the key's live windows (the
+  smallest free one, so ids stay small), the number of values in its bag, the times of its
+  pending timers and its watermark hold (None: none) — then the key's earliest hold as last
+  reported, and the epoch of the function instance that reported it
+  (:mod:`.group_holds`). Read once and written at most once per element or timer call;
+  cleared when the key has no window left.
 * ``contents`` — one ``MapState`` keyed by a LONG, ``wid << 32 | i``: a GroupByKey window's
   bag values at ``i = 0 .. n-1`` (an element costs one ``put``, whatever the window holds), a
   CombinePerKey window's accumulator at ``i = 0``. Typed keys only: in PyFlink's thread mode a
@@ -26,9 +29,11 @@ Time (Flink's timers fire at ``watermark >= t``, the driver's convention is ``wa
 * Processing time is either Flink's wall clock (timers registered with Flink) or, for scripted
   input (TestStream), the script's clock: clock ticks reach every key (fanned out in Java before
   the keyBy), and :meth:`KeyedGrouping.clock` fires the key's due processing timers.
-* Flink has no watermark holds: ``set_hold`` is ignored, ``output_watermark`` is the input
-  watermark (``supports_holds = False``); the runner declares the ``watermark_holds`` capability
-  missing.
+* Holds: ``set_hold`` keeps the window's hold in its slot; a call that changes the key's
+  earliest hold reports it to the instance's :class:`~.group_holds.SubtaskHolds`, which the
+  function sends on to ``fluvial.flink.GroupHolds`` (Java), holding the watermark after the
+  function; ``output_watermark`` is the one ``GroupHolds`` has published (see
+  :mod:`.group_holds` for the protocol, and for what a restore changes).
 
 Watermarks: Flink's ``Long.MIN_VALUE`` / ``Long.MAX_VALUE`` are fluvial's
 ``MIN_TIMESTAMP_MS`` / ``MAX_TIMESTAMP_MS`` (the end of input, which fires every timer).
@@ -36,13 +41,19 @@ Watermarks: Flink's ``Long.MIN_VALUE`` / ``Long.MAX_VALUE`` are fluvial's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.window_driver import WindowDriver, WindowMeta
 
-META, WID, COUNT, EVENT, PROC = 0, 1, 2, 3, 4
+from .group_holds import SubtaskHolds
+
+META, WID, COUNT, EVENT, PROC, HOLD = 0, 1, 2, 3, 4, 5
 SLOT_SHIFT = 32
+
+#: returns the current key's bytes (asked only when needed: a Flink call in PyFlink)
+KeyBytes = Callable[[], bytes]
 
 
 class ValueStateLike(Protocol):
@@ -91,42 +102,70 @@ def fluvial_watermark(flink_wm: int | None, at_least: int | None = None) -> int:
 
 class FlinkWindowStore:
     """The window driver's :class:`~fluvial.window_driver.WindowStore` for the key Flink is
-    processing. :meth:`load` starts a call (reads the key's slots and the time), :meth:`save`
-    ends it (writes them back if they changed)."""
+    processing. :meth:`load` starts a call (reads the key's state and the time), :meth:`save`
+    ends it (writes the state back if it changed, reports a changed earliest hold to
+    ``holds``, the function instance's :class:`~.group_holds.SubtaskHolds`)."""
 
-    supports_holds = False
+    supports_holds = True
 
-    def __init__(self, slots: ValueStateLike, contents: MapStateLike, scripted_clock: bool) -> None:
+    def __init__(self, slots: ValueStateLike, contents: MapStateLike, scripted_clock: bool,
+                 holds: SubtaskHolds) -> None:
         self.slots_state = slots
         self.contents = contents
         self.scripted_clock = scripted_clock
+        self.holds = holds
         self.timers: Any = None
         self.slots: dict[Any, list] = {}
+        self.key_hold: int | None = None  # the key's earliest hold, as last reported
+        self.epoch: int | None = None  # the instance that reported it
+        self.holds_touched = False
         self.dirty = False
         self.watermark = MIN_TIMESTAMP_MS
         self.output_watermark = MIN_TIMESTAMP_MS
         self.processing_time = 0
 
     # -- a call ---------------------------------------------------------------------------------
-    def load(self, timers: TimerServiceLike, clock_ms: int,
+    def load(self, timers: TimerServiceLike, clock_ms: int, key: KeyBytes,
              at_least: int | None = None) -> FlinkWindowStore:
-        """Bind to the current key: its slots, the watermark (at least ``at_least``) and
-        processing time of this call (``clock_ms``: the scripted clock; ignored on the wall
-        clock)."""
+        """Bind to the current key (``key`` gives its bytes): its state, the watermark (at
+        least ``at_least``), the output watermark and the processing time of this call
+        (``clock_ms``: the scripted clock; ignored on the wall clock). A hold of the key that
+        this instance of the function does not know yet (reported before a restore) is
+        learnt."""
         self.timers = timers
         got = self.slots_state.value()
-        self.slots = {} if got is None else got
-        self.dirty = False
-        wm = fluvial_watermark(timers.current_watermark(), at_least)
-        self.watermark = self.output_watermark = wm
+        if got is None:
+            self.slots, self.key_hold, self.epoch = {}, None, None
+        else:
+            self.slots, self.key_hold, self.epoch = got
+        self.dirty = self.holds_touched = False
+        holds = self.holds
+        if self.key_hold is not None and self.epoch != holds.epoch:
+            holds.learn(key(), self.key_hold)
+            self.epoch = holds.epoch
+            self.dirty = True
+        self.watermark = fluvial_watermark(timers.current_watermark(), at_least)
+        self.output_watermark = holds.publish(self.watermark)
         self.processing_time = clock_ms if self.scripted_clock else timers.current_processing_time()
         return self
 
-    def save(self) -> None:
+    def save(self, key: KeyBytes) -> None:
+        """End the call (``key`` gives the key's bytes, for a report)."""
+        if self.holds_touched:
+            self.holds_touched = False
+            hold = None
+            for s in self.slots.values():
+                h = s[HOLD]
+                if h is not None and (hold is None or h < hold):
+                    hold = h
+            if hold != self.key_hold:
+                self.holds.update(key(), hold)
+                self.key_hold, self.epoch = hold, self.holds.epoch
+                self.dirty = True
         if not self.dirty:
             return
         if self.slots:
-            self.slots_state.update(self.slots)
+            self.slots_state.update((self.slots, self.key_hold, self.epoch))
         else:
             self.slots_state.clear()
         self.dirty = False
@@ -138,7 +177,7 @@ class FlinkWindowStore:
             wid = 0
             while wid in used:
                 wid += 1
-            slot = self.slots[window] = [None, wid, 0, (), ()]
+            slot = self.slots[window] = [None, wid, 0, (), (), None]
         self.dirty = True
         return slot
 
@@ -155,6 +194,8 @@ class FlinkWindowStore:
 
     def remove(self, window: Any) -> None:
         if window in self.slots:
+            if self.slots[window][HOLD] is not None:
+                self.holds_touched = True
             self.clear_contents(window)
             del self.slots[window]
             self.dirty = True
@@ -211,7 +252,14 @@ class FlinkWindowStore:
                 self.timers.register_processing_time_timer(t)
 
     def set_hold(self, window: Any, t: int | None) -> None:
-        pass  # Flink cannot hold a keyed function's output watermark
+        slot = self.slots.get(window)
+        if t is None:
+            if slot is not None and slot[HOLD] is not None:
+                slot[HOLD] = None
+                self.holds_touched = self.dirty = True
+        elif slot is None or slot[HOLD] != t:
+            self._slot(window)[HOLD] = t
+            self.holds_touched = True
 
     # -- due timers ---------------------------------------------------------------------------------
     def pop_due(self, which: int, up_to: int) -> list[tuple[int, Any]]:
@@ -234,7 +282,8 @@ class FlinkWindowStore:
 class KeyedGrouping:
     """What the keyed process function of a grouping does for the current key: elements, Flink
     timers and scripted clock ticks, through the window driver over a :class:`FlinkWindowStore`.
-    ``clock_ms`` is the scripted clock (the latest tick seen by this function instance)."""
+    ``clock_ms`` is the scripted clock (the latest tick seen by this function instance). Every
+    call takes ``key``, which gives the current key's bytes (asked only for a hold report)."""
 
     def __init__(self, driver: WindowDriver, store: FlinkWindowStore) -> None:
         self.driver = driver
@@ -242,38 +291,40 @@ class KeyedGrouping:
         self.clock_ms = 0
 
     def element(self, value: Any, timestamp_ms: int, windows: Any, timers: TimerServiceLike,
-                sink: Any) -> None:
-        store = self.store.load(timers, self.clock_ms)
+                sink: Any, key: KeyBytes) -> None:
+        store = self.store.load(timers, self.clock_ms, key)
         try:
             self.driver.process_element(value, timestamp_ms, windows, store, sink)
         finally:
-            store.save()
+            store.save(key)
 
-    def event_timer(self, ts: int, timers: TimerServiceLike, sink: Any) -> None:
+    def event_timer(self, ts: int, timers: TimerServiceLike, sink: Any, key: KeyBytes) -> None:
         """Flink's event-time timer at ``ts`` fired: the driver's timers at ``ts - 1`` (and any
         earlier one still recorded) are due."""
-        store = self.store.load(timers, self.clock_ms, at_least=ts)
+        store = self.store.load(timers, self.clock_ms, key, at_least=ts)
         try:
             for _, w in store.pop_due(EVENT, ts - 1):
                 self.driver.on_event_timer(w, store, sink)
         finally:
-            store.save()
+            store.save(key)
 
-    def processing_timer(self, ts: int, timers: TimerServiceLike, sink: Any) -> None:
+    def processing_timer(self, ts: int, timers: TimerServiceLike, sink: Any,
+                         key: KeyBytes) -> None:
         """Flink's processing-time timer at ``ts`` fired (wall clock)."""
-        self._fire_processing(timers, sink, ts)
+        self._fire_processing(timers, sink, ts, key)
 
-    def clock(self, now_ms: int, timers: TimerServiceLike, sink: Any) -> None:
+    def clock(self, now_ms: int, timers: TimerServiceLike, sink: Any, key: KeyBytes) -> None:
         """Scripted processing time reached ``now_ms`` for the current key."""
         if now_ms > self.clock_ms:
             self.clock_ms = now_ms
-        self._fire_processing(timers, sink, self.clock_ms)
+        self._fire_processing(timers, sink, self.clock_ms, key)
 
-    def _fire_processing(self, timers: TimerServiceLike, sink: Any, now: int) -> None:
-        store = self.store.load(timers, self.clock_ms)
+    def _fire_processing(self, timers: TimerServiceLike, sink: Any, now: int,
+                         key: KeyBytes) -> None:
+        store = self.store.load(timers, self.clock_ms, key)
         try:
             while due := store.pop_due(PROC, now):
                 for _, w in due:
                     self.driver.on_processing_timer(w, store, sink)
         finally:
-            store.save()
+            store.save(key)
