@@ -72,7 +72,7 @@ The store contract
 ``output_watermark``
     The watermark this operator has already published downstream (the minimum of its input
     watermark and its holds when last computed). A store that cannot hold the output watermark
-    (Flink) reports the input watermark here.
+    reports the input watermark here.
 ``processing_time``
     Processing time in ms (a scripted clock under TestStream).
 ``get_meta(window)``

@@ -21,7 +21,7 @@ What every run also checks, on top of the goldens:
   harness, which carries on (for harnesses with ``snapshot``/``restore``);
 * after the final watermark no state is left (for harnesses with ``is_empty``).
 
-A harness without watermark holds (``supports_holds = False``, e.g. Flink's) publishes its input
+A harness without watermark holds (``supports_holds = False``) publishes its input
 watermark as output watermark: its output-watermark goldens are not checked, and neither are
 pane stamps against the output watermark (a stamp behind it is exactly what lacking holds means;
 such a runner declares the missing capability).
