@@ -24,8 +24,9 @@ timers, expiry timers and event-time cleanups are Flink event-time timers at ``t
 fires at ``ts`` every item of the key due by ``ts`` runs, in order of time; at equal times user
 timers, then cleanups, then expiries. Processing time is Flink's wall clock (Flink
 processing-time timers) or, for scripted input, the script's clock reaching every key as
-clock ticks (:meth:`KeyedStateful.clock`). Pending event timers cannot hold Flink's output
-watermark (no watermark holds in Flink).
+clock ticks (:meth:`KeyedStateful.clock`). Pending event timers place no hold (the runner
+holds the watermark after groupings only, :mod:`.group_holds`): a user event timer's outputs
+carry its time ``t`` and leave before Flink forwards the watermark that passed ``t``.
 """
 
 from __future__ import annotations
