@@ -152,79 +152,56 @@ class DoFnCaller:
         i = len(values) - it.__length_hint__() - 1
         return user_error(self.label, values[i] if 0 <= i < len(values) else None, e)
 
-    def _map(self, rows: Rows) -> Rows:
-        f = self._call_fn()
+    def _apply(self, f: Any, rows: Rows, fill: Any) -> tuple[list, list | None]:
+        """``f`` over the values column: its results, and ``None`` when nothing failed, else a
+        mask of the values it did not fail on. Unguarded, the first failure is raised naming its
+        element; guarded, a failure goes to the error policy and ``fill`` takes its place."""
         values = rows.values
         if not self.errors.guarded:
             it = iter(values)
             try:
-                out = list(map(f, it))
+                return list(map(f, it)), None
             except Exception as e:
                 raise self._failed(values, it, e) from e
-            return Rows(out, rows.stamps, rows.windows, rows.panes)
-        out = []
+        out: list = []
         append = out.append
-        keep = None
+        ok = None
         handle, stamps = self.errors.handle, rows.stamps
         for i, v in enumerate(values):
             try:
                 append(f(v))
             except Exception as e:
                 handle(e, v, stamps[i])
-                append(None)
-                if keep is None:
-                    keep = [True] * len(values)
-                keep[i] = False
+                append(fill)
+                if ok is None:
+                    ok = [True] * len(values)
+                ok[i] = False
+        return out, ok
+
+    def _map(self, rows: Rows) -> Rows:
+        out, ok = self._apply(self._call_fn(), rows, None)
         res = Rows(out, rows.stamps, rows.windows, rows.panes)
-        return res if keep is None else res.take(keep)
+        return res if ok is None else res.take(ok)
 
     def _filter(self, rows: Rows) -> Rows:
-        f = self._call_fn()
-        values = rows.values
-        if not self.errors.guarded:
-            it = iter(values)
-            try:
-                keep = list(map(f, it))
-            except Exception as e:
-                raise self._failed(values, it, e) from e
-        else:
-            keep = []
-            append = keep.append
-            handle, stamps = self.errors.handle, rows.stamps
-            for i, v in enumerate(values):
-                try:
-                    append(f(v))
-                except Exception as e:
-                    handle(e, v, stamps[i])
-                    append(False)
+        keep, _ = self._apply(self._call_fn(), rows, False)
         return rows.take(keep)
 
     def _flat_map(self, rows: Rows) -> Rows:
         f = self._call_fn()
-        values = rows.values
-        if not self.errors.guarded:
-            it = iter(values)
-            try:
-                results = list(map(f, it))
-            except Exception as e:
-                raise self._failed(values, it, e) from e
-            if set(map(type, results)) <= _SEQUENCES:  # every result a list or tuple
-                lens = list(map(len, results))
-                out = rows.repeat_each(list(chain.from_iterable(results)), lens)
-            else:
-                out = self._flatten(rows, results)
+        if self.errors.guarded:  # a generator's failure is the element's: run it under the policy
+            call, materialise = f, self._materialise
+
+            def f(v: Any) -> Any:
+                res = call(v)
+                if res is not None and type(res) not in _SEQUENCES:
+                    res = materialise(v, res)
+                return res
+        results, _ = self._apply(f, rows, None)
+        if set(map(type, results)) <= _SEQUENCES:  # every result a list or tuple
+            lens = list(map(len, results))
+            out = rows.repeat_each(list(chain.from_iterable(results)), lens)
         else:
-            results = []
-            handle, stamps = self.errors.handle, rows.stamps
-            for i, v in enumerate(values):
-                try:
-                    res = f(v)
-                    if res is not None and type(res) not in _SEQUENCES:
-                        res = self._materialise(v, res)
-                except Exception as e:
-                    handle(e, v, stamps[i])
-                    res = None
-                results.append(res)
             out = self._flatten(rows, results)
         if not _SPECIAL.isdisjoint(map(type, out.values)):
             out = self._special_outputs(rows, results)
