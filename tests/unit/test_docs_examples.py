@@ -1,15 +1,12 @@
 """Every ```python block of README.md and docs/*.md runs on the direct runner without error, as
 ``__main__`` (a block's ``if __name__ == "__main__":`` part runs too), in a fresh working
-directory, with ``sys.argv`` holding the file's name only.
+directory, with ``sys.argv`` holding the file's name only. The markers are described in
+``tests/support/doc_blocks.py``:
 
-Markers, on the line right before a block's opening fence:
-
-- ``<!-- needs-broker -->``: the block runs against the test session's local broker (the
+- a block marked ``<!-- needs-broker -->`` runs against the test session's local broker (the
   ``kafka_broker`` fixture; its address replaces ``127.0.0.1:9092``, which the block must use)
-  and is marked ``broker``.
-- ``<!-- output -->`` before a ```text block: what the python block before it prints. The test
-  checks the printed lines are exactly these, in any order (a pipeline's outputs have no order
-  across keys and windows; the lines themselves must match).
+  and is marked ``broker``;
+- a block followed by an ``<!-- output -->`` block must print exactly those lines, in any order.
 
 A block that is not meant to run as Python (a shell session, an error message, a JSON record)
 uses another fence (```bash, ```text, ```json or a bare one).
@@ -17,66 +14,15 @@ uses another fence (```bash, ```text, ```json or a bare one).
 
 from __future__ import annotations
 
-import re
+import os
 import sys
 import tempfile
-from pathlib import Path
 
-import attrs
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-README = ROOT / "README.md"
-DOC_ADDRESS = "127.0.0.1:9092"
-FENCE = re.compile(r"^```([A-Za-z]*)\n(.*?)^```[ \t]*$", flags=re.S | re.M)
-MARKER = re.compile(r"<!-- ([a-z-]+) -->\n\Z")
-MARKERS = ("needs-broker", "output")  # others (README's main-command, ...) mark other blocks
-
-
-@attrs.frozen
-class Block:
-    path: Path
-    line: int
-    code: str
-    broker: bool
-    output: tuple[str, ...] | None  # the lines it prints, when the doc shows them
-
-    @property
-    def id(self) -> str:
-        return f"{self.path.name}:{self.line}"
-
-
-def _marker(text: str, start: int) -> str | None:
-    m = MARKER.search(text, 0, start)
-    return None if m is None else m.group(1)
-
-
-def blocks_of(path: Path) -> list[Block]:
-    """The python blocks of one Markdown file, with their markers and shown output."""
-    text = path.read_text(encoding="utf-8")
-    found: list[Block] = []
-    for m in FENCE.finditer(text):
-        lang, body = m.group(1), m.group(2)
-        marker = _marker(text, m.start())
-        if marker == "output":
-            if lang != "text" or not found or found[-1].output is not None:
-                raise ValueError(f"{path.name}: <!-- output --> must mark a ```text block "
-                                 "that follows a python block")
-            found[-1] = attrs.evolve(found[-1], output=tuple(body.splitlines()))
-        elif lang == "python":
-            if marker not in (None, "needs-broker"):
-                raise ValueError(f"{path.name}: unknown marker <!-- {marker} --> before a "
-                                 f"python block; known: {MARKERS}")
-            line = text[: m.start(2)].count("\n") + 1
-            found.append(Block(path, line, body, marker == "needs-broker", None))
-        elif marker in MARKERS:
-            raise ValueError(f"{path.name}: <!-- {marker} --> before a ```{lang} block")
-    return found
-
-
-DOC_FILES = sorted(DOCS.glob("*.md")) + [README]
-BLOCKS = [b for path in DOC_FILES for b in blocks_of(path)]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "support"))
+from doc_blocks import BLOCKS, DOC_ADDRESS, DOC_FILES, DOCS, README, blocks_of, run_block  # noqa: E402
 
 
 def _params():
@@ -92,12 +38,21 @@ def test_every_doc_is_collected():
     by_file = {p.name: [b for b in BLOCKS if b.path == p] for p in DOC_FILES}
     assert len(by_file["concepts.md"]) >= 10
     assert [b.broker for b in by_file["README.md"]] == [False, True]
-    assert any(b.output for b in BLOCKS)
+    assert by_file["README.md"][0].output == ("('alice', 160.0)", "('bob', 9800.0)")
 
 
-def _run(block: Block, code: str | None = None) -> None:
-    source = block.code if code is None else code
-    exec(compile(source, str(block.path) + f":{block.line}", "exec"), {"__name__": "__main__"})
+def test_markers_are_checked(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- output -->\n```text\n1\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="must mark a ```text block that follows a python"):
+        blocks_of(doc)
+    doc.write_text("<!-- needs-brokr -->\n```python\nx = 1\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown marker <!-- needs-brokr -->"):
+        blocks_of(doc)
+    doc.write_text("```python\nprint(1)\n```\n\n<!-- output -->\n```text\n1\n```\n",
+                   encoding="utf-8")
+    [block] = blocks_of(doc)
+    assert (block.code, block.line, block.broker, block.output) == ("print(1)\n", 2, False, ("1",))
 
 
 def _isolate(monkeypatch, tmp_path, name: str) -> None:
@@ -116,7 +71,7 @@ def test_block_runs(block, monkeypatch, tmp_path, request, capsys):
         code = code.replace(DOC_ADDRESS, servers)
     else:
         assert DOC_ADDRESS not in code, "a block that talks to a broker needs <!-- needs-broker -->"
-    _run(block, code)
+    run_block(block, code)
     if block.output is not None:
         printed = capsys.readouterr().out.splitlines()
         assert sorted(printed) == sorted(block.output)
@@ -155,7 +110,7 @@ def test_readme_kafka_example_prints_its_result_every_time_it_runs(kafka_broker,
     _isolate(monkeypatch, tmp_path, "README.md")
     # the other test ran this block already in this session, or not: read what is new either way
     for _ in range(2):
-        _run(block, code)
+        run_block(block, code)
         out = capsys.readouterr().out.splitlines()
         assert sorted(out[:-1]) == ["('alice', 120.0)", "('alice', 40.0)", "('bob', 9800.0)"]
         assert out[-1] == "dead letters: 1"
