@@ -68,6 +68,10 @@ class ParDo(PrimitiveTransform):
         for t in tags:
             if not isinstance(t, str):
                 raise PipelineConstructionError(f"ParDo.with_outputs: tags must be strings, got {t!r}")
+        if main is not None and main in tags:
+            raise PipelineConstructionError(
+                f"ParDo.with_outputs: the main output's name {main!r} is also a tag; name it apart"
+            )
         self.output_tags = tuple(tags)
         self.main_tag = main
         return self
@@ -99,7 +103,7 @@ class ParDo(PrimitiveTransform):
                 "in a stateless ParDo before it, or keep the values in state"
             )
         main = p.new_pcollection(node, pcoll.windowing, pcoll.is_bounded)
-        if not self.output_tags:
+        if not self.output_tags and self.main_tag is None:
             return main
         tagged = {t: p.new_pcollection(node, pcoll.windowing, pcoll.is_bounded, tag=t) for t in self.output_tags}
-        return DoOutputsTuple(main, tagged)
+        return DoOutputsTuple(main, tagged, self.main_tag)

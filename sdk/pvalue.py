@@ -46,14 +46,17 @@ class PCollection:
 
 
 class DoOutputsTuple:
-    """The outputs of ``ParDo(...).with_outputs(...)``: ``.main``, ``["tag"]`` or ``.tag``."""
+    """The outputs of ``ParDo(...).with_outputs(...)``: ``.main``, ``["tag"]`` or ``.tag``; as in
+    Beam, ``with_outputs(..., main="name")`` names the main output too (``["name"]``, ``.name``)."""
 
-    def __init__(self, main: PCollection, tagged: dict[str, PCollection]) -> None:
+    def __init__(self, main: PCollection, tagged: dict[str, PCollection],
+                 main_tag: str | None = None) -> None:
         self.main = main
         self._tagged = tagged
+        self._main_tag = main_tag
 
     def __getitem__(self, tag: str | None) -> PCollection:
-        if tag is None:
+        if tag is None or tag == self._main_tag:
             return self.main
         try:
             return self._tagged[tag]
@@ -65,6 +68,8 @@ class DoOutputsTuple:
     def __getattr__(self, tag: str) -> PCollection:
         if tag.startswith("_"):
             raise AttributeError(tag)
+        if tag == self._main_tag:
+            return self.main
         try:
             return self._tagged[tag]
         except KeyError:

@@ -260,6 +260,21 @@ def test_side_output_unpacking():
     assert (sorted(a.values()), sorted(b.values()), c.values()) == ([2], [1, 3], [3])
 
 
+def test_main_output_by_its_name():
+    """As in Beam, with_outputs(..., main="even") names the main output: res.even, res["even"]
+    and res.main are one PCollection; with main= alone the result is a tuple too."""
+    p = pipeline()
+    res = p | fl.Create([1, 2, 4]) | fl.ParDo(Parity()).with_outputs("odd", main="even")
+    assert res.even is res["even"] is res.main
+    only = p | "Only" >> fl.Create([4]) | "P" >> fl.ParDo(Parity()).with_outputs(main="all")
+    assert only["all"] is only.main
+    even, everything = collect(res.even, "Even"), collect(only.all, "All")
+    p.run()
+    assert (sorted(even.values()), everything.values()) == ([2, 4], [4])
+    with pytest.raises(fl.PipelineConstructionError, match="main output's name 'odd' is also"):
+        fl.ParDo(Parity()).with_outputs("odd", main="odd")
+
+
 def test_flatten():
     p = pipeline()
     a = p | "A" >> fl.Create([1, 2])
