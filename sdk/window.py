@@ -10,6 +10,7 @@ Sizes are given in seconds as in Beam; window bounds are kept in integer millise
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -144,15 +145,18 @@ def is_expired(window: BoundedWindow, allowed_lateness_ms: int, watermark: int) 
     return expiry_time(window, allowed_lateness_ms) < watermark
 
 
-def expired_below(watermark: int, allowed_lateness_ms: int) -> int:
+def expired_below(watermark: int, allowed_lateness_ms: int) -> float:
     """The windows whose max timestamp is below this have expired at ``watermark``, the others
-    have not (:func:`is_expired` on plain numbers; at the end of time every window has).
+    have not (:func:`is_expired` on plain numbers; at the end of time every window has, those
+    ending after it included: infinity).
 
     >>> expired_below(60_000, 5_000), is_expired(IntervalWindow(0, 55_000), 5_000, 60_000)
     (55000, True)
+    >>> expired_below(MAX_TIMESTAMP_MS, 0) > MAX_TIMESTAMP_MS + 86_400_000 * 365
+    True
     """
     if watermark >= MAX_TIMESTAMP_MS:
-        return MAX_TIMESTAMP_MS + 1
+        return math.inf
     return watermark - allowed_lateness_ms
 
 

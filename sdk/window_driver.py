@@ -164,6 +164,7 @@ from typing import Any, Protocol
 
 from fluvial.combine import CombineFn, CombineFnError
 from fluvial.pane import PaneInfo, PaneTiming
+from fluvial.timeutil import MAX_TIMESTAMP_MS
 from fluvial.triggers import ROOT, AccumulationMode, DefaultTrigger
 from fluvial.window import expiry_time
 from fluvial.windowing import TimestampCombiner, Windowing
@@ -428,17 +429,23 @@ class WindowDriver:
 
     def end_of_window_pane(self, window: Any) -> tuple[PaneInfo, int]:
         """The pane info and timestamp the default trigger gives ``window``'s first pane when
-        every element arrived on time and the watermark passes the window's end: what a fast
-        path emitting one result per window at its end must produce. Only for the default
-        trigger with the OUTPUT_AT_EOW timestamp combiner."""
+        every element arrived on time and the watermark reached the window's end: what a fast
+        path emitting one result per window at its end must produce. A window ending after the
+        end of time (its max timestamp at or past ``MAX_TIMESTAMP_MS``) is never passed by the
+        watermark: its pane comes when the input ends and the window expires, EARLY and last.
+        Only for the default trigger with the OUTPUT_AT_EOW timestamp combiner."""
         if not isinstance(self.trigger, DefaultTrigger) or not self.eow:
             raise ValueError("end_of_window_pane needs the default trigger and OUTPUT_AT_EOW")
         meta = WindowMeta()
         meta.has_new = meta.ontime_pending = True
-        meta.hold = window.max_timestamp_ms
-        wm = window.max_timestamp_ms + 1  # the first watermark past the window's end
-        timing = self._timing(window, meta, EOW, wm)
-        pane = PaneInfo(True, self.is_expired(window, wm), timing, 0, 0)
+        meta.hold = end = window.max_timestamp_ms
+        if end < MAX_TIMESTAMP_MS:
+            wm, reason = end + 1, EOW  # the first watermark past the window's end
+        else:
+            wm, reason = MAX_TIMESTAMP_MS, GC  # the end of input
+        timing = self._timing(window, meta, reason, wm)
+        nonspec = -1 if timing is PaneTiming.EARLY else 0
+        pane = self._pane(True, self.is_expired(window, wm), timing, 0, nonspec)
         return pane, self.pane_timestamp(window, meta)
 
     # -- elements -----------------------------------------------------------------------------
@@ -490,7 +497,9 @@ class WindowDriver:
                          sink: PaneSink) -> None:
         """Elements of the bound key in ``window``, in arrival order, handed over at once while
         the watermarks and processing time stand still: the same as
-        ``process_element(v, t, [window])`` for each in turn. Non-merging window fns only."""
+        ``process_element(v, t, [window])`` for each in turn, up to the regrouping a CombineFn's
+        contract allows (``add_inputs`` may add the run at once: a float sum can differ in its
+        last bits, as between runners). Non-merging window fns only."""
         if self.merging:
             raise ValueError("process_elements is for non-merging window fns")
         n = len(values)

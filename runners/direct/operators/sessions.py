@@ -42,7 +42,7 @@ from fluvial import metrics as m
 from fluvial.combiners import CountCombineFn, SumCombineFn
 from fluvial.errors import NotKeyedError, bounded_repr
 from fluvial.pane import NO_FIRING
-from fluvial.timeutil import MIN_TIMESTAMP_MS
+from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window import IntervalWindow, Sessions, expired_below
@@ -295,15 +295,18 @@ class SessionsOperator(Operator):
         fn = self.combine_fn
         window = IntervalWindow(s.start, s.end)
         s.start = None  # fired: a stale heap entry of it is skipped
+        pane = self.pane
+        if s.end > MAX_TIMESTAMP_MS:  # ends after the end of time: its pane as the input ends
+            pane = self.driver.end_of_window_pane(window)[0]
         try:
             value = s.contents if fn is None else fn.extract_output(s.contents)
         except Exception as e:  # noqa: BLE001 - the CombineFn's: this pane is dropped
             payload = {"key": key, "window": repr(window), "error_in": "extract_output"}
             self.errors.handle(e, payload, s.end - 1, where=(
                 f"in extract_output of key {bounded_repr(key)}, window {window!r}, when its "
-                f"{self.pane.timing.value} pane fired"))
+                f"{pane.timing.value} pane fired"))
             return
-        out.append(WindowedValue((key, value), s.end - 1, (window,), self.pane))
+        out.append(WindowedValue((key, value), s.end - 1, (window,), pane))
 
     # checkpoints ----------------------------------------------------------------------------
     def snapshot(self) -> Any:
