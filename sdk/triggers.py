@@ -63,6 +63,20 @@ class Trigger:
 
     is_once: bool = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that changes how a trigger counts or fires, without saying how that bounds
+        its batches, gets the element-at-a-time defaults of :meth:`quiet` and
+        :meth:`on_elements` back (a subclass of ``AfterCount`` with its own ``should_fire``
+        must not inherit ``AfterCount``'s arithmetic)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__:  # the built-in triggers state their bounds themselves
+            return
+        own = vars(cls)
+        if "quiet" not in own and own.keys() & {"on_element", "should_fire", "on_fire"}:
+            cls.quiet = Trigger.quiet  # type: ignore[method-assign]
+        if "on_elements" not in own and "on_element" in own:
+            cls.on_elements = Trigger.on_elements  # type: ignore[method-assign]
+
     def subtriggers(self) -> Sequence[Trigger]:
         return ()
 

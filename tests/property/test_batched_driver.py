@@ -130,7 +130,24 @@ def test_batches_give_the_panes_of_single_elements(script, store):
     assert drive(script, make, batched=True) == drive(script, make, batched=False)
 
 
+class AtTwo(AfterCount):
+    """A user's AfterCount firing at two elements whatever its count: it states no bound on
+    its batches, so the driver must not take AfterCount's (``count`` minus those seen)."""
+
+    def should_fire(self, path, st, window, ctx):
+        return st.get(path, 0) >= 2
+
+
+class CountsTwice(AfterCount):
+    """A user's AfterCount counting each element twice: ``on_elements`` must not add ``n``."""
+
+    def on_element(self, path, st, window, ctx):
+        st[path] = st.get(path, 0) + 2
+
+
 COMPOSITES = [
+    Repeatedly(AtTwo(5)),
+    Repeatedly(CountsTwice(4)),
     Repeatedly(AfterAll(AfterCount(2), AfterProcessingTime(3))),
     Repeatedly(AfterEach(AfterCount(2), AfterCount(3))),
     OrFinally(Repeatedly(AfterCount(2)), AfterCount(5)),
