@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fluvial.errors import NotKeyedError, UnhashableKeyError
+from fluvial.errors import UnhashableKeyError
 from fluvial.runners.common.failures import user_error
 from fluvial.runners.common.keys import as_kv
 
-__all__ = ["as_kv", "not_keyed", "unhashable_key", "user_error"]
-
-
-def not_keyed(label: str, value: Any, what: str) -> NotKeyedError:
-    return NotKeyedError(label, value, what)
+__all__ = ["as_kv", "unhashable_key", "user_error"]
 
 
 def unhashable_key(label: str, value: Any) -> UnhashableKeyError:

@@ -151,7 +151,6 @@ class SlicedCombineOperator(Operator):
             if self.kind is not None:
                 self._columns(batch.keys, batch.values, batch.timestamps)
                 return
-            batch = as_rows(batch)
         rows = as_rows(batch)
         if not rows:
             return

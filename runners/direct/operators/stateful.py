@@ -208,6 +208,7 @@ class StatefulParDoOperator(Operator):
         if bound is None:
             bound = self.bindings[w] = {}
         get, cells = bound.get, self.cells
+        late = driver.expiry(w) < self.watermark  # the window expired: its elements are dropped
         for kv, t in zip(values, stamps):
             if type(kv) is not tuple or len(kv) != 2:
                 kv = self._kv(kv, t)
@@ -220,6 +221,9 @@ class StatefulParDoOperator(Operator):
                 self.caller.errors.handle(unhashable_key(label, kv), kv, t)
                 continue
             if got is None:
+                if late:  # as process_bound would, before any storage is made for the key
+                    out.dropped("dropped_due_to_lateness", 1)
+                    continue
                 store = _Bound(self, key, w)
                 got = (binding(key, w, store), cells[(key, w)])
                 if not bound:
