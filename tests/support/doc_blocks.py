@@ -49,11 +49,14 @@ def blocks_of(path: Path) -> list[Block]:
     """The python blocks of one Markdown file, with their markers and shown output."""
     text = path.read_text(encoding="utf-8")
     found: list[Block] = []
+    previous = None  # the language of the block before this one
     for m in FENCE.finditer(text):
         lang, body = m.group(1), m.group(2)
         marker = _marker(text, m.start())
+        if lang in ("py", "python3", "Python"):
+            raise ValueError(f"{path.name}: a ```{lang} block would not run: write ```python")
         if marker == "output":
-            if lang != "text" or not found or found[-1].output is not None:
+            if lang != "text" or previous != "python" or found[-1].output is not None:
                 raise ValueError(f"{path.name}: <!-- output --> must mark a ```text block "
                                  "that follows a python block")
             found[-1] = attrs.evolve(found[-1], output=tuple(body.splitlines()))
@@ -65,6 +68,7 @@ def blocks_of(path: Path) -> list[Block]:
             found.append(Block(path, line, body, marker == "needs-broker", None))
         elif marker in MARKERS:
             raise ValueError(f"{path.name}: <!-- {marker} --> before a ```{lang} block")
+        previous = lang
     return found
 
 

@@ -53,6 +53,14 @@ def test_markers_are_checked(tmp_path):
                    encoding="utf-8")
     [block] = blocks_of(doc)
     assert (block.code, block.line, block.broker, block.output) == ("print(1)\n", 2, False, ("1",))
+    # an output block shows the block right before it, which must be python
+    doc.write_text("```python\nprint(1)\n```\n\n```bash\necho 2\n```\n\n<!-- output -->\n"
+                   "```text\n2\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="must mark a ```text block that follows a python"):
+        blocks_of(doc)
+    doc.write_text("```py\nprint(2)\n```\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="a ```py block would not run: write ```python"):
+        blocks_of(doc)
 
 
 def _isolate(monkeypatch, tmp_path, name: str) -> None:
