@@ -435,7 +435,8 @@ class WindowDriver:
         watermark: its pane comes when the input ends and the window expires, EARLY and last.
         Only for the default trigger with the OUTPUT_AT_EOW timestamp combiner."""
         if not isinstance(self.trigger, DefaultTrigger) or not self.eow:
-            raise ValueError("end_of_window_pane needs the default trigger and OUTPUT_AT_EOW")
+            raise ValueError("end_of_window_pane needs the default trigger and OUTPUT_AT_EOW "
+                             "(Windowing.one_pane_per_window)")
         meta = WindowMeta()
         meta.has_new = meta.ontime_pending = True
         meta.hold = end = window.max_timestamp_ms

@@ -46,6 +46,20 @@ class Windowing:
             and self.allowed_lateness_ms == 0
         )
 
+    @property
+    def one_pane_per_window(self) -> bool:
+        """Whether each window gets one pane, when the watermark passes its end (or, for a
+        window ending after the end of time, when the input ends), stamped with its end: the
+        default trigger, no allowed lateness (a later element is dropped, not a late pane) and
+        ``OUTPUT_AT_EOW``. A runner may then compute a window's result once, as it fires,
+        with the pane :meth:`fluvial.window_driver.WindowDriver.end_of_window_pane` gives.
+
+        >>> Windowing().one_pane_per_window, Windowing(allowed_lateness_ms=1).one_pane_per_window
+        (True, False)
+        """
+        return (isinstance(self.trigger, DefaultTrigger) and self.allowed_lateness_ms == 0
+                and self.timestamp_combiner is TimestampCombiner.OUTPUT_AT_EOW)
+
     @classmethod
     def build(
         cls,

@@ -48,11 +48,10 @@ from fluvial.combiners import (
 )
 from fluvial.errors import FluvialError, UserCodeError
 from fluvial.runners.common.keys import checked_kv
-from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window import FixedWindows, IntervalWindow, SlidingWindows
 from fluvial.window_driver import WindowDriver
-from fluvial.windowing import TimestampCombiner, Windowing
+from fluvial.windowing import Windowing
 
 from .records import ClockTick
 
@@ -68,8 +67,7 @@ def java_kind(windowing: Windowing, combine_fn: Any) -> str | None:
     fn = windowing.window_fn
     if type(fn) not in (FixedWindows, SlidingWindows):
         return None
-    if (not isinstance(windowing.trigger, DefaultTrigger) or windowing.allowed_lateness_ms != 0
-            or windowing.timestamp_combiner is not TimestampCombiner.OUTPUT_AT_EOW):
+    if not windowing.one_pane_per_window:
         return None
     return BUILT_INS.get(type(combine_fn))
 

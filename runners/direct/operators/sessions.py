@@ -43,11 +43,10 @@ from fluvial.combiners import CountCombineFn, SumCombineFn
 from fluvial.errors import NotKeyedError, bounded_repr
 from fluvial.pane import NO_FIRING
 from fluvial.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
-from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window import IntervalWindow, Sessions, expired_below
 from fluvial.window_driver import WindowDriver
-from fluvial.windowing import TimestampCombiner, Windowing
+from fluvial.windowing import Windowing
 
 from ..rows import as_rows
 from .base import Operator
@@ -78,10 +77,7 @@ class _Session:
 def can_sessionize(windowing: Windowing) -> bool:
     """Whether WindowInto(``windowing``) + a grouping may run here."""
     return (
-        type(windowing.window_fn) is Sessions
-        and isinstance(windowing.trigger, DefaultTrigger)
-        and windowing.allowed_lateness_ms == 0
-        and windowing.timestamp_combiner is TimestampCombiner.OUTPUT_AT_EOW
+        type(windowing.window_fn) is Sessions and windowing.one_pane_per_window
     )
 
 

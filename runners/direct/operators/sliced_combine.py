@@ -45,10 +45,9 @@ from fluvial import metrics as m
 from fluvial.columnar import ColumnBatch
 from fluvial.combine import CombineFn
 from fluvial.errors import NotKeyedError, bounded_repr
-from fluvial.triggers import DefaultTrigger
 from fluvial.values import WindowedValue
 from fluvial.window_driver import WindowDriver
-from fluvial.windowing import TimestampCombiner, Windowing
+from fluvial.windowing import Windowing
 
 from ..rows import as_rows
 from .base import Operator
@@ -70,9 +69,7 @@ def can_slice(windowing: Windowing, combine_fn: Any) -> bool:
     sl = windowing.window_fn.slicing()
     return (
         sl is not None
-        and isinstance(windowing.trigger, DefaultTrigger)
-        and windowing.allowed_lateness_ms == 0
-        and windowing.timestamp_combiner is TimestampCombiner.OUTPUT_AT_EOW
+        and windowing.one_pane_per_window
         and (combine_fn is None or sl.per_window == 1 or can_merge(combine_fn))
     )
 
