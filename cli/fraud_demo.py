@@ -43,7 +43,7 @@ from fluvial.errors import FluvialError
 from fluvial.examples import fraud_detection as fraud
 from fluvial.transforms import Map
 from fluvial.transforms.kafka import ReadFromKafka
-from fluvial.transforms.kafka.client import create_topics
+from fluvial.transforms.kafka.topics import create_topics
 
 DEFAULT_EVENTS = 20_000
 DEFAULT_ACCOUNTS = 200

@@ -183,12 +183,13 @@ def node_policy(transform_policy: str | None, options: Any, label: str, handles_
 
 def dead_letter_users(pipeline: Pipeline, options: Any = None) -> list[str]:
     """Labels of the transforms that may produce dead letters: ParDos, GroupByKeys and
-    CombinePerKeys whose own policy is ``"dead_letter"``, and Reads whose source declares
-    ``on_error = "dead_letter"``; with the pipeline option ``--on-error dead_letter``,
-    ``["--on-error dead_letter"]`` as well."""
+    CombinePerKeys whose own policy is ``"dead_letter"``, and Reads whose source (Writes whose
+    sink) declares ``on_error = "dead_letter"``; with the pipeline option ``--on-error
+    dead_letter``, ``["--on-error dead_letter"]`` as well."""
     from fluvial.combine import CombinePerKey
     from fluvial.gbk import GroupByKey
     from fluvial.pardo import ParDo
+    from fluvial.sink import Write
     from fluvial.source import Read
 
     options = pipeline.options if options is None else options
@@ -201,6 +202,8 @@ def dead_letter_users(pipeline: Pipeline, options: Any = None) -> list[str]:
             own = t.on_error
         elif isinstance(t, Read):
             own = getattr(t.source, "on_error", None)
+        elif isinstance(t, Write):
+            own = getattr(t.sink, "on_error", None)
         else:
             continue
         if own == "dead_letter":

@@ -111,6 +111,12 @@ class SideInputError(FluvialError, ValueError):
     not (key, value) pairs for AsDict); the message names the transform and the side input."""
 
 
+class ConfigurationError(FluvialError):
+    """The pipeline's configuration does not fit its environment, found while it runs (e.g. a
+    broker refused the credentials). Restarting does not change it, so the restart strategy
+    never retries it; the message names the transform and the setting to fix."""
+
+
 class RunnerNotFoundError(FluvialError):
     """An unknown runner name, or a runner whose extra is not installed."""
 

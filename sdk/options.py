@@ -105,7 +105,15 @@ def _check_ahead(_: Any, attribute: Any, value: Any) -> None:
             f"pipeline options: {attribute.name} must be seconds >= 0 or None, got {value!r}")
 
 
-_CHOICES = {"on_error": ("fail", "dead_letter", "skip"), "progress": ("auto", "on", "off")}
+def _positive_float(s: str) -> float:
+    v = float(s)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+    return v
+
+
+_CHOICES = {"on_error": ("fail", "dead_letter", "skip"), "progress": ("auto", "on", "off"),
+            "kafka_client": ("auto", "confluent", "kafka-python")}
 _RUNNER_FLAGS_DEST = "fluvial_runner_flags"
 
 
@@ -165,6 +173,14 @@ def _add_core_options(p: Any) -> None:
                            "checkpoint up to this many times")
     _add(p, "--restart-delay", dest="restart_delay", type=_non_negative_float, default=1.0,
          metavar="SECONDS", help="seconds to wait before each restart")
+    _add(p, "--kafka-client", dest="kafka_client", default="auto",
+         choices=_CHOICES["kafka_client"],
+         help="the Kafka client of Kafka transforms that set no client=: confluent "
+              "(librdkafka, fluvial[kafka]), kafka-python, or auto (confluent when installed)")
+    _add(p, "--kafka-broker-timeout", dest="kafka_broker_timeout", type=_positive_float,
+         default=60.0, metavar="SECONDS",
+         help="Kafka transforms that set no broker_timeout= fail when their brokers have not "
+              "answered for this long (retrying meanwhile); --restart-attempts then applies")
 
 
 def _add_runner_flags(p: argparse.ArgumentParser, flags: Sequence[RunnerFlag]) -> None:
@@ -220,6 +236,8 @@ class PipelineOptions:
     progress: str = attrs.field(default="auto", validator=lambda _, a, v: _one_of(a.name, v))
     restart_attempts: int = 0
     restart_delay: float = 1.0
+    kafka_client: str = attrs.field(default="auto", validator=lambda _, a, v: _one_of(a.name, v))
+    kafka_broker_timeout: float = 60.0
     extra_args: tuple[str, ...] = ()
     args: argparse.Namespace = attrs.field(factory=argparse.Namespace, hash=False)
 

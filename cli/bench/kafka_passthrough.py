@@ -105,7 +105,7 @@ def run(events: int, delivery: str = "both") -> dict[str, Any]:
     """Start a broker, produce ``events`` records, time the plain loop and fluvial's pipeline
     (at-least-once, and exactly-once with ``delivery`` "exactly_once" or "both")."""
     from fluvial.cli.localbroker import LocalBroker
-    from fluvial.transforms.kafka.client import create_topics
+    from fluvial.transforms.kafka.topics import create_topics
 
     modes = ["at_least_once", "exactly_once"] if delivery == "both" else [delivery]
     with LocalBroker() as b:

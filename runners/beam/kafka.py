@@ -1,4 +1,5 @@
-"""ReadFromKafka on Beam without Java: kafka-python inside a splittable DoFn.
+"""ReadFromKafka on Beam without Java: a Kafka client (confluent-kafka or kafka-python, chosen
+as on the direct runner: ``client=`` or ``--kafka-client``) inside a splittable DoFn.
 
 ``Impulse -> plan -> read``:
 
@@ -12,7 +13,8 @@
   claims each record's offset before emitting it, at the record's timestamp (or
   ``timestamp_fn``), deserialized; records that fail to deserialize follow the source's error
   policy through the same :class:`~fluvial.source.SourceContext` as on the direct runner, so a
-  dead-letter record carries topic, partition, offset, raw key and payload.
+  dead-letter record carries topic, partition, offset, raw key and payload, and the user's
+  label of the read (``"Orders"``, not ``"Orders/Read"``).
 
 Only bounded reads (``stop="end"`` or a stop offset per partition): see
 :func:`check_bounded`.
@@ -79,64 +81,47 @@ class _WallClock:
         return int(time.time() * 1000)
 
 
-def _consumer(cfg: dict[str, Any], label: str) -> Any:
-    from kafka import KafkaConsumer
+def _consumer(cfg: dict[str, Any], label: str, options: Any) -> Any:
+    from fluvial.transforms.kafka.reader import open_consumer
 
-    from fluvial.transforms.kafka.client import connect
-
-    return connect(
-        KafkaConsumer, label, cfg["bootstrap_servers"], cfg["connect_timeout"],
-        group_id=cfg["group_id"], enable_auto_commit=False, auto_offset_reset="earliest",
-        isolation_level=cfg["isolation_level"], max_poll_records=cfg["max_poll_records"],
-        fetch_max_bytes=cfg["fetch_max_bytes"],
-        max_partition_fetch_bytes=cfg["max_partition_fetch_bytes"],
-        client_id=cfg["client_id"], **cfg["consumer_config"],
-    )
+    return open_consumer(cfg, label, options)
 
 
 class PlanKafkaReadFn(beam.DoFn):
     """Impulse -> one PartitionRange per partition with records to read."""
 
-    def __init__(self, cfg: dict[str, Any], label: str) -> None:
+    def __init__(self, cfg: dict[str, Any], label: str, options: Any = None) -> None:
         self.cfg = cfg
         self.label = label
+        self.options = options
 
     def process(self, _impulse):
-        from kafka import TopicPartition
-
-        from fluvial.transforms.kafka.client import KafkaIOError, ensure_topics
+        from fluvial.transforms.kafka.errors import KafkaIOError
         from fluvial.transforms.kafka.offsets import end_offsets, start_offsets
+        from fluvial.transforms.kafka.reader import read_partitions
 
         cfg = self.cfg
-        consumer = _consumer(cfg, self.label)
+        timeout = cfg["connect_timeout"]
+        consumer = _consumer(cfg, self.label, self.options)
         try:
-            topics = cfg["topics"] or sorted({t for t, _ in cfg["partitions"]})
-            ensure_topics(self.label, consumer, topics, cfg["create_partitions"],
-                          cfg["bootstrap_servers"], cfg["connect_timeout"])
-            if cfg["partitions"]:
-                tps = [TopicPartition(t, p) for t, p in cfg["partitions"]]
-            else:
-                tps = [TopicPartition(t, p) for t in topics
-                       for p in sorted(consumer.partitions_for_topic(t))]
-            consumer.assign(tps)
+            tps = read_partitions(cfg, self.label, consumer)
             stop = cfg["stop"]
             if stop == "end":
-                ends = end_offsets(consumer, tps)
+                ends = end_offsets(consumer, tps, timeout=timeout)
             else:
-                missing = [f"{tp.topic}/{tp.partition}" for tp in tps
-                           if (tp.topic, tp.partition) not in stop]
+                missing = [f"{t}/{p}" for t, p in tps if (t, p) not in stop]
                 if missing:
                     raise KafkaIOError(
                         f"transform '{self.label}': stop gives no offset for partition(s) "
                         f"{', '.join(missing)}; on Beam a bounded read needs a stop offset for "
                         "every partition it reads (or stop='end')")
-                ends = {tp: int(stop[(tp.topic, tp.partition)]) for tp in tps}
-            starts = start_offsets(consumer, tps, cfg["start"], ends)
+                ends = {tp: int(stop[tp]) for tp in tps}
+            starts = start_offsets(consumer, tps, cfg["start"], ends, timeout)
         finally:
-            consumer.close(autocommit=False)
+            consumer.close()
         for tp in tps:
             if starts[tp] < ends[tp]:
-                yield PartitionRange(tp.topic, tp.partition, starts[tp], ends[tp])
+                yield PartitionRange(tp[0], tp[1], starts[tp], ends[tp])
 
 
 class _OffsetRanges(RestrictionProvider):
@@ -154,8 +139,9 @@ class _OffsetRanges(RestrictionProvider):
 
 class ReadKafkaPartitionFn(beam.DoFn):
     """Reads the claimed offsets of one partition (a splittable DoFn); one consumer per DoFn
-    instance. Gives up with a clear error when no record arrives for ``connect_timeout``
-    seconds while offsets remain (the broker lost them, or they are not readable)."""
+    instance. Gives up with a clear error when no record arrives for ``broker_timeout``
+    seconds (the transform's, else ``--kafka-broker-timeout``) while offsets remain (the broker
+    is gone or lost them, or they are not readable)."""
 
     def __init__(self, cfg: dict[str, Any], label: str, options: Any) -> None:
         self.cfg = cfg
@@ -187,75 +173,81 @@ class ReadKafkaPartitionFn(beam.DoFn):
         return self._read(element, tracker)
 
     def _read(self, element: PartitionRange, tracker: Any):
-        from kafka import TopicPartition
+        from fluvial.transforms.kafka.liveness import broker_timeout
 
         if not getattr(self, "ready", False):
             install_bridge()
             self._serde()
+        label = self.label
         if self.consumer is None:
-            self.consumer = _consumer(self.cfg, self.label)
+            self.consumer = _consumer(self.cfg, label, self.options)
         consumer = self.consumer
-        tp = TopicPartition(element.topic, element.partition)
+        tp = (element.topic, element.partition)
         start = tracker.current_restriction().start
-        consumer.assign([tp])
-        consumer.seek(tp, start)
+        consumer.assign({tp: start})
         dead: list = []
-        ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE, dead.append)
-        idle_limit = self.cfg["connect_timeout"]
+        ctx = SourceContext(self.options, _WallClock(), label, STEP_BRIDGE, dead.append)
+        idle_limit = broker_timeout(self.cfg.get("broker_timeout"), self.options)
         last_progress = time.monotonic()
+        offset = consumer.access.offset
         while True:
-            got = consumer.poll(timeout_ms=self.cfg["poll_timeout_ms"])
-            recs = got.get(tp, [])
+            recs = [r for c in consumer.fetch(self.cfg["max_poll_records"],
+                                              self.cfg["poll_timeout_ms"] / 1000)
+                    if c.tp == tp for r in c.recs]
             if not recs:
                 stop = tracker.current_restriction().stop
-                if consumer.position(tp) >= stop:
+                pos = consumer.position(tp)
+                if pos is not None and pos >= stop:
                     # the last offsets hold no records (e.g. transaction markers): done
                     tracker.try_claim(stop)
                     return self._done(element, stop)
                 if time.monotonic() - last_progress > idle_limit:
-                    from fluvial.transforms.kafka.client import KafkaIOError
+                    from fluvial.transforms.kafka.errors import KafkaIOError
 
                     raise KafkaIOError(
-                        f"transform '{self.label}': no record of {element.topic}/"
+                        f"transform '{label}': no record of {element.topic}/"
                         f"{element.partition} arrived for {idle_limit:g}s at offset "
-                        f"{consumer.position(tp)} (reading up to {stop}); check the broker, or "
-                        "raise connect_timeout")
+                        f"{pos} (reading up to {stop}); check the broker, or raise "
+                        "broker_timeout")
                 continue
             last_progress = time.monotonic()
             for r in recs:
-                if not tracker.try_claim(r.offset):
+                if not tracker.try_claim(offset(r)):
                     return None
-                out = self._convert(r, ctx)
+                out = self._convert(r, ctx, tp)
                 if out is not None:
                     yield out
                 if dead:
                     for rec in dead:
                         yield dead_letter_output(rec)
                     dead.clear()
-            if recs[-1].offset + 1 >= tracker.current_restriction().stop:
+            if offset(recs[-1]) + 1 >= tracker.current_restriction().stop:
                 return self._done(element, tracker.current_restriction().stop)
 
-    def _convert(self, r: Any, ctx: SourceContext) -> Any:
+    def _convert(self, r: Any, ctx: SourceContext, tp: tuple[str, int]) -> Any:
         from fluvial.transforms.kafka.record import KafkaRecord
 
         cfg = self.cfg
         tsf, meta = cfg["timestamp_fn"], cfg["with_metadata"]
+        acc = self.consumer.access
+        [kb], [vb], [ts] = acc.keys([r]), acc.values([r]), acc.timestamps([r])
         try:
-            k = self.kd(r.key) if self.kd else r.key
-            v = self.vd(r.value) if self.vd else r.value
+            k = self.kd(kb) if self.kd else kb
+            v = self.vd(vb) if self.vd else vb
             if meta or tsf is not None:
-                rec = KafkaRecord(r.topic, r.partition, r.offset, k, v, r.timestamp,
-                                  tuple(r.headers or ()))
-                ts = int(tsf(rec)) if tsf is not None else r.timestamp
+                [headers] = acc.headers([r])
+                rec = KafkaRecord(tp[0], tp[1], acc.offset(r), k, v, ts, headers)
+                ts = int(tsf(rec)) if tsf is not None else ts
                 value = rec if meta else (k, v)
             else:
-                value, ts = (k, v), r.timestamp
+                value = (k, v)
         except FluvialError:
             raise
         except Exception as e:  # noqa: BLE001 - routed by the error policy
             try:
-                ctx.handle_error(e, r.value, policy=cfg["on_error"], timestamp_ms=r.timestamp,
-                                 topic=r.topic, partition=r.partition, offset=r.offset, key=r.key)
+                ctx.handle_error(e, vb, policy=cfg["on_error"], timestamp_ms=ts,
+                                 topic=tp[0], partition=tp[1],
+                                 offset=acc.offset(r), key=kb)
             except UserCodeError:
                 raise
             return None
@@ -265,18 +257,15 @@ class ReadKafkaPartitionFn(beam.DoFn):
         """The partition's range is read: commit its end to ``group_id``."""
         if not self.cfg["group_id"] or stop != element.stop:
             return
-        from kafka import TopicPartition
-        from kafka.structs import OffsetAndMetadata
-
         try:
-            tp = TopicPartition(element.topic, element.partition)
-            self.consumer.commit({tp: OffsetAndMetadata(stop, "", -1)})
+            self.consumer.commit({(element.topic, element.partition): stop},
+                                 self.cfg["connect_timeout"])
         except Exception:  # noqa: BLE001 - a failed offset commit must not fail the read
             pass
 
     def teardown(self) -> None:
         if self.consumer is not None:
-            self.consumer.close(autocommit=False)
+            self.consumer.close()
             self.consumer = None
 
 
@@ -290,10 +279,11 @@ class ReadKafkaRangeFn(ReadKafkaPartitionFn):
                                                                          element.stop)))
 
 
-def plan_kafka_read(bp: Any, source: Any, label: str) -> Any:
+def plan_kafka_read(bp: Any, source: Any, label: str, options: Any = None) -> Any:
     """``Impulse | plan``: the PCollection of PartitionRanges the read DoFn consumes."""
     return (
         bp
         | f"{label}#impulse" >> beam.Impulse()
-        | f"{label}#partitions" >> beam.ParDo(PlanKafkaReadFn(source.cfg, label))
+        | f"{label}#partitions" >> beam.ParDo(PlanKafkaReadFn(
+            source.cfg, source.user_label(label), options))
     )

@@ -213,9 +213,9 @@ class BeamTranslator(Translator):
             check_bounded(t.source, label)
             read_fn = (ReadKafkaRangeFn if self.runner_name in _NO_SDF_RUNNERS
                        else ReadKafkaPartitionFn)
-            fn = read_fn(t.source.cfg, label, self.options)
-            self._with_dead_letters(plan_kafka_read(bp, t.source, label), node, beam.ParDo(fn),
-                                    ())
+            fn = read_fn(t.source.cfg, t.source.user_label(label), self.options)
+            self._with_dead_letters(plan_kafka_read(bp, t.source, label, self.options), node,
+                                    beam.ParDo(fn), ())
             return
         if not t.source.is_bounded:
             raise UnsupportedFeatureError(

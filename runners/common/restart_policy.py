@@ -4,7 +4,8 @@ failure a restart cannot heal).
 
 Runtime failures (user code or a sink raising, a broker error, a checkpoint that could not be
 written) are restartable. Errors in the pipeline itself never heal by restarting: construction
-and configuration errors, a checkpoint written by another pipeline graph, an unsafe, busy,
+and configuration errors (also those found while running, :class:`ConfigurationError`, e.g.
+credentials a broker refused), a checkpoint written by another pipeline graph, an unsafe, busy,
 damaged or forged checkpoint (:class:`CheckpointError`), bad records (a sink's
 :class:`BadRecordError`, a source's :class:`BadInputError`, an element a grouping cannot take,
 :class:`BadElementError`, an event time out of range, :class:`EventTimeOutOfRangeError`), a
@@ -25,6 +26,7 @@ from fluvial.errors import (
     BadRecordError,
     CheckpointError,
     CheckpointMismatchError,
+    ConfigurationError,
     EventTimeOutOfRangeError,
     PipelineConstructionError,
     RunnerNotFoundError,
@@ -38,6 +40,7 @@ NEVER_RESTARTED: tuple[type[BaseException], ...] = (
     BadElementError,
     EventTimeOutOfRangeError,
     CheckpointError,
+    ConfigurationError,
     PipelineConstructionError,
     CheckpointMismatchError,
     UnsupportedFeatureError,

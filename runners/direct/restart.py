@@ -5,7 +5,8 @@ A run that fails at runtime (user code or a sink raising, a broker error) is res
 ``--checkpoint-dir`` is set and ``--restart-attempts`` allows it: the failed executor has aborted
 its sinks, a fresh one restores the latest checkpoint (re-committing what that checkpoint covered
 and discarding the rest) and runs again. Errors in the pipeline itself never heal by restarting
-and are raised at once: construction and configuration errors, a checkpoint written by another
+and are raised at once: construction and configuration errors (also those found while running,
+:class:`ConfigurationError`, e.g. credentials a broker refused), a checkpoint written by another
 pipeline graph, an unsafe, busy, damaged or forged checkpoint (:class:`CheckpointError`), bad
 records (a sink's :class:`BadRecordError`, a source's :class:`BadInputError`, an element a
 grouping cannot take, :class:`BadElementError`, an event time out of range,
@@ -25,6 +26,7 @@ False
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +34,8 @@ from typing import Any
 from fluvial.runners.common.restart_policy import NEVER_RESTARTED, is_restartable
 
 __all__ = ["NEVER_RESTARTED", "is_restartable", "run_with_restarts"]
+
+log = logging.getLogger("fluvial.restart")
 
 
 def run_with_restarts(
@@ -43,7 +47,8 @@ def run_with_restarts(
 ) -> Any:
     """Call ``attempt(n)`` for n = 0, 1, ... until it returns; after a restartable failure try
     again (after ``delay`` seconds) while fewer than ``attempts`` restarts were made and
-    ``can_restart``. Each healed failure is appended to ``failures`` as "Type: message"."""
+    ``can_restart``. Each healed failure is appended to ``failures`` as "Type: message" and
+    logged (a WARNING of logger ``fluvial.restart``) before the restart."""
     n = 0
     while True:
         try:
@@ -53,5 +58,7 @@ def run_with_restarts(
                 raise
             failures.append(f"{type(e).__name__}: {e}")
             n += 1
+            log.warning("the run failed (%s: %s); restarting from the latest checkpoint in %gs "
+                        "(restart %d of %d)", type(e).__name__, e, delay, n, attempts)
             if delay > 0:
                 time.sleep(delay)

@@ -1,8 +1,9 @@
 """ReadFromKafka and WriteToKafka on Flink: Flink's own Kafka connector, fluvial's semantics.
 
-**Read.** When the job is built, the driver connects with kafka-python, checks (or creates) the
-topics, lists the partitions and resolves ``start`` and ``stop`` to offsets exactly as the
-direct runner's reader does (:mod:`fluvial.transforms.kafka.offsets`: earliest, latest,
+**Read.** When the job is built, the driver connects with the read's Kafka client
+(``client=`` or ``--kafka-client``, :mod:`fluvial.transforms.kafka.clients`), checks (or
+creates) the topics, lists the partitions and resolves ``start`` and ``stop`` to offsets
+exactly as the direct runner's reader does (:mod:`fluvial.transforms.kafka.offsets`: earliest, latest,
 committed, explicit offsets or a timestamp; ``stop="end"``: the ends found now, past the
 records a fetch returns, so brokers whose ``ListOffsets`` answers differently still end where
 the data ends; a ``stop`` dict must give every partition read). Then::
@@ -10,7 +11,9 @@ the data ends; a ``stop`` dict must give every partition read). Then::
     KafkaSource (those partitions and offsets, bounded by the stop offsets; records as bytes,
                  KafkaRecordBytes.java; uid from the label, its offsets in Flink's checkpoints)
       -> KafkaDecode (Python, same parallelism: deserializers, timestamp_fn, with_metadata,
-                      dead letters; kafka_functions.py)
+                      event-time range check, dead letters; kafka_functions.py; records,
+                      errors and dead letters carry ReadFromKafka's label, "Orders", not that
+                      of its Read primitive, "Orders/Read", as on the other runners)
       -> PartitionWatermarks (Java, same parallelism: fluvial's per-partition watermarks from
                               max_out_of_orderness and idle_timeout)
 
@@ -79,73 +82,54 @@ class ReadPlan:
     stops: tuple[int, ...] | None
 
 
-def _consumer(cfg: dict[str, Any], label: str) -> Any:
-    from kafka import KafkaConsumer
+def _consumer(cfg: dict[str, Any], label: str, options: Any) -> Any:
+    from fluvial.transforms.kafka.reader import open_consumer
 
-    from fluvial.transforms.kafka.client import connect
-
-    return connect(
-        KafkaConsumer, label, cfg["bootstrap_servers"], cfg["connect_timeout"],
-        group_id=cfg["group_id"], enable_auto_commit=False, auto_offset_reset="earliest",
-        isolation_level=cfg["isolation_level"], client_id=cfg["client_id"],
-        **cfg["consumer_config"],
-    )
+    return open_consumer(cfg, label, options)
 
 
-def plan_read(cfg: dict[str, Any], label: str) -> ReadPlan:
+def plan_read(cfg: dict[str, Any], label: str, options: Any = None) -> ReadPlan:
     """Resolve the read's partitions and offsets now (see the module docstring)."""
-    from kafka import TopicPartition
-
-    from fluvial.transforms.kafka.client import KafkaIOError, ensure_topics
+    from fluvial.transforms.kafka.errors import KafkaIOError
     from fluvial.transforms.kafka.offsets import end_offsets, start_offsets
+    from fluvial.transforms.kafka.reader import read_partitions
 
-    consumer = _consumer(cfg, label)
+    timeout = cfg["connect_timeout"]
+    consumer = _consumer(cfg, label, options)
     try:
-        topics = cfg["topics"] or sorted({t for t, _ in cfg["partitions"]})
-        ensure_topics(label, consumer, topics, cfg["create_partitions"], cfg["bootstrap_servers"],
-                      cfg["connect_timeout"])
-        if cfg["partitions"]:
-            tps = [TopicPartition(t, p) for t, p in cfg["partitions"]]
-        else:
-            tps = [TopicPartition(t, p) for t in topics
-                   for p in sorted(consumer.partitions_for_topic(t))]
-        consumer.assign(tps)
+        tps = read_partitions(cfg, label, consumer)
         stop = cfg["stop"]
         if stop is None:
             ends = None
         elif stop == "end":
-            ends = end_offsets(consumer, tps)
+            ends = end_offsets(consumer, tps, timeout=timeout)
         else:
-            missing = [f"{tp.topic}/{tp.partition}" for tp in tps
-                       if (tp.topic, tp.partition) not in stop]
+            missing = [f"{t}/{p}" for t, p in tps if (t, p) not in stop]
             if missing:
                 raise KafkaIOError(
                     f"transform '{label}': stop gives no offset for partition(s) "
                     f"{', '.join(missing)}; on Flink a bounded read needs a stop offset for "
                     "every partition it reads (or stop='end')")
-            ends = {tp: int(stop[(tp.topic, tp.partition)]) for tp in tps}
-        starts = start_offsets(consumer, tps, cfg["start"], ends)
+            ends = {tp: int(stop[tp]) for tp in tps}
+        starts = start_offsets(consumer, tps, cfg["start"], ends, timeout)
     finally:
-        consumer.close(autocommit=False)
-    return ReadPlan(tuple((tp.topic, tp.partition) for tp in tps),
-                    tuple(int(starts[tp]) for tp in tps),
+        consumer.close()
+    return ReadPlan(tuple(tps), tuple(int(starts[tp]) for tp in tps),
                     None if ends is None else tuple(int(ends[tp]) for tp in tps))
 
 
-def commit_offsets(cfg: dict[str, Any], plan: ReadPlan, label: str) -> None:
+def commit_offsets(cfg: dict[str, Any], plan: ReadPlan, label: str, options: Any = None) -> None:
     """Commit a bounded read's stop offsets to its group (after a successful run without
     checkpoints)."""
-    from kafka import TopicPartition
-    from kafka.structs import OffsetAndMetadata
-
     if not cfg["group_id"] or plan.stops is None:
         return
-    consumer = _consumer(cfg, label)
+    consumer = _consumer(cfg, label, options)
     try:
-        consumer.commit({TopicPartition(t, p): OffsetAndMetadata(max(stop, start), "", -1)
-                         for (t, p), start, stop in zip(plan.partitions, plan.starts, plan.stops)})
+        consumer.commit({tp: max(stop, start)
+                         for tp, start, stop in zip(plan.partitions, plan.starts, plan.stops)},
+                        cfg["connect_timeout"])
     finally:
-        consumer.close(autocommit=False)
+        consumer.close()
 
 
 def kafka_name(key: str) -> str:
@@ -186,11 +170,12 @@ def translate_read(tr: Any, node: Any, source: Any, label: str) -> Any:
     from pyflink.java_gateway import get_gateway
 
     cfg = source.cfg
+    user = source.user_label(label)  # ReadFromKafka's label: records, errors, dead letters
     factory = _helpers(tr, label)
-    plan = plan_read(cfg, label)
+    plan = plan_read(cfg, user, tr.options)
     if not plan.partitions:
         raise FluvialError(f"transform '{label}': the topics have no partitions to read")
-    tr.result.kafka_reads.append((cfg, plan, label))
+    tr.result.kafka_reads.append((cfg, plan, user))
     gateway = get_gateway()
     jvm = tr.jvm
     topics = [t for t, _ in plan.partitions]
@@ -220,7 +205,7 @@ def translate_read(tr: Any, node: Any, source: Any, label: str) -> Any:
     dlq = tr._tag("dead-letters") if tr.graph.policy(node) == "dead_letter" else None
     slots = {tp: i for i, tp in enumerate(plan.partitions)}
     stops = None if plan.stops is None else dict(enumerate(plan.stops))
-    decode = KafkaDecode(label, cfg, slots, stops, tr.options, tr.channel, dlq)
+    decode = KafkaDecode(user, cfg, slots, stops, tr.options, tr.channel, dlq)
     out_type = Types.TUPLE([Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
                             Types.INT()])
     decoded = raw.process(boot(decode), out_type).name(f"{label}#decode").set_parallelism(par)

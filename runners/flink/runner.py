@@ -108,7 +108,7 @@ def _after_success(settings: Any, ckdir: Any, tr: Any, options: Any, metrics: An
 
     if ckdir is None:
         for cfg, plan, label in tr.kafka_reads:
-            commit_offsets(cfg, plan, label)
+            commit_offsets(cfg, plan, label, options)
         return 0
     done = finish_sinks(settings.flink_dir, tr.sinks, options, metrics)
     ckdir.discard_checkpoints()

@@ -1,4 +1,10 @@
-"""Helpers for the Kafka tests: produce records, read a topic back raw, run a pipeline."""
+"""Helpers for the Kafka tests: produce records, read a topic back raw, run a pipeline.
+
+``CLIENT`` is the Kafka client backend of the test running now (set by the ``kafka_client``
+fixture of tests/kafka/conftest.py, which runs a test once per backend): :func:`pipeline` and
+:func:`options` pass it as ``--kafka-client``. Producing input and reading output back use
+kafka-python directly, the same reference client for both backends under test.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import json
 from typing import Any
 
 import fluvial as fl
+from fluvial.options import PipelineOptions
+
+CLIENT: str | None = None
 
 
 def produce(servers: str, topic: str, records: list[tuple[Any, Any, int, int]]) -> None:
@@ -42,8 +51,19 @@ def read_raw(servers: str, topic: str, isolation: str = "read_uncommitted") -> l
     return out
 
 
+def client_args() -> list[str]:
+    return ["--kafka-client", CLIENT] if CLIENT else []
+
+
 def pipeline(*extra: str) -> fl.Pipeline:
-    return fl.Pipeline(argv=["--runner", "direct", *extra])
+    return fl.Pipeline(argv=["--runner", "direct", *client_args(), *extra])
+
+
+def options(**kw: Any) -> PipelineOptions:
+    """PipelineOptions with the backend under test."""
+    if CLIENT:
+        kw.setdefault("kafka_client", CLIENT)
+    return PipelineOptions(**kw)
 
 
 def collect() -> tuple[list, Any]:

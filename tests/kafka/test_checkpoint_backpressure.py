@@ -12,6 +12,8 @@ from fluvial.errors import UserCodeError
 from fluvial.transforms import Map
 from fluvial.transforms.kafka import ReadFromKafka, WriteToKafka
 
+pytestmark = pytest.mark.usefixtures("kafka_client")
+
 
 def _build(p, s: str, src: str, out: str, seen: list, armed: dict) -> None:
     def step(kv):

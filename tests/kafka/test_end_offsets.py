@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import pytest
 from kafka_support import produce
 
+from fluvial.transforms.kafka.clients.base import Chunk, RecordAccess
 from fluvial.transforms.kafka.offsets import end_offsets
 
 Rec = namedtuple("Rec", "offset")
 TP = ("t", 0)
+ACCESS = RecordAccess(*(lambda recs: [] for _ in range(5)), offset=lambda r: r.offset,
+                      pairs=lambda recs: [])
 
 
 class KafkaLikeLog:
     """One partition: ``batches`` of offsets, an open transaction from ``lso`` on (offsets
-    ``lso``..``hw``-1 written but not committed). Answers like a Kafka broker and
-    kafka-python's consumer."""
+    ``lso``..``hw``-1 written but not committed). Answers like a Kafka broker, through the
+    client interface (:mod:`fluvial.transforms.kafka.clients.base`)."""
+
+    access = ACCESS
 
     def __init__(self, batches: list[range], lso: int, isolation: str) -> None:
         self.batches = batches
@@ -30,27 +36,28 @@ class KafkaLikeLog:
         self.lso = lso
         self.limit = lso if isolation == "read_committed" else self.hw
         self.pos = 0
-        self.hw_seen: int | None = None
+        self.responded = False
 
-    def end_offsets(self, tps):
+    def listed_end_offsets(self, tps, timeout):
         return {tp: self.limit for tp in tps}  # ListOffsets(latest) for the isolation level
 
-    def beginning_offsets(self, tps):
+    def beginning_offsets(self, tps, timeout):
         return {tp: 0 for tp in tps}
 
-    def seek(self, tp, offset):
-        self.pos = offset
+    def assign(self, positions):
+        self.pos = positions[TP]
+        self.responded = False
 
-    def highwater(self, tp):
-        return self.hw_seen
+    def fetched_end(self, tp):
+        return self.responded
 
-    def poll(self, timeout_ms=0, max_records=None, **_):
+    def fetch(self, max_records, timeout):
         # a fetch returns whole batches from the one holding pos, up to the isolation limit
         recs = [Rec(o) for b in self.batches if b.stop > self.pos for o in b
                 if self.pos <= o < self.limit]
-        self.hw_seen = self.hw  # every fetch response carries the high watermark
+        self.responded = True
         self.pos = recs[-1].offset + 1 if recs else self.pos
-        return {TP: recs} if recs else {}
+        return [Chunk(TP, recs)] if recs else []
 
 
 def test_read_committed_end_is_the_last_stable_offset_not_the_high_watermark():
@@ -67,20 +74,22 @@ def test_read_uncommitted_end_is_the_high_watermark():
     assert end_offsets(log, [TP], probe_timeout=1.0) == {TP: 15}
 
 
+@pytest.mark.usefixtures("kafka_client")
 def test_tansu_end_covers_the_whole_last_batch(kafka_broker, kafka_topic):
     """Tansu answers ListOffsets(latest) with the last batch's base offset + 1; the end must
     still be after the last record (one batch of 25 records here)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka_support import options
+
+    from fluvial.transforms.kafka import ReadFromKafka
+    from fluvial.transforms.kafka.reader import open_consumer
 
     s = kafka_broker.bootstrap_servers
     t = kafka_topic()
     produce(s, t, [(None, b"a%d" % i, 0, 1_000 + i) for i in range(5)])
     produce(s, t, [(None, b"b%d" % i, 0, 1_000 + i) for i in range(25)])
-    c = KafkaConsumer(bootstrap_servers=s, enable_auto_commit=False,
-                      isolation_level="read_committed")
-    tp = TopicPartition(t, 0)
-    c.assign([tp])
+    cfg = ReadFromKafka(s, topics=[t]).cfg
+    c = open_consumer(cfg, "Read", options())
     try:
-        assert end_offsets(c, [tp]) == {tp: 30}
+        assert end_offsets(c, [(t, 0)]) == {(t, 0): 30}
     finally:
-        c.close(autocommit=False)
+        c.close()

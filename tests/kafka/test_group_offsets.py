@@ -4,12 +4,13 @@ a successful bounded run without checkpoints; never for a failed or cancelled ru
 from __future__ import annotations
 
 import pytest
-from kafka_support import committed_offsets, frame_local, pipeline, produce
+from kafka_support import committed_offsets, frame_local, options, pipeline, produce
 
 import fluvial as fl
-from fluvial.options import PipelineOptions
 from fluvial.source import SourceContext
 from fluvial.transforms.kafka import KafkaIOError, KafkaReader, KafkaSource, ReadFromKafka
+
+pytestmark = pytest.mark.usefixtures("kafka_client")
 
 
 class _Clock:
@@ -19,7 +20,7 @@ class _Clock:
 
 def _reader(servers: str, topic: str, group: str, **opts):
     cfg = ReadFromKafka(servers, topics=[topic], group_id=group, stop="end").cfg
-    return KafkaSource(**cfg).open(SourceContext(PipelineOptions(**opts), _Clock(), "Read"))
+    return KafkaSource(**cfg).open(SourceContext(options(**opts), _Clock(), "Read"))
 
 
 def _drain(reader) -> int:
@@ -102,4 +103,4 @@ def test_missing_topic_closes_the_consumer(kafka_broker):
     with pytest.raises(KafkaIOError, match="do not exist") as ei:
         _reader(s, "no-such-topic-closes", "g-closes")
     reader = frame_local(ei, "self", KafkaReader)
-    assert reader.consumer._closed
+    assert reader.consumer.closed

@@ -1,4 +1,5 @@
-"""ReadFromKafka against the local broker: start positions, deserializers, errors."""
+"""ReadFromKafka against the local broker, on each client backend: start positions,
+deserializers, errors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from kafka_support import collect, pipeline, produce
 import fluvial as fl
 from fluvial.errors import UserCodeError
 from fluvial.transforms.kafka import KafkaIOError, KafkaRecord, ReadFromKafka
+
+pytestmark = pytest.mark.usefixtures("kafka_client")
 
 
 def _read(servers: str, **kw) -> list:
@@ -153,8 +156,9 @@ def test_malformed_json_goes_to_dead_letters(kafka_broker, kafka_topic):
                                        on_error="dead_letter") | gsink
         _ = p.dead_letters() | "Dead" >> dsink
     assert [v for _, v in good] == [{"ok": 1}, {"ok": 3}]
-    assert [(d.topic, d.partition, d.offset, d.key, d.error_type) for d in dead] == [
-        (t, 0, 1, b"b", "JSONDecodeError")]
+    # labelled with the user's label of the read (not its inner Read primitive, "Src/Read")
+    assert [(d.transform, d.topic, d.partition, d.offset, d.key, d.error_type) for d in dead] == [
+        ("Src", t, 0, 1, b"b", "JSONDecodeError")]
     assert json.loads(json.dumps(dead[0].to_dict()))["payload"] == {"bytes_b64": "e25vdCBqc29u"}
 
 

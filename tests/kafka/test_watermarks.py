@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 
-from kafka_support import collect, pipeline, produce
+import pytest
+from kafka_support import collect, options, pipeline, produce
 
 import fluvial as fl
-from fluvial.options import PipelineOptions
 from fluvial.source import SourceContext
 from fluvial.timeutil import MIN_TIMESTAMP_MS
 from fluvial.transforms import Count
 from fluvial.transforms.kafka import KafkaSource, ReadFromKafka
+
+pytestmark = pytest.mark.usefixtures("kafka_client")
 
 
 class ManualClock:
@@ -25,7 +27,7 @@ class ManualClock:
 
 def _reader(servers: str, topic: str, clock: ManualClock, **kw):
     cfg = ReadFromKafka(servers, topics=[topic], value_deserializer="str", **kw).cfg
-    return KafkaSource(**cfg).open(SourceContext(PipelineOptions(), clock, "Read"))
+    return KafkaSource(**cfg).open(SourceContext(options(), clock, "Read"))
 
 
 def _poll_n(reader, n: int) -> list:
@@ -178,7 +180,7 @@ def test_without_idle_timeout_an_empty_partition_holds_and_is_named(kafka_broker
     t = kafka_topic(partitions=2)
     clock = ManualClock()
     cfg = ReadFromKafka(s, topics=[t], value_deserializer="str", idle_timeout=None).cfg
-    op = ReadSource("Orders", KafkaSource(**cfg), SourceContext(PipelineOptions(), clock,
+    op = ReadSource("Orders", KafkaSource(**cfg), SourceContext(options(), clock,
                                                                  "Orders"))
     op.open(MetricsContainer())
     try:

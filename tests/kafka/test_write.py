@@ -1,4 +1,5 @@
-"""WriteToKafka: at-least-once and exactly-once writes, aborts, fencing and recovery.
+"""WriteToKafka, on each client backend: at-least-once and exactly-once writes, aborts, fencing
+and recovery, bad elements.
 
 The broker of the tests (Tansu) returns records of aborted transactions to read_committed
 consumers, so committed output is checked with ``committed_view`` (tests/support), which replays
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from committed_view import committed_view
-from kafka_support import frame_local, pipeline, read_raw
+from kafka_support import collect, frame_local, options, pipeline, read_raw
 
 import fluvial as fl
 from fluvial.errors import BadRecordError, PipelineConstructionError
@@ -26,6 +27,8 @@ from fluvial.transforms.kafka import (
 )
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 
+pytestmark = pytest.mark.usefixtures("kafka_client")
+
 
 def _elements(n: int, tag: str = "v") -> list:
     return [(f"k{i}", f"{tag}{i}") for i in range(n)]
@@ -35,12 +38,12 @@ def _wv(els: list) -> list:
     return [WindowedValue(e, 1_000 + i, GLOBAL_WINDOWS, NO_FIRING) for i, e in enumerate(els)]
 
 
-def _writer(servers: str, topic: str, prefix: str, options: PipelineOptions | None = None,
+def _writer(servers: str, topic: str, prefix: str, opts: PipelineOptions | None = None,
             **kw) -> TransactionalKafkaWriter:
     sink = KafkaSink(**WriteToKafka(servers, topic, key_serializer="str", value_serializer="str",
                                     delivery="exactly_once", transactional_id_prefix=prefix,
                                     **kw).cfg)
-    opts = options if options is not None else PipelineOptions(checkpoint_dir="/unused")
+    opts = opts if opts is not None else options(checkpoint_dir="/unused")
     w = sink.open(SourceContext(opts, None, "Write"))
     assert isinstance(w, TransactionalKafkaWriter)
     return w
@@ -102,22 +105,23 @@ def test_abort_discards_the_open_transaction(kafka_broker, kafka_topic):
 def test_restarted_writer_fences_the_old_one_and_recommits_the_pending_epoch(kafka_broker,
                                                                              kafka_topic):
     """Writer A pre-commits epoch 1 (snapshot) and dies before its commit; writer B with the same
-    transactional id fences A (A's commit fails), aborts A's transaction, finds epoch 1 not
-    committed in the marker group and produces the checkpointed records again, committed once.
+    transactional id fences A, aborts A's transaction, finds epoch 1 not committed in the marker
+    group and produces the checkpointed records again, committed once.
 
-    Fencing is observed as in Kafka: the old producer's next produce request is refused with
-    ProducerFencedError. (On Tansu an EndTxn alone from the fenced producer is retried by the
-    client instead of failing, so the test makes the zombie produce once more.)"""
-    from kafka.errors import ProducerFencedError
-
+    Fencing is observed as in Kafka: the old producer's next produce request is refused (its
+    next flush fails naming the fencing). (On Tansu an EndTxn alone from the fenced producer is
+    retried by the clients instead of failing, so the test makes the zombie produce once more.)"""
     s = kafka_broker.bootstrap_servers
     out = kafka_topic()
     a = _writer(s, out, f"fence-{out}")
     a.write(_wv(_elements(4)))
     state = a.snapshot(1)
     b = _writer(s, out, f"fence-{out}")
-    with pytest.raises(ProducerFencedError):
-        a.producer.send(out, b"zombie").get(timeout=20)
+    a.pending = None  # the zombie writes on, in its (aborted) transaction
+    a.write(_wv([("z", "zombie")]))
+    with pytest.raises(KafkaIOError, match="(?i)fenc"):
+        a.snapshot(2)
+    a.abort()
     b.restore(state)
     b.write(_wv(_elements(2, tag="after")))
     b.notify_checkpoint_complete(2)  # nothing pending yet: no commit
@@ -157,7 +161,7 @@ def test_exactly_once_on_unbounded_input_without_checkpoint_dir_is_refused(kafka
     _ = (p | ReadFromKafka(s, topics=[src])  # no stop: unbounded
            | "Out" >> WriteToKafka(s, out, delivery="exactly_once"))
     with pytest.raises(PipelineConstructionError,
-                       match=r"'Out/Write'.*unbounded input needs --checkpoint-dir"):
+                       match=r"'Out'.*unbounded input needs --checkpoint-dir"):
         p.run()
     assert read_raw(s, out) == []
 
@@ -173,7 +177,7 @@ def test_checkpoint_interval_not_shorter_than_the_transaction_timeout_is_refused
     with pytest.raises(PipelineConstructionError) as ei:
         p.run()
     msg = str(ei.value)
-    assert "'Out/Write'" in msg and "--checkpoint-interval 30 s" in msg
+    assert "'Out'" in msg and "--checkpoint-interval 30 s" in msg
     assert "transaction_timeout_ms=30000" in msg
 
 
@@ -193,7 +197,7 @@ def test_bounded_exactly_once_without_checkpoints_commits_one_transaction(kafka_
 def test_without_checkpoints_the_writer_keeps_no_records_in_memory(kafka_broker, kafka_topic):
     s = kafka_broker.bootstrap_servers
     out = kafka_topic()
-    w = _writer(s, out, f"nokeep-{out}", options=PipelineOptions())
+    w = _writer(s, out, f"nokeep-{out}", opts=options())
     w.write(_wv(_elements(20)))
     assert w.epoch_records == []
     assert w.snapshot(1)["records"] == []
@@ -203,20 +207,46 @@ def test_without_checkpoints_the_writer_keeps_no_records_in_memory(kafka_broker,
         f"v{i}".encode() for i in range(20))
 
 
-def test_failed_init_transactions_closes_the_producer(kafka_broker, kafka_topic):
+def test_failed_init_transactions_closes_the_producer(kafka_broker, kafka_topic, monkeypatch,
+                                                     kafka_client):
+    """The client's InitProducerId fails (here: made to): the writer's error names the
+    transform and the transactional id, and the producer it opened is closed."""
+    from fluvial.transforms.kafka.clients import backend
+
     s = kafka_broker.bootstrap_servers
     out = kafka_topic()
-    with pytest.raises(KafkaIOError, match="'Write': the producer could not initialize") as ei:
-        _writer(s, out, f"noinit-{out}", producer_config={"max_block_ms": 1})
-    assert frame_local(ei, "producer")._closed
+    cls = type(backend(kafka_client, "t").producer("t", s, 10, linger_ms=5, batch_size=1024,
+                                                   compression_type=None, client_id="t",
+                                                   transactional_id=None,
+                                                   transaction_timeout_ms=None, config={}))
+
+    def refuse(self, timeout):
+        raise KafkaIOError("InitProducerId refused by the broker")
+
+    monkeypatch.setattr(cls, "init_transactions", refuse)
+    with pytest.raises(KafkaIOError, match="'Write': the producer could not initialize "
+                                           f"transactions for transactional id 'noinit-{out}-0'"
+                                           ": InitProducerId refused") as ei:
+        _writer(s, out, f"noinit-{out}")
+    assert frame_local(ei, "producer", cls).closed
 
 
 # -- timestamps -------------------------------------------------------------------------------
 
-def test_event_time_zero_is_written_as_the_record_timestamp(kafka_broker, kafka_topic):
+def test_event_time_zero_is_written_as_the_record_timestamp(kafka_broker, kafka_topic,
+                                                            kafka_client):
+    """kafka-python writes event time 0 as the record timestamp 0. librdkafka reads a record
+    timestamp of 0 as "now", so the confluent backend cannot write it: the element is a bad
+    record, not silently restamped."""
     s = kafka_broker.bootstrap_servers
     out = kafka_topic()
-    els = [fl.TimestampedValue(("a", "epoch"), 0), fl.TimestampedValue(("b", "later"), 0.001)]
+    els = [fl.TimestampedValue(("b", "later"), 0.001), fl.TimestampedValue(("a", "epoch"), 0)]
+    if kafka_client == "confluent":
+        with pytest.raises(BadRecordError, match="event time is 0 ms.*cannot write"):
+            with pipeline() as p:
+                _ = p | fl.Create(els) | WriteToKafka(s, out, key_serializer="str",
+                                                      value_serializer="str")
+        return
     with pipeline() as p:
         _ = p | fl.Create(els) | WriteToKafka(s, out, key_serializer="str", value_serializer="str")
     assert sorted((r.value, r.timestamp) for r in read_raw(s, out)) == [
@@ -250,6 +280,8 @@ OK = (b"ok", b"1")
     (OK, (b"k", "text"), {}, "the value serializer failed: serializer 'bytes' needs bytes"),
     (OK, (1.5, b"v"), {}, "the key serializer failed"),
     (OK, fl.TimestampedValue((b"k", b"v"), -5), {}, "event time -5000 ms is before 1970"),
+    ((b"ok", 1), (b"k", {"x": float("nan")}), {"value_serializer": "json"},
+     "the value serializer failed: JSON cannot hold the non-finite float"),
 ])
 def test_bad_element_is_a_bad_record_and_is_not_retried(kafka_broker, kafka_topic, tmp_path,
                                                        ok, element, kw, reason):
@@ -264,6 +296,47 @@ def test_bad_element_is_a_bad_record_and_is_not_retried(kafka_broker, kafka_topi
     with pytest.raises(BadRecordError) as ei:
         p.run()
     bad = element.value if isinstance(element, fl.TimestampedValue) else element
-    assert ei.value.label == "Out/Write" and ei.value.element == bad
+    assert ei.value.label == "Out" and ei.value.element == bad
     assert reason in ei.value.reason
     assert len(SEEN) == 2  # one attempt: the restart strategy did not retry the bad element
+
+
+@pytest.mark.parametrize("policy", ["dead_letter", "skip"])
+def test_bad_elements_go_to_dead_letters_or_are_skipped(kafka_broker, kafka_topic, policy):
+    """on_error on the writer: the NaN value (not JSON) and the non-pair leave the batch, the
+    others are written; a dead letter carries the user's label "Out" and the reason."""
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    els = [fl.TimestampedValue(e, 1 + i) for i, e in enumerate(
+        [("a", {"n": 1}), ("b", {"n": float("nan")}), "no pair", ("c", {"n": 3})])]
+    dead, dsink = collect()
+    p = pipeline()
+    _ = p | fl.Create(els) | "Out" >> WriteToKafka(s, out, key_serializer="str",
+                                                   value_serializer="json", on_error=policy)
+    if policy == "dead_letter":
+        _ = p.dead_letters() | "Dead" >> dsink
+    res = p.run()
+    res.wait_until_finish()
+    assert sorted((r.key, r.value) for r in read_raw(s, out)) == [
+        (b"a", b'{"n":1}'), (b"c", b'{"n":3}')]
+    if policy == "skip":
+        assert res.metrics().query(name="errors_skipped").counter("errors_skipped") == 2
+        return
+    # (NaN != NaN: the payloads are compared by repr)
+    assert [(d.transform, repr(d.payload), d.timestamp_ms, d.topic) for d in dead] == [
+        ("Out", "('b', {'n': nan})", 2000, out), ("Out", "'no pair'", 3000, out)]
+    assert "JSON cannot hold the non-finite float" in dead[0].message
+    assert "must be (key, value) pairs" in dead[1].message
+
+
+def test_dead_letter_writer_without_a_dead_letter_consumer_is_refused(kafka_broker, kafka_topic):
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    p = pipeline()
+    _ = p | fl.Create([("a", "x")]) | "Out" >> WriteToKafka(s, out, key_serializer="str",
+                                                             value_serializer="str",
+                                                             on_error="dead_letter")
+    with pytest.raises(PipelineConstructionError, match="'Out/Write'.*nothing reads "
+                                                        r"p.dead_letters\(\)"):
+        p.run()
+    assert read_raw(s, out) == []

@@ -1,13 +1,14 @@
-"""Kafka IO in pure Python (kafka-python): ReadFromKafka and WriteToKafka.
+"""Kafka IO without Java: ReadFromKafka and WriteToKafka over confluent-kafka (librdkafka,
+the default when installed) or kafka-python (see :mod:`fluvial.transforms.kafka.clients`).
 
 >>> from fluvial.transforms.kafka import ReadFromKafka, WriteToKafka   # doctest: +SKIP
 >>> p | ReadFromKafka("127.0.0.1:9092", topics=["in"], stop="end") | WriteToKafka(
 ...     "127.0.0.1:9092", "out", delivery="exactly_once")
 
-Importing this package does not import kafka-python; opening a reader or writer does.
+Importing this package imports no Kafka client; opening a reader or writer does.
 """
 
-from .client import KafkaIOError
+from .errors import BrokerUnreachableError, KafkaAuthenticationError, KafkaIOError
 from .read import ReadFromKafka
 from .reader import KafkaReader, KafkaSource
 from .record import KafkaRecord
@@ -15,6 +16,7 @@ from .write import WriteToKafka
 from .writer import KafkaSink, KafkaWriter, TransactionalKafkaWriter
 
 __all__ = [
-    "ReadFromKafka", "WriteToKafka", "KafkaRecord", "KafkaIOError", "KafkaSource", "KafkaSink",
+    "ReadFromKafka", "WriteToKafka", "KafkaRecord", "KafkaIOError", "BrokerUnreachableError",
+    "KafkaAuthenticationError", "KafkaSource", "KafkaSink",
     "KafkaReader", "KafkaWriter", "TransactionalKafkaWriter",
 ]

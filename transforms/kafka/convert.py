@@ -1,11 +1,13 @@
 """Kafka records to elements and elements to Kafka records: the conversions every runner's Kafka
 IO shares, so a record decodes (and a dead letter looks) the same on each of them.
 
-* :func:`decode_records`: consumed records (anything with ``topic``, ``partition``, ``offset``,
-  ``key``, ``value``, ``timestamp``, ``headers``) to ``(element, timestamp_ms)`` pairs, with the
-  read's deserializers, ``timestamp_fn`` and ``with_metadata``; a record that fails goes to
-  ``handle_error`` (:meth:`fluvial.source.SourceContext.handle_error`) with its topic,
-  partition, offset, raw key and timestamp.
+* :func:`decode_columns`: consumed records of one partition, as columns (what a client
+  backend's record access gives, :mod:`fluvial.transforms.kafka.clients.base`), to
+  ``(element, timestamp_ms)`` pairs, with the read's deserializers, ``timestamp_fn`` and
+  ``with_metadata``; a record that fails goes to ``handle_error``
+  (:meth:`fluvial.source.SourceContext.handle_error`) with its topic, partition, offset, raw
+  key and timestamp. :func:`decode_records` does the same for record objects (anything with
+  ``topic``, ``partition``, ``offset``, ``key``, ``value``, ``timestamp``, ``headers``).
 * :class:`RecordEncoder`: elements to ``(topic, key bytes, value bytes, timestamp ms or None)``
   with the write's serializers, ``key_fn``, ``topic_fn`` and ``with_timestamps``; an element
   that cannot become a record raises :class:`~fluvial.errors.BadRecordError`.
@@ -29,28 +31,44 @@ from .record import KafkaRecord
 from .serde import serializer
 
 
+def decode_columns(tp: tuple[str, int], keys: list, values: list, stamps: list, offsets: list,
+                   headers: list | None, kd: Callable[[Any], Any] | None,
+                   vd: Callable[[Any], Any] | None,
+                   timestamp_fn: Callable[[KafkaRecord], int] | None, with_metadata: bool,
+                   on_error: str | None, handle_error: Callable[..., None]) -> list:
+    """``(element, timestamp_ms)`` for each record of partition ``tp`` given as columns (raw
+    keys, raw values, timestamps, offsets and, needed only with ``with_metadata`` or
+    ``timestamp_fn``, header tuples) that decodes; ``kd`` / ``vd``: deserializers (never called
+    with None) or None for raw bytes. A record that fails goes to ``handle_error``."""
+    topic, part = tp
+    out = []
+    for i, (kb, vb, ts, off) in enumerate(zip(keys, values, stamps, offsets)):
+        try:
+            k = kd(kb) if kd is not None and kb is not None else kb
+            v = vd(vb) if vd is not None and vb is not None else vb
+            if with_metadata or timestamp_fn is not None:
+                rec = KafkaRecord(topic, part, off, k, v, ts,
+                                  tuple(headers[i] or ()) if headers is not None else ())
+                t = int(timestamp_fn(rec)) if timestamp_fn is not None else ts
+                out.append((rec if with_metadata else (k, v), t))
+            else:
+                out.append(((k, v), ts))
+        except Exception as e:  # noqa: BLE001 - routed by the error policy
+            handle_error(e, vb, policy=on_error, timestamp_ms=ts, topic=topic, partition=part,
+                         offset=off, key=kb)
+    return out
+
+
 def decode_records(chunk: list, kd: Callable[[Any], Any] | None, vd: Callable[[Any], Any] | None,
                    timestamp_fn: Callable[[KafkaRecord], int] | None, with_metadata: bool,
                    on_error: str | None, handle_error: Callable[..., None]) -> list:
-    """``(element, timestamp_ms)`` for each record of ``chunk`` that decodes (see the module
-    docstring); ``kd`` / ``vd`` are None-safe deserializers or None for raw bytes."""
-    out = []
+    """:func:`decode_columns` for records given as objects (each with ``topic``,
+    ``partition``, ``offset``, ``key``, ``value``, ``timestamp``, ``headers``)."""
+    out: list = []
     for r in chunk:
-        try:
-            k = kd(r.key) if kd else r.key
-            v = vd(r.value) if vd else r.value
-            if with_metadata or timestamp_fn is not None:
-                rec = KafkaRecord(r.topic, r.partition, r.offset, k, v, r.timestamp,
-                                  tuple(r.headers or ()))
-                ts = int(timestamp_fn(rec)) if timestamp_fn is not None else r.timestamp
-                out.append((rec if with_metadata else (k, v), ts))
-            else:
-                out.append(((k, v), r.timestamp))
-        except Exception as e:  # noqa: BLE001 - routed by the error policy
-            handle_error(
-                e, r.value, policy=on_error, timestamp_ms=r.timestamp,
-                topic=r.topic, partition=r.partition, offset=r.offset, key=r.key,
-            )
+        out += decode_columns((r.topic, r.partition), [r.key], [r.value], [r.timestamp],
+                              [r.offset], [r.headers], kd, vd, timestamp_fn, with_metadata,
+                              on_error, handle_error)
     return out
 
 

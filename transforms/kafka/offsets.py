@@ -29,6 +29,8 @@ from typing import Any
 from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import Timestamp
 
+from .clients.base import TP, ConsumerClient
+
 NAMED = ("earliest", "latest", "committed")
 
 
@@ -60,53 +62,53 @@ def start_timestamp_ms(start: Any) -> int:
     return int(start)
 
 
-def start_offsets(consumer: Any, tps: list[Any], start: Any, ends: dict[Any, int] | None) -> dict[Any, int]:
+def start_offsets(consumer: ConsumerClient, tps: list[TP], start: Any,
+                  ends: dict[TP, int] | None, timeout: float = 30.0) -> dict[TP, int]:
     """The first offset to read of each partition in ``tps``."""
     kind = start_kind(start)
-    begin = consumer.beginning_offsets(tps)
+    begin = consumer.beginning_offsets(tps, timeout)
     if kind == "earliest":
         return dict(begin)
     if kind == "latest":
-        return dict(ends) if ends is not None else end_offsets(consumer, tps)
+        return dict(ends) if ends is not None else end_offsets(consumer, tps, timeout=timeout)
     if kind == "committed":
-        out = {}
-        for tp in tps:
-            c = consumer.committed(tp)
-            out[tp] = begin[tp] if c is None else max(c, begin[tp])
-        return out
+        committed = consumer.committed(tps, timeout)
+        return {tp: begin[tp] if committed.get(tp) is None else max(committed[tp], begin[tp])
+                for tp in tps}
     if kind == "offsets":
         wanted = {(t, p): o for (t, p), o in start.items()}
-        return {tp: max(wanted.get((tp.topic, tp.partition), begin[tp]), begin[tp]) for tp in tps}
-    ts = start_timestamp_ms(start)
-    found = consumer.offsets_for_times({tp: ts for tp in tps})
+        return {tp: max(wanted.get(tp, begin[tp]), begin[tp]) for tp in tps}
+    found = consumer.offsets_for_times(tps, start_timestamp_ms(start), timeout)
     if any(found.get(tp) is None for tp in tps):
-        ends = ends if ends is not None else end_offsets(consumer, tps)
-    return {tp: (ends[tp] if found.get(tp) is None else found[tp].offset) for tp in tps}
+        ends = ends if ends is not None else end_offsets(consumer, tps, timeout=timeout)
+    return {tp: (ends[tp] if found.get(tp) is None else found[tp]) for tp in tps}  # type: ignore
 
 
-def end_offsets(consumer: Any, tps: list[Any], probe_timeout: float = 5.0) -> dict[Any, int]:
+def end_offsets(consumer: ConsumerClient, tps: list[TP], probe_timeout: float = 5.0,
+                timeout: float = 30.0) -> dict[TP, int]:
     """Each partition's end now: ``ListOffsets(latest)``, moved past the records a fetch from
     one offset before it returns (see the module docstring).
 
-    The consumer must have ``tps`` assigned; this moves its positions (callers seek after)."""
-    listed = consumer.end_offsets(tps)
+    Assigns ``tps`` to the consumer (callers assign their own positions after)."""
+    listed = consumer.listed_end_offsets(tps, timeout)
     out = dict(listed)
     probe = [tp for tp in tps if listed[tp] > 0]
     if not probe:
         return out
-    begin = consumer.beginning_offsets(probe)
-    for tp in probe:
-        consumer.seek(tp, max(listed[tp] - 1, begin[tp]))
+    begin = consumer.beginning_offsets(probe, timeout)
+    consumer.assign({tp: max(listed[tp] - 1, begin[tp]) for tp in probe})
     deadline = time.monotonic() + probe_timeout
     pending = set(probe)
+    offset = consumer.access.offset
     while pending and time.monotonic() < deadline:
-        got = consumer.poll(timeout_ms=100, max_records=1_000_000)
+        got = consumer.fetch(1_000_000, 0.1)
+        for chunk in got:
+            tp = chunk.tp
+            out[tp] = max(out[tp], offset(chunk.recs[-1]) + 1)
+            pending.discard(tp)
         for tp in list(pending):
-            recs = got.get(tp)
-            if recs:
-                out[tp] = max(out[tp], recs[-1].offset + 1)
-            # a fetch response for tp was parsed (its records, if any, are in ``got``): the
+            # a fetch response for tp came back (its records, if any, are in ``got``): the
             # partition's data up to the broker's limit for this consumer has been seen
-            if recs or consumer.highwater(tp) is not None:
+            if consumer.fetched_end(tp):
                 pending.discard(tp)
     return out

@@ -11,6 +11,7 @@ from fluvial.ptransform import PTransform
 from fluvial.source import Read
 from fluvial.timeutil import to_millis
 
+from .clients import check_client
 from .offsets import start_kind
 from .reader import KafkaSource
 from .record import KafkaRecord
@@ -52,6 +53,12 @@ class ReadFromKafka(PTransform):
       holding its share is paused (the others keep fetching) until it drains to half of it.
     - ``connect_timeout`` seconds of retries before a clear error; a missing topic is an error
       unless ``create_topic=True`` (``create_partitions`` partitions, default 1).
+    - ``broker_timeout``: seconds the brokers may stay unreachable during the run (the reader
+      retries with backoff meanwhile) before the read fails naming the transform, the servers
+      and the last error; None (default): the pipeline's ``--kafka-broker-timeout`` (60 s).
+    - ``client``: ``"confluent"`` (librdkafka), ``"kafka-python"`` or ``"auto"`` (confluent when
+      installed); None (default): the pipeline's ``--kafka-client``. ``consumer_config`` is
+      passed to that client as it is (librdkafka properties or kafka-python arguments).
 
     >>> import fluvial as fl                                          # doctest: +SKIP
     >>> with fl.Pipeline() as p:
@@ -86,6 +93,8 @@ class ReadFromKafka(PTransform):
         poll_timeout_ms: int = 100,
         client_id: str = "fluvial",
         consumer_config: dict[str, Any] | None = None,
+        client: str | None = None,
+        broker_timeout: float | None = None,
     ) -> None:
         where = "ReadFromKafka"
         if bool(topics) == bool(partitions):
@@ -112,6 +121,11 @@ class ReadFromKafka(PTransform):
                 f"got {idle_timeout!r}")
         if max_buffered_records < 1:
             raise PipelineConstructionError(f"{where}: max_buffered_records must be >= 1")
+        check_client(client, where)
+        if broker_timeout is not None and not broker_timeout > 0:
+            raise PipelineConstructionError(
+                f"{where}: broker_timeout must be positive seconds (or None: the pipeline's "
+                f"--kafka-broker-timeout), got {broker_timeout!r}")
         self.cfg = dict(
             bootstrap_servers=bootstrap_servers, topics=list(topics or []),
             partitions=[(t, int(p)) for t, p in (partitions or [])], group_id=group_id,
@@ -125,8 +139,9 @@ class ReadFromKafka(PTransform):
             isolation_level=isolation_level, max_buffered_records=max_buffered_records,
             max_poll_records=max_poll_records, fetch_max_bytes=fetch_max_bytes,
             max_partition_fetch_bytes=max_partition_fetch_bytes, poll_timeout_ms=poll_timeout_ms,
-            client_id=client_id, consumer_config=dict(consumer_config or {}),
+            client_id=client_id, consumer_config=dict(consumer_config or {}), client=client,
+            broker_timeout=broker_timeout,
         )
 
     def expand(self, pbegin: Any) -> Any:
-        return pbegin | "Read" >> Read(KafkaSource(**self.cfg))
+        return pbegin | "Read" >> Read(KafkaSource(composite=True, **self.cfg))

@@ -8,8 +8,9 @@ backpressure.
 (``consumer.pause``) while the others keep fetching, and resumed once it has drained to half of
 its share. :meth:`KafkaReader.poll` hands out records round robin over the partitions with
 records buffered, an equal share each. A slow downstream operator blocks ``poll`` on the direct
-runner, so the buffers plus kafka-python's own fetch limits (``max_poll_records``,
-``fetch_max_bytes``, ``max_partition_fetch_bytes``) bound memory. Metrics (namespace ``kafka``):
+runner, so the buffers plus the client's own fetch limits (``max_poll_records``,
+``fetch_max_bytes``, ``max_partition_fetch_bytes``; librdkafka's prefetch queue is bounded by
+``fetch_max_bytes`` too) bound memory. Metrics (namespace ``kafka``):
 counter ``pauses`` (partition pauses), gauges ``buffered_high_water`` and ``buffer_capacity``.
 ``progress()["paused"]`` lists the paused partitions as ``"topic/partition"``.
 
@@ -30,6 +31,21 @@ offsets). :meth:`KafkaReader.abort` (a failed or cancelled run) commits nothing.
 with ``start="committed"`` therefore starts after everything a completed checkpoint or a
 successful run covered.
 
+**Clients, batches.** The reader is written once over the client interface
+(:mod:`fluvial.transforms.kafka.clients`): records stay the library's objects in per-partition
+chunks until :meth:`KafkaReader.poll` hands them out, and are turned into elements a chunk at
+a time, the deserializer mapped over the chunk's values; a chunk in which a record fails (or a
+key or value is None) is converted record by record, so only the failing records go to the
+error policy. Partitions are ``(topic, partition)`` tuples in checkpoints, whatever the client.
+
+**Labels.** Records, counters and errors carry the user's label: ReadFromKafka's
+(``"Orders"``), not that of the Read primitive inside it (``"Orders/Read"``).
+
+**Broker loss.** A :class:`~fluvial.transforms.kafka.liveness.BrokerWatch` probes the brokers
+when fetches come back empty and the client reported a connection error, or nothing came for a
+while; it retries with backoff (``progress()["broker"]`` while the brokers are down) and fails
+the read after ``broker_timeout`` (see :mod:`fluvial.transforms.kafka.liveness`).
+
 >>> from fluvial.transforms.kafka import ReadFromKafka
 >>> KafkaSource(**ReadFromKafka("127.0.0.1:9092", topics=["in"], stop="end").cfg).is_bounded
 True
@@ -37,42 +53,71 @@ True
 
 from __future__ import annotations
 
-import operator
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from fluvial import metrics as m
 from fluvial.source import Source, SourceContext, SourceReader
+from fluvial.transforms.io._files import user_label
 
-from .client import connect, ensure_topics
-from .convert import decode_records
+from .clients import backend
+from .clients.base import TP, ConsumerClient
+from .convert import decode_columns
+from .errors import KafkaAuthenticationError, KafkaIOError
+from .liveness import BrokerWatch, broker_timeout
 from .offsets import end_offsets, start_offsets
 from .partition_watermarks import PartitionWatermarks
 from .serde import deserializer
 
-_ts = operator.attrgetter("timestamp")
+
+def _name(tp: TP) -> str:
+    return f"{tp[0]}/{tp[1]}"
 
 
-def _none_safe(fn: Callable[[bytes], Any] | None) -> Callable[[Any], Any] | None:
-    if fn is None:
-        return None
-    return lambda b: None if b is None else fn(b)
+def open_consumer(cfg: dict[str, Any], label: str, options: Any) -> ConsumerClient:
+    """A consumer for a ReadFromKafka configuration, on the backend it chooses."""
+    return backend(cfg.get("client"), label, options).consumer(
+        label, cfg["bootstrap_servers"], cfg["connect_timeout"], group_id=cfg["group_id"],
+        isolation_level=cfg["isolation_level"], max_poll_records=cfg["max_poll_records"],
+        fetch_max_bytes=cfg["fetch_max_bytes"],
+        max_partition_fetch_bytes=cfg["max_partition_fetch_bytes"], client_id=cfg["client_id"],
+        config=dict(cfg["consumer_config"]))
+
+
+def read_partitions(cfg: dict[str, Any], label: str, consumer: ConsumerClient) -> list[TP]:
+    """The partitions a ReadFromKafka configuration reads (topics checked or created)."""
+    from .topics import ensure_topics
+
+    topics = cfg["topics"] or sorted({t for t, _ in cfg["partitions"]})
+    found = ensure_topics(label, consumer, topics, cfg["create_partitions"],
+                          cfg["bootstrap_servers"], cfg["connect_timeout"],
+                          cfg["consumer_config"])
+    if cfg["partitions"]:
+        return [(t, int(p)) for t, p in cfg["partitions"]]
+    return [(t, p) for t in topics for p in found[t]]
 
 
 class KafkaSource(Source):
     """The Source behind :class:`fluvial.transforms.kafka.ReadFromKafka` (see there for the
-    parameters)."""
+    parameters). ``composite``: applied by ReadFromKafka as ``"Read" >> Read(source)``, so
+    records and errors carry ReadFromKafka's label."""
 
-    def __init__(self, **cfg: Any) -> None:
+    def __init__(self, composite: bool = False, **cfg: Any) -> None:
         self.cfg = cfg
+        self.composite = composite
         self.on_error = cfg.get("on_error")  # seen by the dead-letter consumer check
         self.is_bounded = cfg["stop"] is not None
 
     def display_name(self) -> str:
         return "KafkaSource"
 
+    def user_label(self, read_label: str) -> str:
+        return user_label(read_label, self.composite)
+
     def open(self, ctx: SourceContext) -> KafkaReader:
+        label = self.user_label(ctx.label)
+        if label != ctx.label:
+            ctx = SourceContext(ctx.options, ctx.clock, label, ctx.metrics, ctx.dead_letter)
         return KafkaReader(self.cfg, ctx)
 
 
@@ -80,78 +125,62 @@ class KafkaReader(SourceReader):
     """Reads the assigned partitions (see the module docstring)."""
 
     def __init__(self, cfg: dict[str, Any], ctx: SourceContext) -> None:
-        from kafka import KafkaConsumer
-
         self.cfg = cfg
         self.ctx = ctx
         self.label = ctx.label
         self.clock = ctx.clock
-        servers = cfg["bootstrap_servers"]
-        self.consumer = connect(
-            KafkaConsumer, self.label, servers, cfg["connect_timeout"],
-            group_id=cfg["group_id"], enable_auto_commit=False, auto_offset_reset="earliest",
-            isolation_level=cfg["isolation_level"], max_poll_records=cfg["max_poll_records"],
-            fetch_max_bytes=cfg["fetch_max_bytes"],
-            max_partition_fetch_bytes=cfg["max_partition_fetch_bytes"],
-            client_id=cfg["client_id"], **cfg["consumer_config"],
-        )
+        self.consumer = open_consumer(cfg, self.label, ctx.options)
         try:
             self._setup(cfg, ctx)
         except BaseException:
-            self.consumer.close(autocommit=False)  # nothing to commit: the read never started
+            self.consumer.close()  # nothing to commit: the read never started
             raise
 
     def _setup(self, cfg: dict[str, Any], ctx: SourceContext) -> None:
-        from kafka import TopicPartition
-
-        servers = cfg["bootstrap_servers"]
-        topics = cfg["topics"] or sorted({t for t, _ in cfg["partitions"]})
-        ensure_topics(self.label, self.consumer, topics, cfg["create_partitions"], servers,
-                      cfg["connect_timeout"])
-        if cfg["partitions"]:
-            tps = [TopicPartition(t, p) for t, p in cfg["partitions"]]
-        else:
-            tps = [TopicPartition(t, p) for t in topics
-                   for p in sorted(self.consumer.partitions_for_topic(t))]
+        timeout = cfg["connect_timeout"]
+        tps = read_partitions(cfg, self.label, self.consumer)
         self.tps = tps
-        self.consumer.assign(tps)
         stop = cfg["stop"]
         if stop == "end":
-            self.ends: dict[Any, int] | None = end_offsets(self.consumer, tps)
+            self.ends: dict[TP, int] | None = end_offsets(self.consumer, tps, timeout=timeout)
         elif isinstance(stop, dict):
-            self.ends = {tp: stop[(tp.topic, tp.partition)] for tp in tps
-                         if (tp.topic, tp.partition) in stop}
+            self.ends = {tp: stop[tp] for tp in tps if tp in stop}
         else:
             self.ends = None
-        self.next: dict[Any, int] = start_offsets(self.consumer, tps, cfg["start"], self.ends)
-        for tp, off in self.next.items():
-            self.consumer.seek(tp, off)
+        self.next: dict[TP, int] = start_offsets(self.consumer, tps, cfg["start"], self.ends,
+                                                 timeout)
+        self.consumer.assign(dict(self.next))
+        self.assigned = list(tps)
+        self.access = self.consumer.access
         # per partition: fetched chunks [records, index of the next record], and their count
-        self.buffers: dict[Any, deque] = {tp: deque() for tp in tps}
-        self.counts: dict[Any, int] = dict.fromkeys(tps, 0)
+        self.buffers: dict[TP, deque] = {tp: deque() for tp in tps}
+        self.counts: dict[TP, int] = dict.fromkeys(tps, 0)
         self.buffered = 0
         self.capacity = cfg["max_buffered_records"]
         # each partition may hold its share of the buffer; a partition at its share is paused
         # (the others keep fetching), and resumed when drained to half of it
         self.part_cap = max(1, self.capacity // len(tps)) if tps else self.capacity
         self.part_low = self.part_cap // 2
-        self.paused: set[Any] = set()
-        self.fetched: dict[Any, int] = dict(self.next)  # per partition: after the last buffered
+        self.paused: set[TP] = set()
+        self.fetched: dict[TP, int] = dict(self.next)  # per partition: after the last buffered
         self._rr = 0  # the partition that goes first in the next poll (round robin)
         self.high_water = 0
-        self.poll_timeout_ms = cfg["poll_timeout_ms"]
-        self.kd = _none_safe(deserializer(cfg["key_deserializer"]))
-        self.vd = _none_safe(deserializer(cfg["value_deserializer"]))
+        self.poll_timeout = cfg["poll_timeout_ms"] / 1000
+        self.kd = deserializer(cfg["key_deserializer"])
+        self.vd = deserializer(cfg["value_deserializer"])
         self.timestamp_fn = cfg["timestamp_fn"]
         self.with_metadata = cfg["with_metadata"]
         self.wm = PartitionWatermarks(tps, cfg["delay_ms"], cfg["idle_ms"], self.clock.now_ms())
-        self.finished: set[Any] = set()
+        self.finished: set[TP] = set()
         self._check_finished_all()
-        self._to_commit: dict[Any, int] | None = None
+        self._to_commit: dict[TP, int] | None = None
         # without --checkpoint-dir no checkpoint commits offsets: a bounded read commits its
         # end when the run succeeds (close); with checkpoints the final checkpoint does
         self._commit_at_close = not getattr(ctx.options, "checkpoint_dir", None)
         self.exhausted = False
+        self.watch = BrokerWatch(self.label, cfg["bootstrap_servers"],
+                                 broker_timeout(cfg.get("broker_timeout"), ctx.options))
+        self._last_trouble: str | None = None
         self._metrics = ctx.metrics if ctx.metrics is not None else m._current.get()
         self._gauge("buffer_capacity", self.capacity)
 
@@ -165,27 +194,26 @@ class KafkaReader(SourceReader):
             self._metrics.inc(m.MetricKey(self.label, "kafka", name), n)
 
     # -- partitions that reached their stop offset -------------------------------------------
-    def _finish(self, tp: Any) -> None:
+    def _finish(self, tp: TP) -> None:
         if tp in self.finished:
             return
         self.finished.add(tp)
         self.paused.discard(tp)
         self.wm.finish(tp)
-        # A paused partition with a fetched response kafka-python still holds can stop it from
+        # A paused partition with a fetched response the client still holds can stop it from
         # fetching the other partitions (seen with kafka-python 3.0): take the finished
         # partition out of the assignment instead, and put the others back where they were.
         self._assign([t for t in self.tps if t not in self.finished])
 
-    def _assign(self, tps: list) -> None:
+    def _assign(self, tps: list[TP]) -> None:
         if not tps:  # all finished: fetch nothing more
-            self.consumer.pause(*self.consumer.assignment())
+            self.consumer.pause(self.assigned)
             return
-        self.consumer.assign(tps)
-        for t in tps:
-            self.consumer.seek(t, self.fetched[t])
+        self.consumer.assign({t: self.fetched[t] for t in tps})
+        self.assigned = list(tps)
         paused = [t for t in tps if t in self.paused]
         if paused:
-            self.consumer.pause(*paused)
+            self.consumer.pause(paused)
 
     def _check_finished_all(self) -> None:
         if self.ends is None:
@@ -202,7 +230,7 @@ class KafkaReader(SourceReader):
             if tp in self.finished or self.counts[tp]:
                 continue
             pos = self.consumer.position(tp)
-            if pos >= end:
+            if pos is not None and pos >= end:
                 self.next[tp] = max(self.next[tp], min(pos, end))
                 self._finish(tp)
 
@@ -211,26 +239,35 @@ class KafkaReader(SourceReader):
         counts = self.counts
         drained = [tp for tp in self.paused if counts[tp] <= self.part_low]
         if drained:
-            # kafka-python may have dropped records it fetched for a partition while it was
+            # the client may have dropped records it fetched for a partition while it was
             # paused: continue right after the last record this reader buffered
+            self.consumer.resume(drained)
             for tp in drained:
                 self.consumer.seek(tp, self.fetched[tp])
-            self.consumer.resume(*drained)
             self.paused.difference_update(drained)
         room = self.capacity - self.buffered
         if room <= 0 or len(self.paused) + len(self.finished) >= len(self.tps):
             return
-        got = self.consumer.poll(timeout_ms=0 if self.buffered else self.poll_timeout_ms,
-                                 max_records=room)
+        got = self.consumer.fetch(room, 0 if self.buffered else self.poll_timeout)
+        if not got:
+            self._check_broker()
+            if self.ends is not None:
+                self._check_positions()
+            return
+        self.watch.ok()
         now = self.clock.now_ms()
+        offset = self.access.offset
         n = 0
-        for tp, recs in got.items():
-            if recs and tp not in self.finished:
-                self.buffers[tp].append([recs, 0])
-                self.fetched[tp] = recs[-1].offset + 1
-                counts[tp] += len(recs)
-                n += len(recs)
-                self.wm.touch(tp, now)
+        buffers, finished, wm = self.buffers, self.finished, self.wm
+        for chunk in got:
+            tp, recs = chunk.tp, chunk.recs
+            if tp in finished:
+                continue
+            buffers[tp].append([recs, 0])
+            self.fetched[tp] = offset(recs[-1]) + 1
+            counts[tp] += len(recs)
+            n += len(recs)
+            wm.touch(tp, now)
         self.buffered += n
         if self.buffered > self.high_water:
             self.high_water = self.buffered
@@ -238,11 +275,26 @@ class KafkaReader(SourceReader):
         full = [tp for tp in self.tps if counts[tp] >= self.part_cap
                 and tp not in self.paused and tp not in self.finished]
         if full:
-            self.consumer.pause(*full)
+            self.consumer.pause(full)
             self.paused.update(full)
             self._count("pauses", len(full))
-        if not n and self.ends is not None:
-            self._check_positions()
+
+    def _check_broker(self) -> None:
+        """Nothing was fetched: probe the brokers when due (see liveness)."""
+        trouble = self.consumer.trouble()
+        if trouble is not None:
+            self._last_trouble = trouble
+        if not self.watch.due(trouble is not None):
+            return
+        try:
+            self.consumer.probe(self.tps, self.watch.probe_timeout())
+        except KafkaAuthenticationError:
+            raise
+        except KafkaIOError as e:
+            self.watch.failed(self.consumer.trouble() or self._last_trouble or str(e))
+        else:
+            self.watch.ok()
+            self._last_trouble = None
 
     def poll(self, max_records: int) -> Any:
         if len(self.finished) == len(self.tps) and not self.buffered:
@@ -269,10 +321,11 @@ class KafkaReader(SourceReader):
             order = [tp for tp in order if counts[tp]]
         return out
 
-    def _take(self, tp: Any, want: int, out: list, now: int) -> None:
+    def _take(self, tp: TP, want: int, out: list, now: int) -> None:
         """Hand out up to ``want`` buffered records of partition ``tp``."""
         buf = self.buffers[tp]
         ends = self.ends
+        offset = self.access.offset
         while buf and want > 0:
             item = buf[0]
             recs, i = item
@@ -285,11 +338,11 @@ class KafkaReader(SourceReader):
             want -= n
             self.counts[tp] -= n
             self.buffered -= n
-            nxt = chunk[-1].offset + 1
+            nxt = offset(chunk[-1]) + 1
             if ends is not None:
                 end = ends.get(tp)
                 if end is not None and nxt >= end:
-                    chunk = [r for r in chunk if r.offset < end]
+                    chunk = [r for r in chunk if offset(r) < end]
                     nxt = end
             self.next[tp] = nxt
             if chunk:
@@ -302,30 +355,42 @@ class KafkaReader(SourceReader):
                 return
 
     # -- records to elements -------------------------------------------------------------------
-    def _convert(self, tp: Any, chunk: list, out: list, now: int) -> None:
-        kd, vd = self.kd, self.vd
+    def _convert(self, tp: TP, chunk: list, out: list, now: int) -> None:
+        """Elements of one chunk, a batch at a time (module docstring)."""
+        kd, vd, acc = self.kd, self.vd, self.access
         if not self.with_metadata and self.timestamp_fn is None:
-            try:
-                if kd is None and vd is None:
-                    els = [((r.key, r.value), r.timestamp) for r in chunk]
-                elif kd is None:
-                    els = [((r.key, vd(r.value)), r.timestamp) for r in chunk]
-                else:
-                    els = [((kd(r.key), vd(r.value) if vd else r.value), r.timestamp)
-                           for r in chunk]
-            except Exception:
-                els = self._convert_slow(chunk)
+            if kd is None and vd is None:
+                els = acc.pairs(chunk)
+            else:
+                els = None
+                keys = acc.keys(chunk)
+                values = acc.values(chunk)
+                if (kd is None or None not in keys) and (vd is None or None not in values):
+                    try:
+                        if kd is not None:
+                            keys = list(map(kd, keys))
+                        if vd is not None:
+                            values = list(map(vd, values))
+                        els = list(zip(zip(keys, values), acc.timestamps(chunk)))
+                    except Exception:  # noqa: BLE001 - found again record by record
+                        els = None
+                if els is None:
+                    els = self._convert_slow(tp, chunk)
             out.extend(els)
             if els:
-                self.wm.on_records(tp, max(_ts(r) for r in chunk), now)
+                self.wm.on_records(tp, max(acc.timestamps(chunk)), now)
             return
-        els = self._convert_slow(chunk)
+        els = self._convert_slow(tp, chunk)
         out.extend(els)
         if els:
             self.wm.on_records(tp, max(t for _, t in els), now)
 
-    def _convert_slow(self, chunk: list) -> list:
-        return decode_records(chunk, self.kd, self.vd, self.timestamp_fn, self.with_metadata,
+    def _convert_slow(self, tp: TP, chunk: list) -> list:
+        acc = self.access
+        meta, tsf = self.with_metadata, self.timestamp_fn
+        headers = acc.headers(chunk) if meta or tsf is not None else None
+        return decode_columns(tp, acc.keys(chunk), acc.values(chunk), acc.timestamps(chunk),
+                              acc.offsets(chunk), headers, self.kd, self.vd, tsf, meta,
                               self.cfg["on_error"], self.ctx.handle_error)
 
     # -- watermark, progress -------------------------------------------------------------------
@@ -343,33 +408,32 @@ class KafkaReader(SourceReader):
             if hw is None and self.ends is not None:
                 hw = self.ends.get(tp)
             if hw is not None:
-                lag[f"{tp.topic}/{tp.partition}"] = max(hw - self.next[tp], 0)
-        paused = sorted(f"{tp.topic}/{tp.partition}" for tp in self.paused)
-        held = {f"{tp.topic}/{tp.partition}": self.wm.partition_watermark(tp)
+                lag[_name(tp)] = max(hw - self.next[tp], 0)
+        paused = sorted(_name(tp) for tp in self.paused)
+        held = {_name(tp): self.wm.partition_watermark(tp)
                 for tp in self.wm.holding_back(self.clock.now_ms())}
-        return {"lag": lag, "buffered": self.buffered, "paused": paused,
-                "watermark_held_by": held}
+        out = {"lag": lag, "buffered": self.buffered, "paused": paused,
+               "watermark_held_by": held}
+        broker = self.watch.status()
+        if broker is not None:
+            out["broker"] = broker
+        return out
 
     # -- checkpoints ---------------------------------------------------------------------------
     def snapshot(self) -> Any:
-        nxt = {(tp.topic, tp.partition): off for tp, off in self.next.items()}
         self._to_commit = dict(self.next)
-        ends = None if self.ends is None else {
-            (tp.topic, tp.partition): e for tp, e in self.ends.items()}
-        return {"next": nxt, "ends": ends, "wm": self.wm.snapshot()}
+        return {"next": dict(self.next), "ends": None if self.ends is None else dict(self.ends),
+                "wm": self.wm.snapshot()}
 
     def restore(self, state: Any) -> None:
-        from kafka import TopicPartition
-
         saved = state["next"]
         for tp in self.tps:
-            off = saved.get((tp.topic, tp.partition))
+            off = saved.get(tp)
             if off is not None:
                 self.next[tp] = off
         self.fetched = dict(self.next)
         if state.get("ends") is not None and self.ends is not None:
-            for (t, p), e in state["ends"].items():
-                tp = TopicPartition(t, p)
+            for tp, e in state["ends"].items():
                 if tp in self.ends:
                     self.ends[tp] = e
         for buf in self.buffers.values():
@@ -382,13 +446,11 @@ class KafkaReader(SourceReader):
         self.wm.restore(state["wm"], self.clock.now_ms())
         self._check_finished_all()
 
-    def _commit(self, offsets: dict[Any, int] | None) -> None:
+    def _commit(self, offsets: dict[TP, int] | None) -> None:
         if not self.cfg["group_id"] or not offsets:
             return
-        from kafka.structs import OffsetAndMetadata
-
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()})
+            self.consumer.commit(offsets, self.cfg["connect_timeout"])
             self._count("offset_commits")
         except Exception:  # noqa: BLE001 - the checkpoint, not the group, is what recovery uses
             self._count("offset_commit_failures")
@@ -404,9 +466,9 @@ class KafkaReader(SourceReader):
             if self.exhausted and self._commit_at_close:
                 self._commit(dict(self.next))
         finally:
-            self.consumer.close(autocommit=False)
+            self.consumer.close()
 
     def abort(self) -> None:
         """The run failed or was cancelled: close the consumer and commit nothing."""
         self._to_commit = None
-        self.consumer.close(autocommit=False)
+        self.consumer.close()

@@ -1,8 +1,22 @@
 """Key and value (de)serializers for Kafka IO: ``"bytes"``, ``"str"`` (UTF-8), ``"json"`` or a
 callable. ``None`` (a null key or a tombstone value) passes through unchanged.
 
+``"json"`` is strict JSON (RFC 8259) both ways: UTF-8 text; ``NaN``, ``Infinity`` and
+``-Infinity``, which Python's json module reads and writes by default, are refused. Reading,
+such a record fails like any undecodable record (the source's ``on_error``); writing, a value
+holding a non-finite float fails the serializer with a ValueError naming the problem (the
+writer's ``on_error``: a BadRecordError, or a dead letter).
+
 >>> deserializer("json")(b'{"a": 1}')
 {'a': 1}
+>>> deserializer("json")(b'{"a": NaN}')
+Traceback (most recent call last):
+...
+ValueError: JSON does not allow NaN (strict JSON, RFC 8259)
+>>> serializer("json")({"a": float("inf")})
+Traceback (most recent call last):
+...
+ValueError: JSON cannot hold the non-finite float in this value (NaN or Infinity; strict JSON, RFC 8259): {'a': inf}
 >>> serializer("str")("héllo")
 b'h\\xc3\\xa9llo'
 """
@@ -29,8 +43,16 @@ def _utf8(b: bytes) -> str:
     return b.decode("utf-8")
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"JSON does not allow {name} (strict JSON, RFC 8259)")
+
+
+_DECODE = json.JSONDecoder(parse_constant=_reject_constant).decode
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def _json_load(b: bytes) -> Any:
-    return json.loads(b)
+    return _DECODE(b.decode("utf-8") if not isinstance(b, str) else b)
 
 
 def deserializer(spec: str | Deserializer, where: str = "ReadFromKafka") -> Deserializer | None:
@@ -60,7 +82,13 @@ def _str_bytes(v: Any) -> bytes:
 
 
 def _json_dump(v: Any) -> bytes:
-    return json.dumps(v, separators=(",", ":")).encode("utf-8")
+    try:
+        return _ENCODE(v).encode("utf-8")
+    except ValueError as e:
+        if "Out of range float" not in str(e):
+            raise
+        raise ValueError("JSON cannot hold the non-finite float in this value (NaN or "
+                         f"Infinity; strict JSON, RFC 8259): {v!r:.200}") from None
 
 
 def serializer(spec: str | Serializer, where: str = "WriteToKafka") -> Serializer:

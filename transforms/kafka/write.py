@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fluvial.deadletter import check_policy
 from fluvial.errors import PipelineConstructionError
 from fluvial.ptransform import PTransform
 from fluvial.sink import Write
 
+from .clients import check_client
 from .serde import serializer
 from .writer import KafkaSink
 
@@ -28,10 +30,18 @@ class WriteToKafka(PTransform):
     directory, stable across restarts). Consumers must read with ``isolation_level=
     "read_committed"``. Exactly-once needs ``--checkpoint-dir`` on an unbounded input (a bounded
     run without it commits one transaction at its end) and a ``--checkpoint-interval`` shorter
-    than ``transaction_timeout_ms``; both are checked when the writer opens. Elements that cannot
-    be written (not a pair, refused by the serializer, event time before 1970) raise
-    :class:`fluvial.errors.BadRecordError`, never retried by ``--restart-attempts``.
-    See docs/kafka.md.
+    than ``transaction_timeout_ms``; both are checked when the writer opens.
+
+    Elements that cannot be written (not a pair, refused by the serializer, e.g. NaN for
+    ``"json"``, event time before 1970) follow ``on_error``: ``"fail"`` (default) raises
+    :class:`fluvial.errors.BadRecordError`, never retried by ``--restart-attempts``;
+    ``"skip"`` drops them (counted); ``"dead_letter"`` sends them to ``p.dead_letters()``.
+
+    ``broker_timeout``: seconds without an acknowledgement from the brokers (the client retries
+    meanwhile) before the write fails naming the transform, the servers and the last error;
+    None (default): the pipeline's ``--kafka-broker-timeout`` (60 s). ``client``:
+    ``"confluent"``, ``"kafka-python"`` or ``"auto"``; None: the pipeline's ``--kafka-client``;
+    ``producer_config`` goes to that client as it is. See docs/kafka.md.
 
     >>> import fluvial as fl                                          # doctest: +SKIP
     >>> with fl.Pipeline() as p:
@@ -57,10 +67,12 @@ class WriteToKafka(PTransform):
         batch_size: int = 256 * 1024,
         compression_type: str | None = None,
         transaction_timeout_ms: int = 60_000,
-        flush_timeout: float = 60.0,
         connect_timeout: float = 30.0,
         client_id: str = "fluvial",
         producer_config: dict[str, Any] | None = None,
+        on_error: str | None = None,
+        client: str | None = None,
+        broker_timeout: float | None = None,
     ) -> None:
         where = "WriteToKafka"
         if (topic is None) == (topic_fn is None):
@@ -74,17 +86,24 @@ class WriteToKafka(PTransform):
                 "whose partition 0 records which transactions committed")
         serializer(key_serializer, where)
         serializer(value_serializer, where)
+        check_policy(on_error, where)
+        check_client(client, where)
+        if broker_timeout is not None and not broker_timeout > 0:
+            raise PipelineConstructionError(
+                f"{where}: broker_timeout must be positive seconds (or None: the pipeline's "
+                f"--kafka-broker-timeout), got {broker_timeout!r}")
         self.cfg = dict(
             bootstrap_servers=bootstrap_servers, topic=topic, topic_fn=topic_fn, key_fn=key_fn,
             key_serializer=key_serializer, value_serializer=value_serializer, delivery=delivery,
             transactional_id_prefix=transactional_id_prefix, marker_topic=marker_topic,
             with_timestamps=with_timestamps, linger_ms=linger_ms, batch_size=batch_size,
             compression_type=compression_type, transaction_timeout_ms=transaction_timeout_ms,
-            flush_timeout=flush_timeout, connect_timeout=connect_timeout, client_id=client_id,
-            producer_config=dict(producer_config or {}),
+            connect_timeout=connect_timeout, client_id=client_id,
+            producer_config=dict(producer_config or {}), on_error=on_error, client=client,
+            broker_timeout=broker_timeout,
             input_bounded=None,  # set by expand; None: unknown (a KafkaSink built directly)
         )
 
     def expand(self, pcoll: Any) -> Any:
         cfg = {**self.cfg, "input_bounded": pcoll.is_bounded}
-        return pcoll | "Write" >> Write(KafkaSink(**cfg))
+        return pcoll | "Write" >> Write(KafkaSink(composite=True, **cfg))

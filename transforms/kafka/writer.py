@@ -14,8 +14,8 @@ marker becomes visible exactly when the transaction commits.
 
 After a restart, ``restore(state)`` runs ``init_transactions`` with the same id: that fences the
 old producer and aborts its open transaction (Kafka completes a commit already under way first).
-A client cannot resume the dead producer's pre-committed transaction (Kafka's Java client can
-only through internals), so the writer reads the marker: if it shows epoch ``n`` committed,
+Neither Python client can resume the dead producer's pre-committed transaction (Kafka's Java
+client can only through internals), so the writer reads the marker: if it shows epoch ``n`` committed,
 nothing is left to do; otherwise the restored state's records are produced again in a new
 transaction carrying marker ``n`` and committed. Each checkpointed epoch is therefore committed
 exactly once, and records after the restored checkpoint are produced again by the replayed
@@ -32,7 +32,24 @@ When the writer opens, :func:`check_transaction_settings` refuses an unbounded i
 ``--checkpoint-dir``, and a ``--checkpoint-interval`` not shorter than the transaction timeout.
 
 **Bad elements** (not a ``(key, value)`` pair, a value the serializer refuses, an event time
-before 1970) raise :class:`~fluvial.errors.BadRecordError`, which a restart cannot heal.
+before 1970) follow the writer's ``on_error``: "fail" (default) raises
+:class:`~fluvial.errors.BadRecordError`, which a restart cannot heal; "skip" drops the element
+(counted in ``fluvial/errors_skipped``); "dead_letter" sends it to ``p.dead_letters()`` with the
+reason. A writer that itself consumes dead letters (its element came from
+``p.dead_letters()``) cannot send its own failures there: such a failure raises
+BadRecordError.
+
+**Clients, batches, broker loss.** The writers are written once over the producer interface
+(:mod:`fluvial.transforms.kafka.clients`). A batch's elements become records in one loop (the
+element-by-element path, with the error policy, only runs for a batch holding a bad element)
+and go to the client as one list. Every wait (a flush, a full client buffer, a transaction
+call) runs in steps of :data:`WAIT_STEP_S` under a
+:class:`~fluvial.transforms.kafka.liveness.BrokerWatch`: while nothing is acknowledged the
+brokers count as unreachable, and after ``broker_timeout`` the write fails with an error naming
+the transform, the servers and the last error (the restart strategy then applies).
+
+Records, counters and errors carry WriteToKafka's label (``"Out"``), not that of its Write
+primitive (``"Out/Write"``).
 """
 
 from __future__ import annotations
@@ -40,13 +57,21 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from fluvial.errors import PipelineConstructionError
+from fluvial.errors import BadRecordError, PipelineConstructionError
 from fluvial.sink import Sink, SinkWriter
+from fluvial.timeutil import MIN_TIMESTAMP_MS
 
-from .client import KafkaIOError, connect
-from .convert import RecordEncoder
+from .clients import backend
+from .clients.base import ProducerClient, Record
+from .errors import KafkaIOError
+from .liveness import BrokerWatch, broker_timeout
+from .serde import serializer
+
+WAIT_STEP_S = 1.0
+"""Each wait of a writer gives the client this long before the broker watch looks again."""
 
 
 def default_prefix(label: str, topic: str | None, checkpoint_dir: str | None) -> str:
@@ -91,11 +116,32 @@ def check_transaction_settings(label: str, cfg: dict[str, Any], options: Any) ->
             "(at most the broker's transaction.max.timeout.ms, 15 minutes by default)")
 
 
-class KafkaSink(Sink):
-    """The Sink behind :class:`fluvial.transforms.kafka.WriteToKafka` (parameters there)."""
+def security_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The security settings (SASL, TLS) of a client configuration, for a helper client."""
+    return {k: v for k, v in config.items() if k.startswith(("security", "sasl", "ssl"))}
 
-    def __init__(self, **cfg: Any) -> None:
+
+def composite_label(label: str, inner: str, composite: bool) -> str:
+    """The user's label of a transform applied by a composite as ``inner >> primitive``.
+
+    >>> composite_label("Ingest/Out/Write", "Write", True)
+    'Ingest/Out'
+    """
+    suffix = "/" + inner
+    if composite and label.endswith(suffix):
+        return label[: -len(suffix)]
+    return label
+
+
+class KafkaSink(Sink):
+    """The Sink behind :class:`fluvial.transforms.kafka.WriteToKafka` (parameters there).
+    ``composite``: applied by WriteToKafka as ``"Write" >> Write(sink)``, so records and
+    errors carry WriteToKafka's label."""
+
+    def __init__(self, composite: bool = False, **cfg: Any) -> None:
         self.cfg = cfg
+        self.composite = composite
+        self.on_error = cfg.get("on_error")  # seen by the dead-letter consumer check
 
     def display_name(self) -> str:
         return "KafkaSink"
@@ -108,6 +154,11 @@ class KafkaSink(Sink):
         return "delivery='exactly_once'" if self.exactly_once else None
 
     def open(self, ctx: Any) -> SinkWriter:
+        label = composite_label(ctx.label, "Write", self.composite)
+        if label != ctx.label:
+            from fluvial.source import SourceContext
+
+            ctx = SourceContext(ctx.options, ctx.clock, label, ctx.metrics, ctx.dead_letter)
         if self.cfg["delivery"] == "exactly_once":
             return TransactionalKafkaWriter(self.cfg, ctx)
         return KafkaWriter(self.cfg, ctx)
@@ -123,46 +174,170 @@ class KafkaWriter(SinkWriter):
         self.cfg = cfg
         self.label = ctx.label
         self.ctx = ctx
-        self.encoder = RecordEncoder(cfg, self.label)
+        self.ks = serializer(cfg["key_serializer"])
+        self.vs = serializer(cfg["value_serializer"])
+        self.key_fn: Callable[[Any], Any] | None = cfg["key_fn"]
         self.topic = cfg["topic"]
-        self.producer_config = dict(
-            acks="all", enable_idempotence=True, linger_ms=cfg["linger_ms"],
-            batch_size=cfg["batch_size"], compression_type=cfg["compression_type"],
-            max_in_flight_requests_per_connection=5, client_id=cfg["client_id"],
-            **cfg["producer_config"],
-        )
-        self.futures: list = []
+        self.topic_fn: Callable[[Any], str] | None = cfg["topic_fn"]
+        self.with_timestamps = cfg["with_timestamps"]
+        self.on_error = cfg.get("on_error") or "fail"
+        self.servers = cfg["bootstrap_servers"]
+        self.timeout = broker_timeout(cfg.get("broker_timeout"), ctx.options)
+        self.backend = backend(cfg.get("client"), self.label, ctx.options)
+        self._in_error = False  # inside a dead-letter hand-over (see the module docstring)
         self.producer = self._open_producer()
+        self.zero_ok = getattr(self.producer, "zero_timestamp_ok", True)
 
-    def _open_producer(self, **extra: Any) -> Any:
-        from kafka import KafkaProducer
-
-        return connect(KafkaProducer, self.label, self.cfg["bootstrap_servers"],
-                       self.cfg["connect_timeout"], **self.producer_config, **extra)
+    def _open_producer(self, transactional_id: str | None = None) -> ProducerClient:
+        cfg = self.cfg
+        return self.backend.producer(
+            self.label, self.servers, cfg["connect_timeout"], linger_ms=cfg["linger_ms"],
+            batch_size=cfg["batch_size"], compression_type=cfg["compression_type"],
+            client_id=cfg["client_id"], transactional_id=transactional_id,
+            transaction_timeout_ms=cfg["transaction_timeout_ms"] if transactional_id else None,
+            config=dict(cfg["producer_config"]))
 
     # -- elements to records -------------------------------------------------------------------
-    def _records(self, batch: list) -> list[tuple]:
-        """(topic, key bytes, value bytes, timestamp ms or None) for each element; an element
-        that cannot become a record raises :class:`~fluvial.errors.BadRecordError`."""
-        return self.encoder.records(batch)
+    def _records(self, batch: list) -> list[Record]:
+        """(topic, key bytes, value bytes, timestamp ms or None) for each element that can
+        become a record; the others follow the writer's ``on_error``."""
+        if self.key_fn is None and self.topic_fn is None and self.with_timestamps:
+            try:
+                return self._records_fast(batch)
+            except Exception:  # noqa: BLE001 - found again element by element, with the policy
+                pass
+        out = []
+        for wv in batch:
+            try:
+                out.append(self._record(wv))
+            except BadRecordError as e:
+                self._bad(e, wv)
+        return out
 
-    def _send(self, records: list[tuple]) -> None:
-        send = self.producer.send
-        futs = self.futures
-        for topic, k, v, ts in records:
-            futs.append(send(topic, value=v, key=k, timestamp_ms=ts))
+    def _records_fast(self, batch: list) -> list[Record]:
+        """The common case: (key, value) pairs to one topic at their event times. Raises on
+        anything else, and the caller goes element by element."""
+        ks, vs, topic, zero_ok = self.ks, self.vs, self.topic, self.zero_ok
+        out = []
+        append = out.append
+        for wv in batch:
+            k, v = wv.value
+            ts = wv.timestamp
+            if ts <= 0:
+                if ts != MIN_TIMESTAMP_MS and (ts < 0 or not zero_ok):
+                    raise ValueError("element by element")
+                if ts != 0:
+                    ts = None
+            append((topic, None if k is None else ks(k), None if v is None else vs(v), ts))
+        return out
+
+    def _record(self, wv: Any) -> Record:
+        el = wv.value
+        if self.key_fn is not None:
+            try:
+                k, v = self.key_fn(el), el
+            except Exception as e:  # noqa: BLE001 - user code: a bad element
+                raise BadRecordError(self.label, el, f"key_fn raised {type(e).__name__}: "
+                                     f"{e}") from e
+        else:
+            try:
+                k, v = el
+            except (TypeError, ValueError):
+                raise BadRecordError(
+                    self.label, el, "elements must be (key, value) pairs; pass key_fn=... "
+                    "to write plain values") from None
+        ts = wv.timestamp if self.with_timestamps else None
+        if ts == MIN_TIMESTAMP_MS:  # no event time: the producer's clock
+            ts = None
+        elif ts is not None and ts < 0:
+            raise BadRecordError(
+                self.label, el, f"its event time {ts} ms is before 1970, and Kafka record "
+                "timestamps are epoch milliseconds >= 0; pass with_timestamps=False to use "
+                "the producer's clock, or re-timestamp the elements")
+        elif ts == 0 and not self.zero_ok:
+            raise BadRecordError(
+                self.label, el, "its event time is 0 ms (1970-01-01T00:00:00Z), which the "
+                "confluent-kafka client cannot write (librdkafka reads timestamp 0 as 'now'); "
+                "pass with_timestamps=False, or client='kafka-python'")
+        try:
+            kb = None if k is None else self.ks(k)
+        except (TypeError, ValueError) as e:
+            raise BadRecordError(self.label, el, f"the key serializer failed: {e}") from e
+        try:
+            vb = None if v is None else self.vs(v)
+        except (TypeError, ValueError) as e:
+            raise BadRecordError(self.label, el, f"the value serializer failed: {e}") from e
+        try:
+            topic = self.topic_fn(el) if self.topic_fn is not None else self.topic
+        except Exception as e:  # noqa: BLE001 - user code: a bad element
+            raise BadRecordError(self.label, el, f"topic_fn raised {type(e).__name__}: "
+                                 f"{e}") from e
+        return (topic, kb, vb, ts)
+
+    def _bad(self, e: BadRecordError, wv: Any) -> None:
+        """An element that cannot be written: the writer's ``on_error``."""
+        if self.on_error == "fail" or self._in_error:
+            raise e
+        self._in_error = True
+        try:
+            self.ctx.handle_error(ValueError(e.reason), wv.value, policy=self.on_error,
+                                  timestamp_ms=wv.timestamp if wv.timestamp != MIN_TIMESTAMP_MS
+                                  else None, topic=self.topic)
+        finally:
+            self._in_error = False
+
+    # -- waiting under the broker watch --------------------------------------------------------
+    def _wait(self, what: str, attempt: Callable[[float], bool],
+              progress: Callable[[], bool] | None = None) -> None:
+        """Call ``attempt(WAIT_STEP_S)`` until it returns True; while it does not and
+        ``progress()`` (something was acknowledged) is False, the brokers count as
+        unreachable, and after ``broker_timeout`` this raises BrokerUnreachableError."""
+        watch: BrokerWatch | None = None
+        while not attempt(WAIT_STEP_S):
+            if progress is not None and progress():
+                if watch is not None:
+                    watch.ok()
+                continue
+            if watch is None:
+                watch = BrokerWatch(self.label, self.servers, self.timeout)
+            trouble = self.producer.trouble()
+            watch.failed(f"{what}: {trouble}" if trouble else f"{what}: no answer")
+        if watch is not None:
+            watch.ok()
+
+    def _send(self, records: list[Record]) -> None:
+        i = 0
+        while i < len(records):
+            i += self.producer.send(records[i:] if i else records)
+            if i < len(records):  # the client's buffer is full: wait for it to drain
+                self._flush_queue(to=len(records) - i)
+
+    def _flush_queue(self, to: int = 0) -> None:
+        """Wait until at most ``to`` records are unacknowledged (0: all acknowledged)."""
+        left = [self.producer.flush(0)]
+
+        def attempt(step: float) -> bool:
+            left.append(self.producer.flush(step))
+            return left[-1] <= to
+
+        def progress() -> bool:
+            moved = left[-1] < left[-2]
+            del left[:-1]
+            return moved
+
+        if left[0] > to:
+            self._wait("records not acknowledged", attempt, progress)
 
     def write(self, batch: list) -> None:
         self._send(self._records(batch))
 
     def _flush(self) -> None:
-        self.producer.flush(timeout=self.cfg["flush_timeout"])
-        futs, self.futures = self.futures, []
-        for f in futs:
-            if f.failed():
-                raise KafkaIOError(
-                    f"transform '{self.label}': the broker did not accept a record: "
-                    f"{f.exception!r}") from f.exception
+        self._flush_queue()
+        failed = self.producer.failures()
+        if failed:
+            raise KafkaIOError(
+                f"transform '{self.label}': the broker did not accept {len(failed)} record(s): "
+                f"{failed[0]}")
 
     def snapshot(self, checkpoint_id: int) -> Any:
         self._flush()
@@ -172,10 +347,10 @@ class KafkaWriter(SinkWriter):
         try:
             self._flush()
         finally:
-            self.producer.close()
+            self.producer.close(WAIT_STEP_S)
 
     def abort(self) -> None:
-        self.producer.close(timeout=0)
+        self.producer.close(0)
 
 
 class TransactionalKafkaWriter(KafkaWriter):
@@ -196,39 +371,31 @@ class TransactionalKafkaWriter(KafkaWriter):
         self.marker_topic = cfg["marker_topic"] or cfg["topic"]
         super().__init__(cfg, ctx)
         self.in_txn = False
-        self.epoch_records: list[tuple] = []  # serialized records of the open transaction
-        self.pending: tuple[int, list[tuple]] | None = None  # (epoch, records) pre-committed
-        self.held: list[tuple] = []  # written while an epoch waits for its commit
+        self.epoch_records: list[Record] = []  # serialized records of the open transaction
+        self.pending: tuple[int, list[Record]] | None = None  # (epoch, records) pre-committed
+        self.held: list[Record] = []  # written while an epoch waits for its commit
         self.commits = 0
         self.aborts = 0
 
-    def _open_producer(self, **extra: Any) -> Any:
-        producer = super()._open_producer(
-            transactional_id=self.transactional_id,
-            transaction_timeout_ms=self.cfg["transaction_timeout_ms"])
-        from kafka.errors import KafkaError
-
+    def _open_producer(self, transactional_id: str | None = None) -> ProducerClient:
+        producer = super()._open_producer(self.transactional_id)
+        self.producer = producer
         try:
-            producer.init_transactions()  # fences an older producer with this id, aborts its txn
-        except BaseException as e:
-            producer.close(timeout=0)
-            if isinstance(e, KafkaError):
-                raise KafkaIOError(
-                    f"transform '{self.label}': the producer could not initialize transactions "
-                    f"for transactional id {self.transactional_id!r} ({type(e).__name__}: {e}); "
-                    "check that the broker supports transactions, or raise max_block_ms in "
-                    "producer_config") from e
+            # fences an older producer with this id, and aborts its open transaction
+            self._wait("InitProducerId", producer.init_transactions)
+        except KafkaIOError as e:
+            producer.close(0)
+            raise KafkaIOError(
+                f"transform '{self.label}': the producer could not initialize transactions "
+                f"for transactional id {self.transactional_id!r}: {e}") from e
+        except BaseException:
+            producer.close(0)
             raise
         return producer
 
     @property
     def marker_group(self) -> str:
         return f"fluvial-eos.{self.prefix}.{self.token}"
-
-    def _marker_tp(self) -> Any:
-        from kafka import TopicPartition
-
-        return TopicPartition(self.marker_topic, 0)
 
     def _begin(self) -> None:
         if not self.in_txn:
@@ -246,10 +413,12 @@ class TransactionalKafkaWriter(KafkaWriter):
         self._send(recs)
 
     def _mark(self, epoch: int) -> None:
-        from kafka.structs import OffsetAndMetadata
+        group = self.marker_group
+        offsets = {(self.marker_topic, 0): epoch}
+        self._wait("TxnOffsetCommit", lambda t: self.producer.send_offsets(offsets, group, t))
 
-        self.producer.send_offsets_to_transaction(
-            {self._marker_tp(): OffsetAndMetadata(epoch, "", -1)}, self.marker_group)
+    def _commit_txn(self) -> None:
+        self._wait("EndTxn(commit)", self.producer.commit_transaction)
 
     def snapshot(self, checkpoint_id: int) -> Any:
         if self.pending is not None:  # the last epoch never completed: it stays in this txn
@@ -258,8 +427,8 @@ class TransactionalKafkaWriter(KafkaWriter):
             self.held = []
             self.pending = None
         self._begin()
+        self._flush()  # every record acknowledged (a fenced producer fails here, naming it)
         self._mark(checkpoint_id)
-        self._flush()
         self.pending = (checkpoint_id, self.epoch_records)
         self.epoch_records = []
         return {"transactional_id": self.transactional_id, "token": self.token,
@@ -268,7 +437,7 @@ class TransactionalKafkaWriter(KafkaWriter):
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         if self.pending is None or self.pending[0] > checkpoint_id:
             return
-        self.producer.commit_transaction()
+        self._commit_txn()
         self.commits += 1
         self.in_txn = False
         self.pending = None
@@ -281,15 +450,17 @@ class TransactionalKafkaWriter(KafkaWriter):
 
     def committed_epoch(self) -> int | None:
         """The last epoch whose transaction committed, from the marker group (None: none)."""
-        from kafka import KafkaConsumer
-
-        c = connect(KafkaConsumer, self.label, self.cfg["bootstrap_servers"],
-                    self.cfg["connect_timeout"], group_id=self.marker_group,
-                    enable_auto_commit=False, client_id=self.cfg["client_id"])
+        cfg = self.cfg
+        c = self.backend.consumer(
+            self.label, self.servers, cfg["connect_timeout"], group_id=self.marker_group,
+            isolation_level="read_committed", max_poll_records=1, fetch_max_bytes=1 << 20,
+            max_partition_fetch_bytes=1 << 20, client_id=cfg["client_id"],
+            config=security_config(cfg["producer_config"]))
         try:
-            return c.committed(self._marker_tp())
+            tp = (self.marker_topic, 0)
+            return c.committed([tp], cfg["connect_timeout"]).get(tp)
         finally:
-            c.close(autocommit=False)
+            c.close()
 
     def committed_after(self, state: Any, checkpoint_id: int) -> str | None:
         """The marker of a transaction committed after the checkpoint ``state`` belongs to: a
@@ -310,8 +481,8 @@ class TransactionalKafkaWriter(KafkaWriter):
     def restore(self, state: Any) -> None:
         if state is None:
             return
-        # init_transactions in __init__ already fenced the old producer and aborted its
-        # open transaction; the marker now tells whether the restored epoch committed.
+        # init_transactions when the writer opened already fenced the old producer and aborted
+        # its open transaction; the marker now tells whether the restored epoch committed.
         self.token = state["token"]
         epoch = state["epoch"]
         done = self.committed_epoch()
@@ -320,9 +491,9 @@ class TransactionalKafkaWriter(KafkaWriter):
         self.producer.begin_transaction()
         self.in_txn = True
         self._send(state["records"])
-        self._mark(epoch)
         self._flush()
-        self.producer.commit_transaction()
+        self._mark(epoch)
+        self._commit_txn()
         self.commits += 1
         self.in_txn = False
 
@@ -332,15 +503,15 @@ class TransactionalKafkaWriter(KafkaWriter):
                 raise KafkaIOError(
                     f"transform '{self.label}': closing with an uncommitted transaction")
         finally:
-            self.producer.close()
+            self.producer.close(WAIT_STEP_S)
 
     def abort(self) -> None:
         try:
             if self.in_txn:
-                self.producer.abort_transaction()
+                self.producer.abort_transaction(WAIT_STEP_S)
                 self.aborts += 1
         except Exception:  # noqa: BLE001 - a fenced or broken producer has nothing to abort
             pass
         finally:
             self.in_txn = False
-            self.producer.close(timeout=0)
+            self.producer.close(0)
