@@ -7,7 +7,9 @@ When off the executor holds no display at all, so it costs one ``is None`` check
 
 **Fields, most important first** (the order on the line):
 
-1. events per second (is it moving?);
+1. events per second (is it moving?), and while a source's brokers do not answer, for how
+   long and when it retries (``broker 127.0.0.1:9092 down 12s, retry #4 in 2s``; from the
+   reader's ``progress()["broker"]``, see :mod:`fluvial.transforms.kafka.liveness`);
 2. the sinks' watermark (is event time moving?) and, while the sources' watermark has not moved
    for a while, who holds it back (``wm held 12s by orders/1``, see
    :mod:`fluvial.runners.direct.watermark_stall`);
@@ -65,6 +67,8 @@ class ProgressSnapshot:
     skipped: int
     held_by: tuple[str, ...] = ()  # who holds the watermark back, while it is stalled
     stalled_s: float | None = None  # for how long it has not moved
+    # a source's brokers not answering: (servers, seconds down, failed attempts, next retry in s)
+    broker_down: tuple[str, float, int, float] | None = None
 
 
 def format_watermark(ms: int | None) -> str:
@@ -102,7 +106,12 @@ def _held_forms(held: tuple[str, ...], stalled_s: float | None) -> list[str]:
 
 def status_fields(s: ProgressSnapshot) -> list[list[str]]:
     """Each field of the line, most important first, as its forms from longest to shortest."""
-    fields = [[f"{s.events_per_s:,.0f} ev/s"], _watermark_forms(s.sink_watermark_ms)]
+    fields = [[f"{s.events_per_s:,.0f} ev/s"]]
+    if s.broker_down is not None:
+        servers, down, attempts, retry = s.broker_down
+        fields.append([f"broker {servers} down {down:.0f}s, retry #{attempts + 1} in "
+                       f"{retry:.0f}s", f"broker down {down:.0f}s"])
+    fields.append(_watermark_forms(s.sink_watermark_ms))
     if s.held_by:
         fields.append(_held_forms(s.held_by, s.stalled_s))
     if s.lag:
@@ -172,10 +181,15 @@ def snapshot_of(executor: Any, now: float, rate: RecentRate) -> ProgressSnapshot
     if not sinks:
         sinks = [op for op in executor.ops if not op.consumers]
     lag: dict[str, int] = {}
+    broker = None
     for s in executor.sources:
         if isinstance(s, ReadSource) and s.reader is not None:
             try:
-                lag.update(s.reader.progress().get("lag", {}))
+                prog = s.reader.progress()
+                lag.update(prog.get("lag", {}))
+                b = prog.get("broker")
+                if b is not None and (broker is None or b["down_s"] > broker[1]):
+                    broker = (b["servers"], b["down_s"], b["attempts"], b["retry_in_s"])
             except Exception:  # noqa: BLE001 - the display never fails a run
                 pass
     last = executor.last_checkpoint_at
@@ -192,6 +206,7 @@ def snapshot_of(executor: Any, now: float, rate: RecentRate) -> ProgressSnapshot
         skipped=q.counter("errors_skipped"),
         held_by=stall.held_by if stall is not None else (),
         stalled_s=stall.stalled_s if stall is not None else None,
+        broker_down=broker,
     )
 
 

@@ -100,6 +100,15 @@ def test_render_status_many_partitions_shows_the_largest_lags():
     assert "lag 113 (t/1=50, t/3=50, t/2=7, +2 more)" in line
 
 
+def test_render_status_broker_down_comes_right_after_the_rate():
+    s = snap(events_per_s=0.0, broker_down=("127.0.0.1:9092", 12.4, 3, 1.6),
+             sink_watermark_ms=MIN_TIMESTAMP_MS)
+    assert render_status(s) == (
+        "0 ev/s | broker 127.0.0.1:9092 down 12s, retry #4 in 2s | sink wm -inf | "
+        "dead letters 0 | skipped 0 | checkpoint - | read 1,234,567")
+    assert render_status(s, width=41) == "0 ev/s | broker down 12s | wm -inf | dl 0"
+
+
 def test_format_watermark_ends():
     assert format_watermark(MAX_TIMESTAMP_MS) == "+inf"
     assert format_watermark(None) == "-"

@@ -291,7 +291,10 @@ class KafkaReader(SourceReader):
         except KafkaAuthenticationError:
             raise
         except KafkaIOError as e:
-            self.watch.failed(self.consumer.trouble() or self._last_trouble or str(e))
+            trouble = self.consumer.trouble()
+            if trouble is not None:
+                self._last_trouble = trouble
+            self.watch.failed(self._last_trouble or str(e))
         else:
             self.watch.ok()
             self._last_trouble = None

@@ -46,7 +46,7 @@ class _ClientLog(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.records: deque[tuple[int, str, BaseException | None]] = deque(maxlen=64)
+        self.records: deque[tuple[int, int, str, BaseException | None]] = deque(maxlen=64)
         self.seq = 0
         self._lock2 = threading.Lock()
 
@@ -59,9 +59,9 @@ class _ClientLog(logging.Handler):
         exc = next((a for a in args if isinstance(a, BaseException)), None)
         with self._lock2:
             self.seq += 1
-            self.records.append((self.seq, text, exc))
+            self.records.append((self.seq, record.levelno, text, exc))
 
-    def since(self, seq: int) -> list[tuple[int, str, BaseException | None]]:
+    def since(self, seq: int) -> list[tuple[int, int, str, BaseException | None]]:
         with self._lock2:
             return [r for r in self.records if r[0] > seq]
 
@@ -90,18 +90,23 @@ def _auth_errors() -> tuple[type[BaseException], ...]:
 
 def _auth_error_since(seq: int) -> str | None:
     auth = _auth_errors()
-    for _, _text, exc in reversed(_client_log().since(seq)):
+    for _, _level, _text, exc in reversed(_client_log().since(seq)):
         if isinstance(exc, auth):
             return f"{type(exc).__name__}: {exc}"
     return None
 
 
 def _last_error_since(seq: int) -> str | None:
+    """The newest record carrying an exception (a failed connection), else the newest ERROR,
+    else the newest record."""
     recs = _client_log().since(seq)
-    if not recs:
-        return None
-    _, text, exc = recs[-1]
-    return f"{type(exc).__name__}: {exc}" if exc is not None else text
+    for _, _level, _text, exc in reversed(recs):
+        if exc is not None:
+            return f"{type(exc).__name__}: {exc}"
+    for _, level, text, _exc in reversed(recs):
+        if level >= logging.ERROR:
+            return text
+    return recs[-1][2] if recs else None
 
 
 def _tp(tp: TP) -> Any:
@@ -145,7 +150,8 @@ def _connect(factory: Any, label: str, servers: Any, connect_timeout: float, **c
 
 
 class _Trouble:
-    """``trouble()``: the newest client log record since the last call."""
+    """``trouble()``: the newest client error (an ERROR record, or one carrying an exception)
+    logged since the last call."""
 
     def _init_trouble(self) -> None:
         self._seen = _client_log().seq
@@ -153,9 +159,10 @@ class _Trouble:
     def trouble(self) -> str | None:
         log = _client_log()
         seq, self._seen = self._seen, log.seq
-        if seq == self._seen:
+        recs = [r for r in log.since(seq) if r[3] is not None or r[1] >= logging.ERROR]
+        if not recs:
             return None
-        return _last_error_since(seq)
+        return _last_error_since(recs[0][0] - 1)
 
 
 class KafkaPythonConsumer(_Trouble, ConsumerClient):
@@ -372,9 +379,19 @@ class KafkaPythonProducer(_Trouble, ProducerClient):
         return self._wait("abort", self.p._transaction_manager.begin_abort, timeout)
 
     def close(self, timeout: float) -> None:
-        if not self.closed:
-            self.closed = True
-            self.p.close(timeout=timeout)
+        from kafka.errors import KafkaTimeoutError
+
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.p.flush(timeout=timeout)
+        except KafkaTimeoutError:
+            pass
+        # KafkaProducer.close flushes again and raises when records are still pending, leaving
+        # the producer half closed (its __del__ then raises): the flush was just done above
+        self.p.flush = lambda timeout=None: None
+        self.p.close(timeout=max(timeout, 0))
 
 
 class KafkaPythonBackend(Backend):
