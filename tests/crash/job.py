@@ -9,8 +9,10 @@ A throttling Map (``--throttle`` seconds per element) prints ``seen=<n>``, the n
 this run processed, after each element: the test kills the job on that progress, not on
 wall-clock time. ``--cap N`` makes the job SIGKILL itself once the run processed N elements, so a
 run never gets further than that, however slowly the test reacts. ``--crash-at SINK.HOOK.WHEN:N``
-makes the job SIGKILL itself at one step of the sinks' two-phase commit (see crashpoints.py). Pipeline options (``--checkpoint-dir``,
-``--checkpoint-interval``, ``--batch-size``) are passed through.
+makes the job SIGKILL itself at one step of the sinks' two-phase commit (see crashpoints.py).
+``--output-bootstrap`` puts the output topic on other brokers than the input. Pipeline options
+(``--checkpoint-dir``, ``--checkpoint-interval``, ``--batch-size``, ``--kafka-client``,
+``--restart-attempts``, ...) are passed through.
 
     python tests/crash/job.py --bootstrap 127.0.0.1:9092 --input in --group g \
         --out-prefix /tmp/out/sums --db /tmp/out.db --output-topic out \
@@ -64,6 +66,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--out-prefix", required=True)
     ap.add_argument("--db", required=True)
     ap.add_argument("--output-topic", default=None)
+    ap.add_argument("--output-bootstrap", default=None,
+                    help="the brokers of --output-topic (default: --bootstrap)")
     ap.add_argument("--throttle", type=float, default=0.002)
     ap.add_argument("--cap", type=int, default=None,
                     help="SIGKILL the job once this run processed this many elements")
@@ -102,13 +106,15 @@ def main(argv: list[str]) -> None:
     _ = rows | "Sql" >> CrashableWrite(sql, "Sql", plan)
     if args.output_topic:
         kafka = KafkaSink(**WriteToKafka(
-            bootstrap_servers=args.bootstrap, topic=args.output_topic, key_serializer="str",
+            bootstrap_servers=args.output_bootstrap or args.bootstrap, topic=args.output_topic,
+            key_serializer="str",
             value_serializer="json", delivery="exactly_once").cfg)
         _ = (rows | "KeyRow" >> Map(lambda r: (r["key"], r))
              | "Kafka" >> CrashableWrite(kafka, "Kafka", plan))
     result = p.run()
     print(f"DONE checkpoints={result.info['checkpoints_taken']} "
-          f"restored_from={result.info['restored_from']}", flush=True)
+          f"restored_from={result.info['restored_from']} restarts={result.info['restarts']}",
+          flush=True)
 
 
 if __name__ == "__main__":

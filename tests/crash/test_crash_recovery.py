@@ -11,6 +11,10 @@ output, derived here by arithmetic from how the input was made (not by running f
   read_committed consumers, but writes the COMMIT/ABORT control markers like Kafka does), equal
   the same rows exactly.
 
+The job's runs alternate between the two Kafka client backends (confluent-kafka and
+kafka-python): every run restores a checkpoint the other backend wrote and fences the other's
+transactional producer, so both backends pass the whole schedule.
+
 Every kill is placed by the job's progress, never by wall-clock time, so the schedule holds on any
 machine speed: the job prints ``seen=<n>`` (elements this run processed) and SIGKILLs itself
 once a run processed ``--cap`` elements. Six kills come at a random progress point (a random
@@ -68,6 +72,9 @@ CRASH_POINTS = (
     "Kafka.notify.before",  # files and SQL committed; Kafka not
     "Kafka.notify.after",  # everything committed
 )
+
+
+CLIENTS = ("confluent", "kafka-python")  # run n uses CLIENTS[n % 2]
 
 
 def key_of(i: int) -> str:
@@ -211,8 +218,11 @@ class Job:
     def start(self) -> subprocess.Popen:
         self.runs += 1
         log = open(os.path.join(self.log_dir, f"run-{self.runs:02d}.log"), "w")
-        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        # the Kafka client backend alternates between runs: each restores checkpoints the
+        # other wrote, and fences the other's transactional producer
+        client = CLIENTS[self.runs % 2]
+        self.proc = subprocess.Popen([*self.cmd, "--kafka-client", client], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         return self.proc
 

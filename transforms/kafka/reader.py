@@ -63,7 +63,7 @@ from fluvial.transforms.io._files import user_label
 from .clients import backend
 from .clients.base import TP, ConsumerClient
 from .convert import decode_columns
-from .errors import KafkaAuthenticationError, KafkaIOError
+from .errors import BrokerUnreachableError, KafkaAuthenticationError, KafkaIOError
 from .liveness import BrokerWatch, broker_timeout
 from .offsets import end_offsets, start_offsets
 from .partition_watermarks import PartitionWatermarks
@@ -450,11 +450,20 @@ class KafkaReader(SourceReader):
         self._check_finished_all()
 
     def _commit(self, offsets: dict[TP, int] | None) -> None:
+        """Commit to the group, best effort (recovery uses the checkpoint): not while the
+        brokers do not answer, and a commit without an answer counts as a failed attempt to
+        reach them."""
         if not self.cfg["group_id"] or not offsets:
             return
+        if self.watch.down:
+            self._count("offset_commit_failures")
+            return
         try:
-            self.consumer.commit(offsets, self.cfg["connect_timeout"])
+            self.consumer.commit(offsets, self.watch.probe_timeout())
             self._count("offset_commits")
+        except BrokerUnreachableError as e:
+            self._count("offset_commit_failures")
+            self.watch.failed(e.last_error or str(e))
         except Exception:  # noqa: BLE001 - the checkpoint, not the group, is what recovery uses
             self._count("offset_commit_failures")
 

@@ -181,6 +181,8 @@ class ConfluentConsumer(_Errors, ConsumerClient):
             "enable.partition.eof": True,  # fetched_end
             **config})
         self._eof: set[TP] = set()
+        self._conf = conf
+        self._admin: Any = None  # for commits
         self.c = self._make(Consumer, conf)
         self.closed = False
         try:
@@ -276,13 +278,33 @@ class ConfluentConsumer(_Errors, ConsumerClient):
         return {(r.topic, r.partition): _offset_or_none(r.offset) for r in got}
 
     def commit(self, offsets: dict[TP, int], timeout: float) -> None:
-        from confluent_kafka import KafkaException
+        """Through the admin API (AlterConsumerGroupOffsets, the same OffsetCommit request):
+        a consumer's own commit waits without a limit when the broker is gone, and its close
+        then waits for that commit forever."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+        from confluent_kafka.admin import AdminClient
 
+        if self._admin is None:
+            self._admin = self._make(AdminClient, {
+                k: v for k, v in self._conf.items()
+                if k in ("bootstrap.servers", "client.id", "logger", "error_cb")
+                or k.startswith(("security.", "sasl.", "ssl."))})
+        tps = [_tp(tp, off) for tp, off in offsets.items()]
         try:
-            self.c.commit(offsets=[_tp(tp, off) for tp, off in offsets.items()],
-                          asynchronous=False)
+            futures = self._admin.alter_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(self._conf["group.id"], tps)],
+                request_timeout=timeout)
+            for f in futures.values():
+                done = f.result(timeout=timeout + 1)
+                bad = [p for p in done.topic_partitions or () if p.error is not None]
+                if bad:
+                    raise KafkaException(bad[0].error)
         except KafkaException as e:
             raise self._kafka_error("OffsetCommit", e) from e
+        except TimeoutError as e:  # concurrent.futures: no answer within the timeout
+            raise BrokerUnreachableError(self.label, self.servers, "lost",
+                                         f"OffsetCommit: no answer within {timeout:g}s",
+                                         timeout) from e
 
     def position(self, tp: TP) -> int | None:
         return _offset_or_none(self.c.position([_tp(tp)])[0].offset)
@@ -314,6 +336,7 @@ class ConfluentConsumer(_Errors, ConsumerClient):
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._admin = None
             self.c.close()
 
 
