@@ -1,136 +1,139 @@
-"""``fluvial bench kafka-passthrough``: Kafka -> Map -> Kafka on a local broker, timed against a
-plain kafka-python consume -> produce loop doing the same work in the same process.
+"""``fluvial bench kafka-passthrough``: Kafka -> Kafka on a local broker. fluvial's
+``ReadFromKafka(stop="end") | WriteToKafka`` on the direct runner (checkpoints every second),
+on each client backend, at-least-once and exactly-once, against plain confluent-kafka loops
+doing the same work in the same command (:mod:`fluvial.cli.bench.kafka_plain`): at-least-once
+against the at-least-once loop, exactly-once against the transactional loop.
 
->>> res = run(20_000, "both")                                        # doctest: +SKIP
->>> sorted(res)[:3]                                                 # doctest: +SKIP
-['alo_over_plain', 'counts_ok', 'eos_over_alo']
+Every variant copies the same records (:mod:`fluvial.cli.bench.kafka_common`) to a topic of its
+own; every output is read back (read_committed) and must hold exactly the input's (key, value)
+records, each once (``outputs_ok``). With ``repeat`` > 1 each figure is the median over the
+repeats, and each ratio the median of the ratios within each repeat.
+
+``others``: the Python of a separate environment with Quix Streams and Bytewax installed
+(never dependencies of fluvial): their passthrough jobs (:mod:`fluvial.cli.bench.external`)
+run on the same records in the same command, Quix exactly-once and Bytewax without a
+guarantee, outputs checked alike.
+
+>>> res = run(20_000, repeat=1)                                      # doctest: +SKIP
+>>> res["outputs_ok"], res["ratios"]["fluvial confluent at_least_once / plain at_least_once"]
+(True, 0.8)
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import tempfile
-import time
 from collections import Counter
 from typing import Any
 
-N_PARTITIONS = 4
+from . import kafka_plain
+from .kafka_common import key_of, median, produce_input, read_back, timed, value_of
+
+PARTITIONS = 3
+DELIVERIES = ("at_least_once", "exactly_once")
 
 
-def _transform(kv: tuple) -> tuple:
-    return (kv[0], kv[1].upper())
-
-
-def _produce_input(servers: str, topic: str, n: int) -> None:
-    from kafka import KafkaProducer
-
-    prod = KafkaProducer(bootstrap_servers=servers, linger_ms=20, batch_size=512 * 1024)
-    for i in range(n):
-        prod.send(topic, key=b"user-%d" % (i % 1000),
-                  value=b'{"id": %d, "amount": %d, "kind": "order"}' % (i, i % 97),
-                  timestamp_ms=1_700_000_000_000 + i)
-    prod.flush()
-    prod.close()
-
-
-def _expected(n: int) -> Counter:
-    """The (key, value) records every pipeline must write: the input recipe, transformed."""
-    return Counter(_transform((b"user-%d" % (i % 1000),
-                               b'{"id": %d, "amount": %d, "kind": "order"}' % (i, i % 97)))
-                   for i in range(n))
-
-
-def _read_back(servers: str, topic: str) -> Counter:
-    """The (key, value) records of ``topic`` as a read_committed consumer sees them."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    c = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
-                      isolation_level="read_committed", consumer_timeout_ms=2000,
-                      max_poll_records=10_000)
-    tps = [TopicPartition(topic, p) for p in range(N_PARTITIONS)]
-    c.assign(tps)
-    for tp in tps:
-        c.seek(tp, 0)
-    out = Counter((r.key, r.value) for r in c)
-    c.close()
-    return out
-
-
-def _plain(servers: str, src: str, dst: str, n: int) -> float:
-    """A hand-written loop: assign, poll, transform, send, flush."""
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-    t0 = time.perf_counter()
-    c = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
-                      max_poll_records=10_000, fetch_max_bytes=16 * 1024 * 1024,
-                      max_partition_fetch_bytes=2 * 1024 * 1024)
-    prod = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5,
-                         batch_size=256 * 1024)
-    tps = [TopicPartition(src, p) for p in range(N_PARTITIONS)]
-    c.assign(tps)
-    for tp in tps:
-        c.seek(tp, 0)
-    seen = 0
-    send = prod.send
-    while seen < n:
-        for recs in c.poll(timeout_ms=100, max_records=10_000).values():
-            for r in recs:
-                k, v = _transform((r.key, r.value))
-                send(dst, key=k, value=v, timestamp_ms=r.timestamp)
-            seen += len(recs)
-    prod.flush()
-    elapsed = time.perf_counter() - t0
-    prod.close()
-    c.close()
-    return elapsed
-
-
-def _fluvial(servers: str, src: str, dst: str, delivery: str) -> float:
+def fluvial_passthrough(servers: str, src: str, dst: str, client: str, delivery: str) -> None:
     import fluvial as fl
-    from fluvial.transforms import Map
     from fluvial.transforms.kafka import ReadFromKafka, WriteToKafka
 
     with tempfile.TemporaryDirectory() as chk:
         p = fl.Pipeline(argv=["--runner", "direct", "--checkpoint-dir", chk,
-                              "--checkpoint-interval", "1"])
+                              "--checkpoint-interval", "1", "--kafka-client", client,
+                              "--progress", "off"])
         _ = (p | ReadFromKafka(servers, topics=[src], stop="end")
-               | Map(_transform)
                | WriteToKafka(servers, dst, delivery=delivery,
                               transactional_id_prefix=f"bench-{dst}"))
-        t0 = time.perf_counter()
         p.run().wait_until_finish()
-        return time.perf_counter() - t0
 
 
-def run(events: int, delivery: str = "both") -> dict[str, Any]:
-    """Start a broker, produce ``events`` records, time the plain loop and fluvial's pipeline
-    (at-least-once, and exactly-once with ``delivery`` "exactly_once" or "both")."""
+def variants(delivery: str, clients: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(name, kind, delivery): kind "plain" or a client name."""
+    deliveries = DELIVERIES if delivery == "both" else (delivery,)
+    out = []
+    for d in deliveries:
+        out.append((f"plain {d}", "plain", d))
+        out.extend((f"fluvial {c} {d}", c, d) for c in clients)
+    return out
+
+
+EXTERNAL = {"quix exactly_once": "quix_passthrough.py",
+            "bytewax (no guarantee)": "bytewax_passthrough.py"}
+
+
+def external(python: str, script: str, servers: str, src: str, dst: str, events: int) -> float:
+    """Run an external passthrough job; the elapsed seconds it measured itself."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "external", script)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: --others runs from a source checkout")
+    out = subprocess.run([python, path, "--servers", servers, "--src", src, "--dst", dst,
+                          "--events", str(events)], capture_output=True, text=True, timeout=900,
+                         check=False)
+    for line in reversed(out.stdout.splitlines()):
+        if line.startswith("{"):
+            return float(json.loads(line)["elapsed_s"])
+    raise RuntimeError(f"{script} failed (exit {out.returncode}): {out.stderr[-2000:]}")
+
+
+def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("confluent",
+                                                                         "kafka-python"),
+        repeat: int = 1, others: str | None = None) -> dict[str, Any]:
+    """Start a broker, produce ``events`` records, time every variant ``repeat`` times."""
     from fluvial.cli.localbroker import LocalBroker
     from fluvial.transforms.kafka.topics import create_topics
 
-    modes = ["at_least_once", "exactly_once"] if delivery == "both" else [delivery]
+    todo = variants(delivery, clients)
+    if others:
+        todo += [(name, "external", "") for name in EXTERNAL]
+    expected = Counter((key_of(i), value_of(i)) for i in range(events))
+    times: dict[str, list[float]] = {name: [] for name, _, _ in todo}
+    ratios: dict[str, list[float]] = {}
+    ok = True
+    counts: dict[str, int] = {}
     with LocalBroker() as b:
         s = b.bootstrap_servers
-        topics = ["bench-in", "bench-plain"] + [f"bench-{m}" for m in modes]
-        create_topics("bench", s, topics, N_PARTITIONS)
-        _produce_input(s, "bench-in", events)
-        res: dict[str, Any] = {"events": events, "partitions": N_PARTITIONS}
-        t_plain = _plain(s, "bench-in", "bench-plain", events)
-        res["plain_events_per_s"] = round(events / t_plain)
-        expected = _expected(events)
-        outputs = {"plain": _read_back(s, "bench-plain")}
-        times = {}
-        for mode in modes:
-            times[mode] = _fluvial(s, "bench-in", f"bench-{mode}", mode)
-            res[f"fluvial_{mode}_events_per_s"] = round(events / times[mode])
-            outputs[mode] = _read_back(s, f"bench-{mode}")
-        if "at_least_once" in times:
-            res["alo_over_plain"] = round(t_plain / times["at_least_once"], 3)
-        if "exactly_once" in times:
-            res["eos_over_plain"] = round(t_plain / times["exactly_once"], 3)
-        if len(times) == 2:
-            res["eos_over_alo"] = round(times["at_least_once"] / times["exactly_once"], 3)
-        res["output_counts"] = {k: sum(v.values()) for k, v in outputs.items()}
-        res["counts_ok"] = all(n == events for n in res["output_counts"].values())
-        # every output holds exactly the expected (key, value) records, each as often as expected
-        res["values_ok"] = all(v == expected for v in outputs.values())
-        return res
+        create_topics("bench", s, ["bench-in"], PARTITIONS)
+        produce_input(s, "bench-in", events, PARTITIONS)
+        read_back(s, "bench-in", PARTITIONS)  # warm-up: the first read of a topic is slower
+        for r in range(repeat):
+            this: dict[str, float] = {}
+            for name, kind, d in todo:
+                dst = f"bench-{r}-{name.replace(' ', '-')}"
+                create_topics("bench", s, [dst], PARTITIONS)
+                if kind == "plain":
+                    t = timed(lambda d=d, dst=dst: kafka_plain.passthrough(
+                        s, "bench-in", dst, events, PARTITIONS, d == "exactly_once"))
+                elif kind == "external":
+                    t = external(others, EXTERNAL[name], s, "bench-in", dst,  # type: ignore
+                                 events)
+                else:
+                    t = timed(lambda kind=kind, d=d, dst=dst: fluvial_passthrough(
+                        s, "bench-in", dst, kind, d))
+                this[name] = t
+                times[name].append(t)
+                got = read_back(s, dst, PARTITIONS)
+                counts[name] = sum(got.values())
+                ok = ok and got == expected
+            for name, kind, d in todo:
+                if kind not in ("plain", "external"):
+                    key = f"{name} / plain {d}"
+                    ratios.setdefault(key, []).append(this[f"plain {d}"] / this[name])
+            if others:
+                for mine, theirs in (("fluvial confluent exactly_once", "quix exactly_once"),
+                                     ("fluvial confluent at_least_once",
+                                      "bytewax (no guarantee)")):
+                    if mine in this:
+                        ratios.setdefault(f"{mine} / {theirs}", []).append(
+                            this[theirs] / this[mine])
+    return {
+        "events": events, "partitions": PARTITIONS, "repeat": repeat,
+        "records_per_s": {name: round(events / median(ts)) for name, ts in times.items()},
+        "ratios": {k: round(median(v), 3) for k, v in ratios.items()},
+        "output_counts": counts,
+        "outputs_ok": ok,
+    }
+
+
+__all__ = ["run", "fluvial_passthrough", "variants"]

@@ -113,7 +113,7 @@ def test_every_flag_of_every_subcommand_has_a_description():
     commands = {path for path, _ in seen}
     assert commands == {"fluvial", "fluvial run", "fluvial conformance", "fluvial bench",
                         "fluvial bench sliding-sum", "fluvial bench shapes",
-                        "fluvial bench kafka-passthrough",
+                        "fluvial bench kafka-passthrough", "fluvial bench kafka-windowed",
                         "fluvial broker", "fluvial flink", "fluvial demo", "fluvial runners"}
     undescribed = [(path, a.option_strings or a.dest) for path, a in seen
                    if not (a.help and a.help.strip())]

@@ -63,10 +63,13 @@ def start_timestamp_ms(start: Any) -> int:
 
 
 def start_offsets(consumer: ConsumerClient, tps: list[TP], start: Any,
-                  ends: dict[TP, int] | None, timeout: float = 30.0) -> dict[TP, int]:
-    """The first offset to read of each partition in ``tps``."""
+                  ends: dict[TP, int] | None, timeout: float = 30.0,
+                  begin: dict[TP, int] | None = None) -> dict[TP, int]:
+    """The first offset to read of each partition in ``tps`` (``begin``: their beginning
+    offsets, when the caller has them)."""
     kind = start_kind(start)
-    begin = consumer.beginning_offsets(tps, timeout)
+    if begin is None:
+        begin = consumer.beginning_offsets(tps, timeout)
     if kind == "earliest":
         return dict(begin)
     if kind == "latest":
@@ -85,9 +88,10 @@ def start_offsets(consumer: ConsumerClient, tps: list[TP], start: Any,
 
 
 def end_offsets(consumer: ConsumerClient, tps: list[TP], probe_timeout: float = 5.0,
-                timeout: float = 30.0) -> dict[TP, int]:
+                timeout: float = 30.0, begin: dict[TP, int] | None = None) -> dict[TP, int]:
     """Each partition's end now: ``ListOffsets(latest)``, moved past the records a fetch from
-    one offset before it returns (see the module docstring).
+    one offset before it returns (see the module docstring). ``begin``: the partitions'
+    beginning offsets, when the caller has them.
 
     Assigns ``tps`` to the consumer (callers assign their own positions after)."""
     listed = consumer.listed_end_offsets(tps, timeout)
@@ -95,7 +99,8 @@ def end_offsets(consumer: ConsumerClient, tps: list[TP], probe_timeout: float = 
     probe = [tp for tp in tps if listed[tp] > 0]
     if not probe:
         return out
-    begin = consumer.beginning_offsets(probe, timeout)
+    if begin is None:
+        begin = consumer.beginning_offsets(probe, timeout)
     consumer.assign({tp: max(listed[tp] - 1, begin[tp]) for tp in probe})
     deadline = time.monotonic() + probe_timeout
     pending = set(probe)

@@ -141,14 +141,18 @@ class KafkaReader(SourceReader):
         tps = read_partitions(cfg, self.label, self.consumer)
         self.tps = tps
         stop = cfg["stop"]
+        # before the end probe assigns the partitions (a ListOffsets request can wait behind
+        # the fetches of an assigned consumer)
+        begin = self.consumer.beginning_offsets(tps, timeout)
         if stop == "end":
-            self.ends: dict[TP, int] | None = end_offsets(self.consumer, tps, timeout=timeout)
+            self.ends: dict[TP, int] | None = end_offsets(self.consumer, tps, timeout=timeout,
+                                                          begin=begin)
         elif isinstance(stop, dict):
             self.ends = {tp: stop[tp] for tp in tps if tp in stop}
         else:
             self.ends = None
         self.next: dict[TP, int] = start_offsets(self.consumer, tps, cfg["start"], self.ends,
-                                                 timeout)
+                                                 timeout, begin=begin)
         self.consumer.assign(dict(self.next))
         self.assigned = list(tps)
         self.access = self.consumer.access

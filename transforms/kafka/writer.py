@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -68,7 +69,7 @@ from .clients import backend
 from .clients.base import ProducerClient, Record
 from .errors import KafkaIOError
 from .liveness import BrokerWatch, broker_timeout
-from .serde import serializer
+from .serde import _to_bytes, serializer
 
 WAIT_STEP_S = 1.0
 """Each wait of a writer gives the client this long before the broker watch looks again."""
@@ -216,10 +217,25 @@ class KafkaWriter(SinkWriter):
 
     def _records_fast(self, batch: list) -> list[Record]:
         """The common case: (key, value) pairs to one topic at their event times. Raises on
-        anything else, and the caller goes element by element."""
+        anything else, and the caller goes element by element. With the "bytes" serializers
+        (bytes in, bytes out) no serializer is called."""
         ks, vs, topic, zero_ok = self.ks, self.vs, self.topic, self.zero_ok
         out = []
         append = out.append
+        if ks is _to_bytes and vs is _to_bytes:
+            for wv in batch:
+                k, v = wv.value
+                ts = wv.timestamp
+                if ts <= 0:
+                    if ts != MIN_TIMESTAMP_MS and (ts < 0 or not zero_ok):
+                        raise ValueError("element by element")
+                    if ts != 0:
+                        ts = None
+                if (k.__class__ is not bytes and k is not None) or \
+                        (v.__class__ is not bytes and v is not None):
+                    raise ValueError("element by element")
+                append((topic, k, v, ts))
+            return out
         for wv in batch:
             k, v = wv.value
             ts = wv.timestamp
@@ -309,23 +325,38 @@ class KafkaWriter(SinkWriter):
         i = 0
         while i < len(records):
             i += self.producer.send(records[i:] if i else records)
-            if i < len(records):  # the client's buffer is full: wait for it to drain
-                self._flush_queue(to=len(records) - i)
+            if i < len(records):  # the client's buffer is full: wait for room
+                self._make_room()
 
-    def _flush_queue(self, to: int = 0) -> None:
-        """Wait until at most ``to`` records are unacknowledged (0: all acknowledged)."""
+    def _make_room(self) -> None:
+        """Wait until the client acknowledged some of its queued records (its buffer has room
+        again), at most WAIT_STEP_S per attempt under the broker watch."""
+        before = self.producer.flush(0)
+
+        def attempt(step: float) -> bool:
+            deadline = time.monotonic() + step
+            while True:
+                if self.producer.flush(0.005) < before:
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+
+        self._wait("records not acknowledged", attempt)
+
+    def _flush_queue(self) -> None:
+        """Wait until every queued record is acknowledged."""
         left = [self.producer.flush(0)]
 
         def attempt(step: float) -> bool:
             left.append(self.producer.flush(step))
-            return left[-1] <= to
+            return left[-1] == 0
 
         def progress() -> bool:
             moved = left[-1] < left[-2]
             del left[:-1]
             return moved
 
-        if left[0] > to:
+        if left[0]:
             self._wait("records not acknowledged", attempt, progress)
 
     def write(self, batch: list) -> None:

@@ -179,8 +179,13 @@ class ConfluentConsumer(_Errors, ConsumerClient):
             # librdkafka's prefetch queue, bounded like the fetch size
             "queued.max.messages.kbytes": max(1024, fetch_max_bytes // 1024),
             "enable.partition.eof": True,  # fetched_end
+            # a fetch waits at most 100 ms for data at the broker (librdkafka's 500 ms stalls
+            # a consumer whose partitions were just resumed or sought), and fetching resumes
+            # 10 ms after the prefetch queue drained below its bound (1 s by default)
+            "fetch.wait.max.ms": 100, "fetch.queue.backoff.ms": 10,
             **config})
         self._eof: set[TP] = set()
+        self._one_topic: str | None = None
         self._conf = conf
         self._admin: Any = None  # for commits
         self.c = self._make(Consumer, conf)
@@ -204,6 +209,8 @@ class ConfluentConsumer(_Errors, ConsumerClient):
         return sorted(t.partitions)
 
     def assign(self, positions: dict[TP, int]) -> None:
+        topics = {t for t, _ in positions}
+        self._one_topic = topics.pop() if len(topics) == 1 else None
         self._eof.clear()
         self.c.assign([_tp(tp, off) for tp, off in positions.items()])
 
@@ -227,6 +234,7 @@ class ConfluentConsumer(_Errors, ConsumerClient):
         chunks: list[Chunk] = []
         cur: list | None = None
         ct = cp = None
+        one = self._one_topic  # the only topic assigned, or None
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -235,28 +243,45 @@ class ConfluentConsumer(_Errors, ConsumerClient):
                 else:
                     self._on_error(err)
                 continue
-            t, p = m.topic(), m.partition()
-            if p != cp or t != ct:
-                ct, cp = t, p
+            p = m.partition()
+            if one is None:
+                t = m.topic()
+                if p != cp or t != ct:
+                    ct, cp = t, p
+                    cur = []
+                    chunks.append(Chunk((t, p), cur))
+            elif p != cp:
+                cp = p
                 cur = []
-                chunks.append(Chunk((t, p), cur))
+                chunks.append(Chunk((one, p), cur))
             cur.append(m)  # type: ignore[union-attr]
         return chunks
 
-    def _watermarks(self, tps: Sequence[TP], timeout: float) -> dict[TP, tuple[int, int]]:
+    def _list_offsets(self, tps: Sequence[TP], spec: int, timeout: float) -> dict[TP, int]:
+        """ListOffsets for all ``tps`` in one request per broker: ``spec`` -2 (earliest) or
+        -1 (latest, for the consumer's isolation level), the special timestamps of the
+        protocol, which ``offsets_for_times`` passes on as they are (``get_watermark_offsets``
+        asks one partition at a time)."""
         from confluent_kafka import KafkaException
 
+        if not tps:
+            return {}
         try:
-            return {tp: self.c.get_watermark_offsets(_tp(tp), timeout=timeout, cached=False)
-                    for tp in tps}
+            got = self.c.offsets_for_times([_tp(tp, spec) for tp in tps], timeout=timeout)
         except KafkaException as e:
             raise self._kafka_error("ListOffsets", e) from e
+        out = {}
+        for r in got:
+            if r.error is not None:
+                raise self._kafka_error("ListOffsets", KafkaException(r.error))
+            out[(r.topic, r.partition)] = r.offset
+        return out
 
     def beginning_offsets(self, tps: Sequence[TP], timeout: float) -> dict[TP, int]:
-        return {tp: lo for tp, (lo, _) in self._watermarks(tps, timeout).items()}
+        return self._list_offsets(tps, -2, timeout)
 
     def listed_end_offsets(self, tps: Sequence[TP], timeout: float) -> dict[TP, int]:
-        return {tp: hi for tp, (_, hi) in self._watermarks(tps, timeout).items()}
+        return self._list_offsets(tps, -1, timeout)
 
     def offsets_for_times(self, tps: Sequence[TP], ts_ms: int,
                           timeout: float) -> dict[TP, int | None]:

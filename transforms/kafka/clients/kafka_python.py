@@ -183,7 +183,7 @@ class KafkaPythonConsumer(_Trouble, ConsumerClient):
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level=isolation_level, max_poll_records=max_poll_records,
             fetch_max_bytes=fetch_max_bytes, max_partition_fetch_bytes=max_partition_fetch_bytes,
-            client_id=client_id, **config)
+            fetch_max_wait_ms=100, client_id=client_id, **config)
         self.closed = False
 
     def _fail(self, what: str, e: BaseException) -> KafkaIOError:
