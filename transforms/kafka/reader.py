@@ -53,6 +53,7 @@ True
 
 from __future__ import annotations
 
+import operator
 from collections import deque
 from typing import Any
 
@@ -68,6 +69,8 @@ from .liveness import BrokerWatch, broker_timeout
 from .offsets import end_offsets, start_offsets
 from .partition_watermarks import PartitionWatermarks
 from .serde import deserializer
+
+_second = operator.itemgetter(1)
 
 
 def _name(tp: TP) -> str:
@@ -170,6 +173,7 @@ class KafkaReader(SourceReader):
         self._rr = 0  # the partition that goes first in the next poll (round robin)
         self.high_water = 0
         self.poll_timeout = cfg["poll_timeout_ms"] / 1000
+        self.max_poll = cfg["max_poll_records"]
         self.kd = deserializer(cfg["key_deserializer"])
         self.vd = deserializer(cfg["value_deserializer"])
         self.timestamp_fn = cfg["timestamp_fn"]
@@ -249,8 +253,12 @@ class KafkaReader(SourceReader):
             for tp in drained:
                 self.consumer.seek(tp, self.fetched[tp])
             self.paused.difference_update(drained)
-        room = self.capacity - self.buffered
-        if room <= 0 or len(self.paused) + len(self.finished) >= len(self.tps):
+        # fetch a batch (at most max_poll_records) once fewer than that are buffered: the
+        # client's own bounded prefetch queue holds the rest, and the partitions rarely reach
+        # their share (a paused partition's prefetched records are dropped and fetched again)
+        room = min(self.capacity - self.buffered, self.max_poll)
+        if room <= 0 or self.buffered >= self.max_poll \
+                or len(self.paused) + len(self.finished) >= len(self.tps):
             return
         got = self.consumer.fetch(room, 0 if self.buffered else self.poll_timeout)
         if not got:
@@ -385,7 +393,7 @@ class KafkaReader(SourceReader):
                     els = self._convert_slow(tp, chunk)
             out.extend(els)
             if els:
-                self.wm.on_records(tp, max(acc.timestamps(chunk)), now)
+                self.wm.on_records(tp, max(map(_second, els)), now)
             return
         els = self._convert_slow(tp, chunk)
         out.extend(els)
