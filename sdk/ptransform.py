@@ -11,6 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 
+def composite_label(label: str, inner: str, composite: bool) -> str:
+    """The label a user gave a composite that applies its primitive as ``inner >> primitive``
+    (so the primitive's full label is ``"<composite label>/<inner>"``): what records, errors
+    and counters of such a transform carry.
+
+    >>> composite_label("Ingest/Out/Write", "Write", True)
+    'Ingest/Out'
+    """
+    suffix = "/" + inner
+    if composite and label.endswith(suffix):
+        return label[: -len(suffix)]
+    return label
+
+
 class PTransform:
     """Base class. Subclasses implement :meth:`expand` (composites) or are primitives."""
 

@@ -33,7 +33,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue as BeamTimestampedValue
 
-from fluvial.errors import FluvialError, UnsupportedFeatureError, UserCodeError
+from fluvial.errors import UnsupportedFeatureError
 from fluvial.source import SourceContext
 
 from .convert import RUNNER, to_beam_ts
@@ -225,32 +225,21 @@ class ReadKafkaPartitionFn(beam.DoFn):
                 return self._done(element, tracker.current_restriction().stop)
 
     def _convert(self, r: Any, ctx: SourceContext, tp: tuple[str, int]) -> Any:
-        from fluvial.transforms.kafka.record import KafkaRecord
+        """The record as a timestamped element, or None when it went to the error policy (it
+        did not decode, or its event time is out of range: :func:`~fluvial.transforms.kafka.
+        convert.decode_columns`, as on the other runners)."""
+        from fluvial.transforms.kafka.convert import decode_columns
 
         cfg = self.cfg
         tsf, meta = cfg["timestamp_fn"], cfg["with_metadata"]
         acc = self.consumer.access
-        [kb], [vb], [ts] = acc.keys([r]), acc.values([r]), acc.timestamps([r])
-        try:
-            k = self.kd(kb) if self.kd else kb
-            v = self.vd(vb) if self.vd else vb
-            if meta or tsf is not None:
-                [headers] = acc.headers([r])
-                rec = KafkaRecord(tp[0], tp[1], acc.offset(r), k, v, ts, headers)
-                ts = int(tsf(rec)) if tsf is not None else ts
-                value = rec if meta else (k, v)
-            else:
-                value = (k, v)
-        except FluvialError:
-            raise
-        except Exception as e:  # noqa: BLE001 - routed by the error policy
-            try:
-                ctx.handle_error(e, vb, policy=cfg["on_error"], timestamp_ms=ts,
-                                 topic=tp[0], partition=tp[1],
-                                 offset=acc.offset(r), key=kb)
-            except UserCodeError:
-                raise
+        one = [r]
+        got = decode_columns(tp, acc.keys(one), acc.values(one), acc.timestamps(one),
+                             acc.offsets(one), acc.headers(one) if meta or tsf is not None
+                             else None, self.kd, self.vd, tsf, meta, cfg["on_error"], ctx)
+        if not got:
             return None
+        [(value, ts)] = got
         return BeamTimestampedValue(value, to_beam_ts(ts))
 
     def _done(self, element: PartitionRange, stop: int) -> None:

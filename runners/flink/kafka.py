@@ -27,7 +27,8 @@ properties; ``consumer_config`` keys are kafka-python's names (``max_poll_record
 passed as Kafka's (``max.poll.records``).
 
 **Write.** ``KafkaEncode`` (Python: serializers, ``key_fn``, ``topic_fn``, timestamps; bad
-elements raise BadRecordError) -> Flink's KafkaSink. ``delivery="exactly_once"``: Kafka
+elements follow the write's ``on_error``: BadRecordError, skipped, or dead letters) -> Flink's
+KafkaSink. ``delivery="exactly_once"``: Kafka
 transactions committed when a Flink checkpoint completes (transactional id prefix: the
 write's ``transactional_id_prefix``, else the same stable hash of label, topic and checkpoint
 directory as on the direct runner; ``transaction.timeout.ms`` from
@@ -225,6 +226,7 @@ def translate_write(tr: Any, node: Any, sink: Any, label: str) -> None:
     """WriteToKafka's ``Write`` node as KafkaEncode -> Flink's KafkaSink."""
     from pyflink.common import Types
 
+    from fluvial.ptransform import composite_label
     from fluvial.transforms.kafka.writer import check_transaction_settings, default_prefix
 
     cfg = sink.cfg
@@ -235,11 +237,20 @@ def translate_write(tr: Any, node: Any, sink: Any, label: str) -> None:
             check_resumable(sink.exactly_once_promise(), label, tr.fopts.sink_guarantee,
                             non_resumable_sources(tr.pipeline, node))
     factory = _helpers(tr, label)
+    # WriteToKafka's label ("Out", not "Out/Write"): errors, dead letters, counters and the
+    # default transactional id prefix, as on the direct runner
+    user = composite_label(label, "Write", sink.composite)
+    policy = cfg.get("on_error") or "fail"
+    if policy == "dead_letter" and id(node) in tr.after_dlq:
+        policy = "fail"  # a write fed by p.dead_letters() cannot send its failures there
+    dlq = tr._tag("dead-letters") if policy == "dead_letter" else None
     src = tr.wire(tr.stream_of(node.inputs[0]))
-    encoded = src.ds.process(boot(KafkaEncode(label, cfg, tr.channel)),
+    encoded = src.ds.process(boot(KafkaEncode(user, cfg, tr.channel, policy, dlq, tr.options)),
                              Types.PRIMITIVE_ARRAY(Types.BYTE())).name(f"{label}#encode")
+    if dlq is not None:
+        tr.dl_outputs.append(tr._side(encoded, dlq))
     prefix = cfg["transactional_id_prefix"] or default_prefix(
-        label, cfg["topic"], getattr(tr.options, "checkpoint_dir", None))
+        user, cfg["topic"], getattr(tr.options, "checkpoint_dir", None))
     props = {
         "transaction.timeout.ms": cfg["transaction_timeout_ms"],
         "linger.ms": cfg["linger_ms"],

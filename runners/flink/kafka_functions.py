@@ -5,12 +5,13 @@
   ``with_metadata`` exactly as the direct runner's reader does
   (:func:`fluvial.transforms.kafka.convert.decode_records`), sends records that fail to the
   read's error policy (dead letters with topic, partition, offset and raw key), and records
-  whose event time is out of range too (``SourceContext.in_range``), and emits
+  whose event time is out of range too (``SourceContext.check_event_time``), and emits
   ``(ELEMENT, event time, pickled element, slot)`` for ``PartitionWatermarks.java``, plus a
   :data:`FINISHED` record when a bounded read's partition reaches its stop offset.
 * :class:`KafkaEncode` precedes the KafkaSink: elements to Kafka records with the write's
   serializers (:class:`fluvial.transforms.kafka.convert.RecordEncoder`), as the byte layout
-  ``KafkaBytesSerializer.java`` reads.
+  ``KafkaBytesSerializer.java`` reads; elements that cannot become records follow the write's
+  ``on_error`` (dead letters with the reason).
 
 >>> raw = encode_record("out", b"k", b"v", 7)
 >>> decode_sink_record(raw)
@@ -23,8 +24,10 @@ import struct
 from collections import namedtuple
 from typing import Any
 
+from fluvial.errors import BadRecordError
 from fluvial.metrics import MetricKey
 from fluvial.source import SourceContext
+from fluvial.timeutil import MIN_TIMESTAMP_MS
 from fluvial.transforms.kafka.convert import RecordEncoder, decode_records
 from fluvial.transforms.kafka.serde import deserializer
 
@@ -134,11 +137,10 @@ class KafkaDecode(_Function):
         r = decode_consumed(raw)
         slot = self.slots[(r.topic, r.partition)]
         try:
-            got = decode_records([r], self.kd, self.vd, self.timestamp_fn, self.with_metadata,
-                                 self.on_error, self.ctx.handle_error)
-            # event times out of range go to the policy, as every runner checks a source's
+            # event times out of range go to the policy too, as every runner checks a source's
             # records before they are emitted or move a watermark
-            got = self.ctx.in_range(got, self.on_error)
+            got = decode_records([r], self.kd, self.vd, self.timestamp_fn, self.with_metadata,
+                                 self.on_error, self.ctx)
         except Exception as e:
             raise self._fail(e, r.value) from None
         out: list = [(ELEMENT, ts, dumps(value), slot) for value, ts in got]
@@ -156,28 +158,55 @@ class KafkaDecode(_Function):
 
 
 class KafkaEncode(_Function):
-    """Elements (wire records) to the KafkaSink's byte records (module docstring)."""
+    """Elements (wire records) to the KafkaSink's byte records (module docstring). An element
+    that cannot become a record follows the write's ``policy`` as on the direct runner:
+    "fail" fails the job with the BadRecordError, "skip" counts it in
+    ``fluvial/errors_skipped``, "dead_letter" sends it to ``dlq_tag`` with the reason."""
 
-    def __init__(self, label: str, cfg: dict[str, Any], channel: str) -> None:
+    def __init__(self, label: str, cfg: dict[str, Any], channel: str, policy: str = "fail",
+                 dlq_tag: Any = None, options: Any = None) -> None:
         super().__init__(channel)
         self.label = label
         self.cfg = {k: cfg[k] for k in ("key_serializer", "value_serializer", "key_fn", "topic",
                                         "topic_fn", "with_timestamps")}
+        self.policy = policy
+        self.dlq_tag = dlq_tag
+        self.options = options
 
     def open(self, runtime_context: Any = None) -> None:
         self._open_metrics()
         self.encoder = RecordEncoder(self.cfg, self.label)
         self.written = MetricKey(self.label, "fluvial", "elements_written")
+        self.dead: list = []
+        self.ctx = SourceContext(self.options, WallClock(), self.label, self.metrics,
+                                 self.dead.append if self.dlq_tag is not None else None)
 
     def process_element(self, rec: Any, ctx: Any = None) -> list:
         self._bind(self.label)
         wv = from_wire(rec)
         try:
             (topic, k, v, ts), = self.encoder.records([wv])
+        except BadRecordError as e:
+            if self.policy == "fail":
+                raise self._fail(e, wv.value) from None
+            return self._bad(e, wv)
         except Exception as e:
             raise self._fail(e, wv.value) from None
         self.metrics.inc(self.written)  # type: ignore[union-attr]
         return [encode_record(topic, k, v, ts)]
+
+    def _bad(self, e: BadRecordError, wv: Any) -> list:
+        out: list = []
+        try:
+            self.ctx.handle_error(ValueError(e.reason), wv.value, policy=self.policy,
+                                  timestamp_ms=None if wv.timestamp == MIN_TIMESTAMP_MS
+                                  else wv.timestamp, topic=self.cfg["topic"])
+        except Exception as err:
+            raise self._fail(err, wv.value) from None
+        for d in self.dead:
+            dead_letter(self.dlq_tag, d, out, self.metrics)
+        self.dead.clear()
+        return out
 
     def close(self) -> None:
         self._close_metrics()

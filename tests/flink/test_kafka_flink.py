@@ -78,11 +78,12 @@ def test_bounded_read_decodes_timestamps_and_dead_letters(tmp_path, kafka_broker
     (dead,) = values(str(tmp_path / "d"))
     assert (dead["transform"], dead["error_type"], dead["topic"], dead["partition"],
             dead["offset"], dead["timestamp_ms"]) == (
-        "Orders/Read", "JSONDecodeError", t, 1, 5, T0 + 30_000)
+        "Orders", "JSONDecodeError", t, 1, 5, T0 + 30_000)
     assert (dead["payload"], dead["key"]) == ({"bytes_b64": "e25vdCBqc29u"}, {"bytes_b64": "YmFkLWtleQ=="})
     counters = result.metrics().counters
-    assert counters[MetricKey("Orders/Read", "fluvial", "dead_letters")] == 1
-    assert counters[MetricKey("Orders/Read", "fluvial", "records_read")] == 11
+    # records, errors and dead letters carry ReadFromKafka's label, not its Read primitive's
+    assert counters[MetricKey("Orders", "fluvial", "dead_letters")] == 1
+    assert counters[MetricKey("Orders", "fluvial", "records_read")] == 11
 
 
 def test_explicit_offsets_metadata_and_timestamp_fn(tmp_path, kafka_broker, kafka_topic, jars):
@@ -149,7 +150,7 @@ def test_fail_policy_names_the_transform_and_the_record(kafka_broker, kafka_topi
                                   on_error="fail")
     with pytest.raises(UserCodeError) as ei:
         p.run()
-    assert (ei.value.label, ei.value.element) == ("In/Read", b"{broken")
+    assert (ei.value.label, ei.value.element) == ("In", b"{broken")
 
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
@@ -173,7 +174,7 @@ def test_read_map_write_between_topics(kafka_broker, kafka_topic, jars, delivery
     assert sorted(r.timestamp_ms for r in view.committed) == sorted(ts for *_, ts in ORDERS)
     if delivery == "exactly_once":
         assert view.commit_markers >= 1 and not view.open
-    assert result.metrics().counters[MetricKey("WriteToKafka/Write", "fluvial",
+    assert result.metrics().counters[MetricKey("WriteToKafka", "fluvial",
                                                "elements_written")] == 10
 
 
@@ -199,8 +200,56 @@ def test_elements_that_are_not_pairs_are_bad_records(kafka_broker, kafka_topic, 
     s, t = kafka_broker.bootstrap_servers, kafka_topic(partitions=1)
     p = pipeline("--flink-jars", jars)
     _ = p | fl.Create([1]) | "Out" >> WriteToKafka(s, topic=t, value_serializer="json")
-    with pytest.raises(BadRecordError, match="Out/Write.*key, value"):
+    with pytest.raises(BadRecordError, match="transform 'Out' .*key, value"):
         p.run()
+
+
+def test_bad_elements_follow_the_writes_on_error(tmp_path, kafka_broker, kafka_topic, jars):
+    """As on the direct runner: the NaN value (not JSON) and the non-pair go to the dead
+    letters with the reason and WriteToKafka's label; the others are written."""
+    s, t = kafka_broker.bootstrap_servers, kafka_topic(partitions=1)
+    els = [fl.TimestampedValue(e, 1 + i) for i, e in enumerate(
+        [("a", {"n": 1}), ("b", {"n": float("nan")}), "no pair", ("c", {"n": 3})])]
+    p = pipeline("--flink-jars", jars)
+    _ = p | fl.Create(els) | "Out" >> WriteToKafka(s, topic=t, key_serializer="str",
+                                                   value_serializer="json", on_error="dead_letter")
+    record(p.dead_letters() | DeadLettersToDicts(), str(tmp_path), "RecordDead")
+    result = p.run()
+    assert sorted(committed(s, t).pairs()) == [(b"a", b'{"n":1}'), (b"c", b'{"n":3}')]
+    dead = sorted(values(str(tmp_path)), key=lambda d: d["timestamp_ms"])
+    assert [(d["transform"], d["error_type"], d["timestamp_ms"], d["topic"]) for d in dead] == [
+        ("Out", "ValueError", 2000, t), ("Out", "ValueError", 3000, t)]
+    assert "JSON cannot hold the non-finite float" in dead[0]["message"]
+    assert dead[1]["payload"] == "no pair" and "must be (key, value) pairs" in dead[1]["message"]
+    assert result.metrics().counters[MetricKey("Out", "fluvial", "dead_letters")] == 2
+
+
+def test_a_record_with_an_out_of_range_event_time_is_a_dead_letter(tmp_path, kafka_broker,
+                                                                   kafka_topic, jars):
+    """Issue 11 item 8 on Flink: a record ten years ahead of the wall clock goes to the
+    read's policy with its raw value and where it was read (as on the direct runner), never
+    to the partition watermarks, so the valid records after it are on time."""
+    import time
+
+    s, t = kafka_broker.bootstrap_servers, kafka_topic(partitions=1)
+    far = int((time.time() + 10 * 365 * 86_400) * 1000)
+    produce(s, t, [("k0", "a", 0, 10_000), ("kf", "far", 0, far), ("k1", "b", 0, 11_000),
+                   ("k2", "c", 0, 12_000)])
+    p = pipeline("--flink-jars", jars)
+    counts = (p | "Orders" >> ReadFromKafka(s, topics=[t], stop="end", value_deserializer="str",
+                                            max_out_of_orderness=1, on_error="dead_letter")
+              | fl.WindowInto(fl.FixedWindows(60)) | Map(lambda kv: ("n", 1)) | Sum.PerKey())
+    (tmp_path / "c").mkdir()
+    (tmp_path / "d").mkdir()
+    record(counts, str(tmp_path / "c"), "RecordCounts")
+    record(p.dead_letters() | DeadLettersToDicts(), str(tmp_path / "d"), "RecordDead")
+    p.run()
+    assert values(str(tmp_path / "c")) == [("n", 3)]
+    (dead,) = values(str(tmp_path / "d"))
+    assert (dead["transform"], dead["error_type"], dead["offset"], dead["key"],
+            dead["payload"], dead["timestamp_ms"]) == (
+        "Orders", "EventTimeOutOfRangeError", 1, {"bytes_b64": "a2Y="},
+        {"bytes_b64": "ZmFy"}, None)
 
 
 def test_missing_connector_jar_is_named(kafka_broker, kafka_topic):

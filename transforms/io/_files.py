@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from fluvial.errors import BadInputError, EventTimeOutOfRangeError, PipelineConstructionError
+from fluvial.ptransform import composite_label
 from fluvial.source import Source, SourceContext, SourceReader
 from fluvial.timeutil import (
     MAX_EVENT_TIME_MS,
@@ -84,10 +85,7 @@ def user_label(read_label: str, composite: bool) -> str:
     >>> user_label("Ingest/Orders/Read", composite=True)
     'Ingest/Orders'
     """
-    suffix = "/" + READ_LABEL
-    if composite and read_label.endswith(suffix):
-        return read_label[: -len(suffix)]
-    return read_label
+    return composite_label(read_label, READ_LABEL, composite)
 
 
 def describe(exc: BaseException) -> str:

@@ -17,8 +17,10 @@ counter ``pauses`` (partition pauses), gauges ``buffered_high_water`` and ``buff
 **Watermarks.** One sdk watermark generator per partition and the sdk combinator over them
 (:mod:`fluvial.watermarks`, via :class:`PartitionWatermarks`): the minimum over active
 partitions, idle ones (no records for ``idle_timeout``, counted from when the read started)
-left out, finished ones left out for good. :meth:`KafkaReader.is_idle` is true while every
-partition still being read is idle; ``progress()["watermark_held_by"]`` maps the partitions
+left out, finished ones left out for good. A record whose event time is out of range
+(:meth:`~fluvial.source.SourceContext.check_event_time`) goes to the error policy before it
+reaches a partition's watermark (:func:`~fluvial.transforms.kafka.convert.decode_columns`).
+:meth:`KafkaReader.is_idle` is true while every partition still being read is idle; ``progress()["watermark_held_by"]`` maps the partitions
 holding the watermark back (active, at the minimum, another partition ahead) to their
 watermark.
 
@@ -58,8 +60,9 @@ from collections import deque
 from typing import Any
 
 from fluvial import metrics as m
+from fluvial.ptransform import composite_label
 from fluvial.source import Source, SourceContext, SourceReader
-from fluvial.transforms.io._files import user_label
+from fluvial.timeutil import MIN_EVENT_TIME_MS
 
 from .clients import backend
 from .clients.base import TP, ConsumerClient
@@ -115,7 +118,7 @@ class KafkaSource(Source):
         return "KafkaSource"
 
     def user_label(self, read_label: str) -> str:
-        return user_label(read_label, self.composite)
+        return composite_label(read_label, "Read", self.composite)
 
     def open(self, ctx: SourceContext) -> KafkaReader:
         label = self.user_label(ctx.label)
@@ -371,13 +374,15 @@ class KafkaReader(SourceReader):
 
     # -- records to elements -------------------------------------------------------------------
     def _convert(self, tp: TP, chunk: list, out: list, now: int) -> None:
-        """Elements of one chunk, a batch at a time (module docstring)."""
+        """Elements of one chunk, a batch at a time (module docstring); the partition's
+        watermark from the event times of the elements kept."""
         kd, vd, acc = self.kd, self.vd, self.access
+        latest = self.ctx.latest_event_time()
+        els = None
         if not self.with_metadata and self.timestamp_fn is None:
             if kd is None and vd is None:
                 els = acc.pairs(chunk)
             else:
-                els = None
                 keys = acc.keys(chunk)
                 values = acc.values(chunk)
                 if (kd is None or None not in keys) and (vd is None or None not in values):
@@ -389,24 +394,27 @@ class KafkaReader(SourceReader):
                         els = list(zip(zip(keys, values), acc.timestamps(chunk)))
                     except Exception:  # noqa: BLE001 - found again record by record
                         els = None
-                if els is None:
-                    els = self._convert_slow(tp, chunk)
-            out.extend(els)
             if els:
-                self.wm.on_records(tp, max(map(_second, els)), now)
-            return
-        els = self._convert_slow(tp, chunk)
+                # the common case: every event time in range (else record by record, so that
+                # a record out of range goes to the error policy and moves no watermark)
+                hi = max(map(_second, els))
+                if hi > latest or min(map(_second, els)) < MIN_EVENT_TIME_MS:
+                    els = None
+        if els is None:
+            els = self._convert_slow(tp, chunk, latest)
+            hi = max(map(_second, els)) if els else None
         out.extend(els)
         if els:
-            self.wm.on_records(tp, max(t for _, t in els), now)
+            self.wm.on_records(tp, hi, now)
 
-    def _convert_slow(self, tp: TP, chunk: list) -> list:
+    def _convert_slow(self, tp: TP, chunk: list, latest: int) -> list:
+        """Record by record: failures and event times out of range to the error policy."""
         acc = self.access
         meta, tsf = self.with_metadata, self.timestamp_fn
         headers = acc.headers(chunk) if meta or tsf is not None else None
         return decode_columns(tp, acc.keys(chunk), acc.values(chunk), acc.timestamps(chunk),
                               acc.offsets(chunk), headers, self.kd, self.vd, tsf, meta,
-                              self.cfg["on_error"], self.ctx.handle_error)
+                              self.cfg["on_error"], self.ctx, latest)
 
     # -- watermark, progress -------------------------------------------------------------------
     def watermark(self) -> int:

@@ -62,14 +62,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fluvial.errors import BadRecordError, PipelineConstructionError
+from fluvial.ptransform import composite_label
 from fluvial.sink import Sink, SinkWriter
 from fluvial.timeutil import MIN_TIMESTAMP_MS
 
 from .clients import backend
 from .clients.base import ProducerClient, Record
+from .convert import RecordEncoder
 from .errors import KafkaIOError
 from .liveness import BrokerWatch, broker_timeout
-from .serde import _to_bytes, serializer
 
 WAIT_STEP_S = 1.0
 """Each wait of a writer gives the client this long before the broker watch looks again."""
@@ -122,18 +123,6 @@ def security_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k.startswith(("security", "sasl", "ssl"))}
 
 
-def composite_label(label: str, inner: str, composite: bool) -> str:
-    """The user's label of a transform applied by a composite as ``inner >> primitive``.
-
-    >>> composite_label("Ingest/Out/Write", "Write", True)
-    'Ingest/Out'
-    """
-    suffix = "/" + inner
-    if composite and label.endswith(suffix):
-        return label[: -len(suffix)]
-    return label
-
-
 class KafkaSink(Sink):
     """The Sink behind :class:`fluvial.transforms.kafka.WriteToKafka` (parameters there).
     ``composite``: applied by WriteToKafka as ``"Write" >> Write(sink)``, so records and
@@ -175,19 +164,15 @@ class KafkaWriter(SinkWriter):
         self.cfg = cfg
         self.label = ctx.label
         self.ctx = ctx
-        self.ks = serializer(cfg["key_serializer"])
-        self.vs = serializer(cfg["value_serializer"])
-        self.key_fn: Callable[[Any], Any] | None = cfg["key_fn"]
         self.topic = cfg["topic"]
-        self.topic_fn: Callable[[Any], str] | None = cfg["topic_fn"]
-        self.with_timestamps = cfg["with_timestamps"]
         self.on_error = cfg.get("on_error") or "fail"
         self.servers = cfg["bootstrap_servers"]
         self.timeout = broker_timeout(cfg.get("broker_timeout"), ctx.options)
         self.backend = backend(cfg.get("client"), self.label, ctx.options)
         self._in_error = False  # inside a dead-letter hand-over (see the module docstring)
         self.producer = self._open_producer()
-        self.zero_ok = getattr(self.producer, "zero_timestamp_ok", True)
+        self.encoder = RecordEncoder(cfg, self.label,
+                                     zero_ok=getattr(self.producer, "zero_timestamp_ok", True))
 
     def _open_producer(self, transactional_id: str | None = None) -> ProducerClient:
         cfg = self.cfg
@@ -201,94 +186,21 @@ class KafkaWriter(SinkWriter):
     # -- elements to records -------------------------------------------------------------------
     def _records(self, batch: list) -> list[Record]:
         """(topic, key bytes, value bytes, timestamp ms or None) for each element that can
-        become a record; the others follow the writer's ``on_error``."""
-        if self.key_fn is None and self.topic_fn is None and self.with_timestamps:
+        become a record (:class:`~fluvial.transforms.kafka.convert.RecordEncoder`); the others
+        follow the writer's ``on_error``."""
+        enc = self.encoder
+        if enc.fast_ok:
             try:
-                return self._records_fast(batch)
+                return enc.fast(batch)
             except Exception:  # noqa: BLE001 - found again element by element, with the policy
                 pass
         out = []
         for wv in batch:
             try:
-                out.append(self._record(wv))
+                out.append(enc.record(wv))
             except BadRecordError as e:
                 self._bad(e, wv)
         return out
-
-    def _records_fast(self, batch: list) -> list[Record]:
-        """The common case: (key, value) pairs to one topic at their event times. Raises on
-        anything else, and the caller goes element by element. With the "bytes" serializers
-        (bytes in, bytes out) no serializer is called."""
-        ks, vs, topic, zero_ok = self.ks, self.vs, self.topic, self.zero_ok
-        out = []
-        append = out.append
-        if ks is _to_bytes and vs is _to_bytes:
-            for wv in batch:
-                k, v = wv.value
-                ts = wv.timestamp
-                if ts <= 0:
-                    if ts != MIN_TIMESTAMP_MS and (ts < 0 or not zero_ok):
-                        raise ValueError("element by element")
-                    if ts != 0:
-                        ts = None
-                if (k.__class__ is not bytes and k is not None) or \
-                        (v.__class__ is not bytes and v is not None):
-                    raise ValueError("element by element")
-                append((topic, k, v, ts))
-            return out
-        for wv in batch:
-            k, v = wv.value
-            ts = wv.timestamp
-            if ts <= 0:
-                if ts != MIN_TIMESTAMP_MS and (ts < 0 or not zero_ok):
-                    raise ValueError("element by element")
-                if ts != 0:
-                    ts = None
-            append((topic, None if k is None else ks(k), None if v is None else vs(v), ts))
-        return out
-
-    def _record(self, wv: Any) -> Record:
-        el = wv.value
-        if self.key_fn is not None:
-            try:
-                k, v = self.key_fn(el), el
-            except Exception as e:  # noqa: BLE001 - user code: a bad element
-                raise BadRecordError(self.label, el, f"key_fn raised {type(e).__name__}: "
-                                     f"{e}") from e
-        else:
-            try:
-                k, v = el
-            except (TypeError, ValueError):
-                raise BadRecordError(
-                    self.label, el, "elements must be (key, value) pairs; pass key_fn=... "
-                    "to write plain values") from None
-        ts = wv.timestamp if self.with_timestamps else None
-        if ts == MIN_TIMESTAMP_MS:  # no event time: the producer's clock
-            ts = None
-        elif ts is not None and ts < 0:
-            raise BadRecordError(
-                self.label, el, f"its event time {ts} ms is before 1970, and Kafka record "
-                "timestamps are epoch milliseconds >= 0; pass with_timestamps=False to use "
-                "the producer's clock, or re-timestamp the elements")
-        elif ts == 0 and not self.zero_ok:
-            raise BadRecordError(
-                self.label, el, "its event time is 0 ms (1970-01-01T00:00:00Z), which the "
-                "confluent-kafka client cannot write (librdkafka reads timestamp 0 as 'now'); "
-                "pass with_timestamps=False, or client='kafka-python'")
-        try:
-            kb = None if k is None else self.ks(k)
-        except (TypeError, ValueError) as e:
-            raise BadRecordError(self.label, el, f"the key serializer failed: {e}") from e
-        try:
-            vb = None if v is None else self.vs(v)
-        except (TypeError, ValueError) as e:
-            raise BadRecordError(self.label, el, f"the value serializer failed: {e}") from e
-        try:
-            topic = self.topic_fn(el) if self.topic_fn is not None else self.topic
-        except Exception as e:  # noqa: BLE001 - user code: a bad element
-            raise BadRecordError(self.label, el, f"topic_fn raised {type(e).__name__}: "
-                                 f"{e}") from e
-        return (topic, kb, vb, ts)
 
     def _bad(self, e: BadRecordError, wv: Any) -> None:
         """An element that cannot be written: the writer's ``on_error``."""
