@@ -313,5 +313,8 @@ def test_kafka_decode_sends_out_of_range_event_times_to_the_policy(tmp_path):
     fn.open()
     [(tag, (dead, _, _, _))] = fn.process_element(
         _java_record("in", 0, 0, MAX_EVENT_TIME_MS + 1, None, b"late", []))
-    assert (tag, dead.transform, dead.error_type, dead.payload) == (
-        "DLQ", "Read", "EventTimeOutOfRangeError", (None, "late"))
+    # like a record that fails to decode (and as on the direct runner): the raw value, and
+    # where the record was read
+    assert (tag, dead.transform, dead.error_type, dead.payload, dead.topic, dead.partition,
+            dead.offset, dead.key) == (
+        "DLQ", "Read", "EventTimeOutOfRangeError", b"late", "in", 0, 0, None)
