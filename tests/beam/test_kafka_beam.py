@@ -69,8 +69,9 @@ def test_bounded_read_windows_combines_and_dead_letters(tmp_path, kafka_broker, 
     recs = sorted(dead.values(), key=lambda r: r.partition)
     assert [(r.transform, r.error_type, r.payload, r.key, r.topic, r.partition, r.offset,
              r.timestamp_ms) for r in recs] == [
-        ("Orders/Read", "JSONDecodeError", b"{not json", b"bad-key", t, 1, 8, 30_000),
-        ("Orders/Read", "JSONDecodeError", b"", None, t, 2, 8, 31_000),
+        # ReadFromKafka's label, as the docs say (not that of its Read primitive)
+        ("Orders", "JSONDecodeError", b"{not json", b"bad-key", t, 1, 8, 30_000),
+        ("Orders", "JSONDecodeError", b"", None, t, 2, 8, 31_000),
     ]
 
 
@@ -118,7 +119,7 @@ def test_skip_policy_counts_malformed_records(tmp_path, kafka_broker, kafka_topi
     result = p.run()
     assert sorted(v["amount"] for _, v in got.values()) == list(range(24))
     q = result.metrics().query(namespace="fluvial", name="errors_skipped")
-    assert {k.step: v for k, v in q.counters.items()} == {"Orders/Read": 2}
+    assert {k.step: v for k, v in q.counters.items()} == {"Orders": 2}
 
 
 def test_fail_policy_names_the_transform_and_record(kafka_broker, kafka_topic):
@@ -127,9 +128,31 @@ def test_fail_policy_names_the_transform_and_record(kafka_broker, kafka_topic):
     produce(s, t, [(None, "{oops", 0, 5)])
     p = pipeline("beam")
     _ = p | "Orders" >> ReadFromKafka(s, topics=[t], value_deserializer="json", stop="end")
-    with pytest.raises(Exception, match="transform 'Orders/Read'") as ei:
+    with pytest.raises(Exception, match="transform 'Orders'") as ei:
         p.run()
     assert "{oops" in str(ei.value)
+
+
+def test_a_record_with_an_out_of_range_event_time_is_a_dead_letter(tmp_path, kafka_broker,
+                                                                   kafka_topic):
+    """Issue 11 item 8 on Beam: a record ten years ahead of the wall clock goes to the read's
+    policy with its raw value and where it was read, as on the direct runner."""
+    import time
+
+    s = kafka_broker.bootstrap_servers
+    t = kafka_topic(partitions=1)
+    far = int((time.time() + 10 * 365 * 86_400) * 1000)
+    produce(s, t, [("k0", "a", 0, 10_000), ("kf", "far", 0, far), ("k1", "b", 0, 11_000)])
+    p = pipeline("beam")
+    got = collect(p | "Orders" >> ReadFromKafka(s, topics=[t], value_deserializer="str",
+                                                stop="end", on_error="dead_letter"), tmp_path)
+    dead = collect(p.dead_letters(), tmp_path, "Dead")
+    p.run()
+    assert sorted((v, ts) for v, ts, _ in got.rows()) == [
+        ((b"k0", "a"), 10_000), ((b"k1", "b"), 11_000)]
+    assert [(r.transform, r.error_type, r.payload, r.key, r.topic, r.partition, r.offset,
+             r.timestamp_ms) for r in dead.values()] == [
+        ("Orders", "EventTimeOutOfRangeError", b"far", b"kf", t, 0, 1, None)]
 
 
 def test_unbounded_read_is_refused_naming_the_transform(kafka_broker):
