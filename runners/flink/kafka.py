@@ -23,8 +23,8 @@ Offsets are committed to ``group_id`` when a checkpoint completes (Flink's Kafka
 for a bounded read without ``--checkpoint-dir``, by the runner after the run succeeded (the
 stop offsets): a later ``start="committed"`` read continues after them, as on the direct
 runner. ``isolation_level``, ``client_id`` and the fetch limits become the consumer's
-properties; ``consumer_config`` keys are kafka-python's names (``max_poll_records``) and are
-passed as Kafka's (``max.poll.records``).
+properties; ``consumer_config`` goes as it is to the client the driver plans with, and to
+the connector with underscores as dots (``max_poll_records`` -> ``max.poll.records``).
 
 **Write.** ``KafkaEncode`` (Python: serializers, ``key_fn``, ``topic_fn``, timestamps; bad
 elements follow the write's ``on_error``: BadRecordError, skipped, or dead letters) -> Flink's
@@ -36,8 +36,8 @@ directory as on the direct runner; ``transaction.timeout.ms`` from
 end and an unbounded one is refused (:func:`~fluvial.transforms.kafka.writer.
 check_transaction_settings`). ``"at_least_once"``: flushed at every checkpoint. Consumers of
 exactly-once output read with ``isolation_level="read_committed"``. ``linger_ms``,
-``batch_size``, ``compression_type``, ``client_id`` and ``producer_config`` (kafka-python names)
-become the producer's properties; ``marker_topic`` is not used (Flink tracks its transactions
+``batch_size``, ``compression_type``, ``client_id`` and ``producer_config`` (underscores as
+dots) become the producer's properties; ``marker_topic`` is not used (Flink tracks its transactions
 in its checkpoints).
 
 Both need the Kafka connector jars (``--flink-jars`` / ``FLUVIAL_FLINK_JARS``; an error names
@@ -134,7 +134,7 @@ def commit_offsets(cfg: dict[str, Any], plan: ReadPlan, label: str, options: Any
 
 
 def kafka_name(key: str) -> str:
-    """A kafka-python config name as Kafka's (``max_poll_records`` -> ``max.poll.records``)."""
+    """A config name as Kafka's (``max_poll_records`` -> ``max.poll.records``)."""
     return key.replace("_", ".")
 
 
