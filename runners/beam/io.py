@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
 from apache_beam.transforms.window import TimestampedValue as BeamTimestampedValue
 
 from fluvial.columnar import ColumnBatch
@@ -89,16 +90,22 @@ class WriteSinkFn(beam.DoFn):
 
     _ids = itertools.count(1)
 
-    def __init__(self, sink: Any, label: str, options: Any) -> None:
+    def __init__(self, sink: Any, label: str, options: Any, dead_letters: bool = False) -> None:
         self.sink = sink
         self.label = label
         self.options = options
+        self.dead_letters = dead_letters
         self.writer: Any = None
         self.buf: list = []
+        self.dead: list = []
 
     def setup(self) -> None:
         install_bridge()
-        ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE)
+        self.dead = []
+        # dead letters of elements the writer cannot write (a sink's own on_error), handed
+        # out after the bundle is written
+        ctx = SourceContext(self.options, _WallClock(), self.label, STEP_BRIDGE,
+                            self.dead.append if self.dead_letters else None)
         self.writer = self.sink.open(ctx)
 
     def start_bundle(self) -> None:
@@ -126,6 +133,9 @@ class WriteSinkFn(beam.DoFn):
         except Exception as e:
             self.writer.abort()
             raise UserCodeError(self.label, batch[0].value if batch else None, e) from e
+        dead, self.dead[:] = list(self.dead), []
+        for rec in dead:  # in the global window, as every dead letter
+            yield dead_letter_output(rec, GlobalWindow())
 
     def teardown(self) -> None:
         if self.writer is not None:

@@ -314,7 +314,17 @@ class BeamTranslator(Translator):
     def write(self, node: Any) -> None:
         t, label = node.transform, node.full_label
         check_sink(t.sink, label, self.accepted)
-        self.input(node) | label >> beam.ParDo(WriteSinkFn(t.sink, label, self.options))
+        # a sink with its own on_error="dead_letter" (WriteToKafka) hands the elements it
+        # cannot write to its context; unless the write is fed by p.dead_letters() (its
+        # failures cannot go there), they become this ParDo's dead-letter output
+        dl = (getattr(t.sink, "on_error", None) == "dead_letter"
+              and not self.graph.is_downstream_of_dead_letters(node))
+        fn = WriteSinkFn(t.sink, label, self.options, dead_letters=dl)
+        if not dl:
+            self.input(node) | label >> beam.ParDo(fn)
+            return
+        res = self.input(node) | label >> beam.ParDo(fn).with_outputs(DLQ_TAG, main="__main__")
+        self.dead_letter_outputs.append(res[DLQ_TAG])
 
     # -- composites translated whole -------------------------------------------------------------
     def reshuffle(self, node: Any) -> None:

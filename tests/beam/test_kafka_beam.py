@@ -214,6 +214,32 @@ def test_write_at_least_once_round_trip(kafka_broker, kafka_topic):
     assert q.counter("elements_written") == 20
 
 
+@pytest.mark.parametrize("policy", ["dead_letter", "skip"])
+def test_bad_elements_follow_the_writes_on_error(tmp_path, kafka_broker, kafka_topic, policy):
+    """As on the direct runner: the NaN value (not JSON) and the non-pair leave the bundle, the
+    others are written; a dead letter carries WriteToKafka's label and the reason."""
+    s = kafka_broker.bootstrap_servers
+    t = kafka_topic(partitions=1)
+    els = [fl.TimestampedValue(e, 1 + i) for i, e in enumerate(
+        [("a", {"n": 1}), ("b", {"n": float("nan")}), "no pair", ("c", {"n": 3})])]
+    p = pipeline("beam")
+    _ = p | fl.Create(els) | "Out" >> WriteToKafka(s, t, key_serializer="str",
+                                                   value_serializer="json", on_error=policy)
+    dead = collect(p.dead_letters(), tmp_path, "Dead") if policy == "dead_letter" else None
+    result = p.run()
+    assert sorted((r.key, r.value) for r in read_raw(s, t)) == [
+        (b"a", b'{"n":1}'), (b"c", b'{"n":3}')]
+    if dead is None:
+        q = result.metrics().query(namespace="fluvial", name="errors_skipped")
+        assert q.counter("errors_skipped") == 2
+        return
+    recs = sorted(dead.values(), key=lambda r: r.timestamp_ms)
+    assert [(r.transform, repr(r.payload), r.timestamp_ms, r.topic) for r in recs] == [
+        ("Out", "('b', {'n': nan})", 2000, t), ("Out", "'no pair'", 3000, t)]
+    assert "JSON cannot hold the non-finite float" in recs[0].message
+    assert "must be (key, value) pairs" in recs[1].message
+
+
 def test_read_transform_write_between_topics(kafka_broker, kafka_topic):
     s = kafka_broker.bootstrap_servers
     src, dst = kafka_topic(partitions=3), kafka_topic(partitions=1)
