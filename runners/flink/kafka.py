@@ -241,14 +241,14 @@ def translate_write(tr: Any, node: Any, sink: Any, label: str) -> None:
     # default transactional id prefix, as on the direct runner
     user = composite_label(label, "Write", sink.composite)
     policy = cfg.get("on_error") or "fail"
-    if policy == "dead_letter" and id(node) in tr.after_dlq:
+    if policy == "dead_letter" and tr.graph.is_downstream_of_dead_letters(node):
         policy = "fail"  # a write fed by p.dead_letters() cannot send its failures there
     dlq = tr._tag("dead-letters") if policy == "dead_letter" else None
     src = tr.wire(tr.stream_of(node.inputs[0]))
     encoded = src.ds.process(boot(KafkaEncode(user, cfg, tr.channel, policy, dlq, tr.options)),
                              Types.PRIMITIVE_ARRAY(Types.BYTE())).name(f"{label}#encode")
     if dlq is not None:
-        tr.dl_outputs.append(tr._side(encoded, dlq))
+        tr.dead_letter_outputs.append(tr._side(encoded, dlq))
     prefix = cfg["transactional_id_prefix"] or default_prefix(
         user, cfg["topic"], getattr(tr.options, "checkpoint_dir", None))
     props = {
