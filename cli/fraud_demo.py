@@ -17,9 +17,10 @@ Ctrl-C or SIGTERM at any step stops the demo within a few seconds: the pipeline 
 (nothing half done is committed), the producer closed, the broker stopped, and the command
 exits with 130 (SIGINT) or 143 (SIGTERM) and one line on stderr.
 
->>> result = run_demo(events=2_000, accounts=20, out=None)        # doctest: +SKIP
->>> result.transactions, len(result.alerts) == result.alerts_counted  # doctest: +SKIP
-(2000, True)
+It starts a local broker of its own (the ``broker`` extra); ``fluvial demo fraud`` runs it::
+
+    result = run_demo(events=2_000, accounts=20, out=None)
+    result.transactions, len(result.alerts) == result.alerts_counted   # 2000, True
 """
 
 from __future__ import annotations
@@ -166,8 +167,7 @@ def run_demo(events: int = DEFAULT_EVENTS, accounts: int = DEFAULT_ACCOUNTS, *, 
     the produce progress bar and the pipeline's status line on stderr (default: on when stderr
     is a terminal). ``out``: where the alerts and messages go (None: nowhere).
 
-    >>> run_demo(events=2_000, accounts=20, out=None).transactions   # doctest: +SKIP
-    2000
+    For example ``run_demo(events=2_000, accounts=20, out=None).transactions`` is 2000.
     """
     def say(line: str) -> None:
         if out is not None:

@@ -1,6 +1,10 @@
 """Flatten: merge several PCollections of one pipeline into one.
 
->>> # (pc1, pc2) | Flatten()
+>>> import fluvial as fl
+>>> from fluvial.testing import assert_that, equal_to
+>>> with fl.Pipeline(argv=["--runner", "direct"]) as p:
+...     both = (p | "A" >> fl.Create([1, 2]), p | "B" >> fl.Create([3])) | fl.Flatten()
+...     assert_that(both, equal_to([1, 2, 3]))
 """
 
 from __future__ import annotations

@@ -209,7 +209,9 @@ class WindowFn:
 
     >>> class EvenOdd(WindowFn):
     ...     def assign(self, timestamp_ms, element):
-    ...         return [IntervalWindow(0, 10) if element % 2 == 0 else IntervalWindow(10, 20)]
+    ...         if element % 2 == 0:
+    ...             return [IntervalWindow(0, 10_000)]   # milliseconds
+    ...         return [IntervalWindow(10_000, 20_000)]
     >>> EvenOdd().assign(0, 3)
     [IntervalWindow(Timestamp(10), Timestamp(20))]
     """

@@ -4,8 +4,6 @@ errors, the runnable examples in its docstrings, and what the direct runner buil
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
 import fluvial as fl
@@ -13,7 +11,6 @@ from fluvial.combiners import SumCombineFn
 from fluvial.deadletter import DeadLetters
 from fluvial.errors import PipelineConstructionError, UnsupportedFeatureError
 from fluvial.ptransform import PrimitiveTransform
-from fluvial.runners.common import failures, fusion, graph, keys, translator
 from fluvial.runners.common.fusion import (
     ParDoChain,
     WindowedCombine,
@@ -43,13 +40,6 @@ class Stateful(fl.DoFn):
 
 def _p():
     return fl.Pipeline(argv=[])
-
-
-@pytest.mark.parametrize("module", [graph, fusion, translator, keys, failures],
-                         ids=lambda m: m.__name__)
-def test_docstring_examples_run(module):
-    res = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert res.attempted > 0 and res.failed == 0
 
 
 # -- the graph ---------------------------------------------------------------------------------

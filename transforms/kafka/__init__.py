@@ -1,9 +1,10 @@
 """Kafka IO without Java: ReadFromKafka and WriteToKafka over confluent-kafka (librdkafka,
 the default when installed) or kafka-python (see :mod:`fluvial.transforms.kafka.clients`).
+Against a broker at 127.0.0.1:9092 (docs/kafka.md has examples that run)::
 
->>> from fluvial.transforms.kafka import ReadFromKafka, WriteToKafka   # doctest: +SKIP
->>> p | ReadFromKafka("127.0.0.1:9092", topics=["in"], stop="end") | WriteToKafka(
-...     "127.0.0.1:9092", "out", delivery="exactly_once")
+    from fluvial.transforms.kafka import ReadFromKafka, WriteToKafka
+    p | ReadFromKafka("127.0.0.1:9092", topics=["in"], stop="end") | WriteToKafka(
+        "127.0.0.1:9092", "out", delivery="exactly_once")
 
 Importing this package imports no Kafka client; opening a reader or writer does.
 """

@@ -60,10 +60,12 @@ class ReadFromKafka(PTransform):
       installed); None (default): the pipeline's ``--kafka-client``. ``consumer_config`` is
       passed to that client as it is (librdkafka properties or kafka-python arguments).
 
-    >>> import fluvial as fl                                          # doctest: +SKIP
-    >>> with fl.Pipeline() as p:
-    ...     orders = p | ReadFromKafka("127.0.0.1:9092", topics=["orders"],
-    ...                                value_deserializer="json", stop="end")
+    Against a broker at 127.0.0.1:9092 (docs/kafka.md has examples that run)::
+
+        import fluvial as fl
+        with fl.Pipeline() as p:
+            orders = p | ReadFromKafka("127.0.0.1:9092", topics=["orders"],
+                                       value_deserializer="json", stop="end")
     """
 
     def __init__(

@@ -1,6 +1,8 @@
 """Topic checks and creation for Kafka IO, over either client backend.
 
->>> create_topics("Demo", "127.0.0.1:9092", ["in", "out"], 3)   # doctest: +SKIP
+Against a broker at 127.0.0.1:9092::
+
+    create_topics("Demo", "127.0.0.1:9092", ["in", "out"], 3)
 """
 
 from __future__ import annotations

@@ -43,11 +43,13 @@ class WriteToKafka(PTransform):
     ``"confluent"``, ``"kafka-python"`` or ``"auto"``; None: the pipeline's ``--kafka-client``;
     ``producer_config`` goes to that client as it is. See docs/kafka.md.
 
-    >>> import fluvial as fl                                          # doctest: +SKIP
-    >>> with fl.Pipeline() as p:
-    ...     _ = (p | fl.Create([("k", {"n": 1})])
-    ...            | WriteToKafka("127.0.0.1:9092", "out", value_serializer="json",
-    ...                           key_serializer="str", delivery="exactly_once"))
+    Against a broker at 127.0.0.1:9092 (docs/kafka.md has examples that run)::
+
+        import fluvial as fl
+        with fl.Pipeline() as p:
+            _ = (p | fl.Create([("k", {"n": 1})])
+                   | WriteToKafka("127.0.0.1:9092", "out", value_serializer="json",
+                                  key_serializer="str", delivery="exactly_once"))
     """
 
     def __init__(
