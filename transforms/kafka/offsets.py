@@ -16,6 +16,12 @@ is not waited for), and the end is ``ListOffsets``' answer. Some Kafka-protocol 
 answer ``ListOffsets(latest)`` with the base offset of the last record batch plus one: the fetch
 then returns the rest of that batch, and the end is after its last record.
 
+The probe waits for every partition's fetch to be answered, up to the read's
+``connect_timeout``; a partition still unanswered then fails the read
+(:class:`~fluvial.transforms.kafka.errors.KafkaIOError`, naming the partitions). It never falls
+back to ``ListOffsets``' answer alone: on such a broker that answer is before the last batch's
+other records, and a read ending there would finish successfully without them.
+
 >>> start_kind("earliest"), start_kind(1_700_000_000_000), start_kind({("t", 0): 5})
 ('earliest', 'timestamp', 'offsets')
 """
@@ -30,6 +36,7 @@ from fluvial.errors import PipelineConstructionError
 from fluvial.timeutil import Timestamp
 
 from .clients.base import TP, ConsumerClient
+from .errors import KafkaIOError, servers_text
 
 NAMED = ("earliest", "latest", "committed")
 
@@ -87,11 +94,12 @@ def start_offsets(consumer: ConsumerClient, tps: list[TP], start: Any,
     return {tp: (ends[tp] if found.get(tp) is None else found[tp]) for tp in tps}  # type: ignore
 
 
-def end_offsets(consumer: ConsumerClient, tps: list[TP], probe_timeout: float = 5.0,
-                timeout: float = 30.0, begin: dict[TP, int] | None = None) -> dict[TP, int]:
+def end_offsets(consumer: ConsumerClient, tps: list[TP], timeout: float = 30.0,
+                begin: dict[TP, int] | None = None, label: str | None = None) -> dict[TP, int]:
     """Each partition's end now: ``ListOffsets(latest)``, moved past the records a fetch from
     one offset before it returns (see the module docstring). ``begin``: the partitions'
-    beginning offsets, when the caller has them.
+    beginning offsets, when the caller has them. A partition whose fetch got no answer within
+    ``timeout`` seconds raises KafkaIOError naming ``label`` (default: the consumer's).
 
     Assigns ``tps`` to the consumer (callers assign their own positions after)."""
     listed = consumer.listed_end_offsets(tps, timeout)
@@ -102,10 +110,13 @@ def end_offsets(consumer: ConsumerClient, tps: list[TP], probe_timeout: float = 
     if begin is None:
         begin = consumer.beginning_offsets(probe, timeout)
     consumer.assign({tp: max(listed[tp] - 1, begin[tp]) for tp in probe})
-    deadline = time.monotonic() + probe_timeout
+    deadline = time.monotonic() + timeout
     pending = set(probe)
     offset = consumer.access.offset
-    while pending and time.monotonic() < deadline:
+    while pending:
+        if time.monotonic() >= deadline:
+            raise _no_end(label or getattr(consumer, "label", "ReadFromKafka"), consumer,
+                          sorted(pending), listed, timeout)
         got = consumer.fetch(1_000_000, 0.1)
         for chunk in got:
             tp = chunk.tp
@@ -117,3 +128,15 @@ def end_offsets(consumer: ConsumerClient, tps: list[TP], probe_timeout: float = 
             if consumer.fetched_end(tp):
                 pending.discard(tp)
     return out
+
+
+def _no_end(label: str, consumer: ConsumerClient, pending: list[TP], listed: dict[TP, int],
+            timeout: float) -> KafkaIOError:
+    parts = ", ".join(f"{t}/{p} (fetch from offset {listed[(t, p)] - 1})" for t, p in pending)
+    servers = getattr(consumer, "servers", None)
+    at = f" at {servers_text(servers)}" if servers else ""
+    return KafkaIOError(
+        f"transform '{label}': stop='end' could not find where partition(s) {parts} end: the "
+        f"broker{at} did not answer the fetch that shows the rest of the last record batch "
+        f"within {timeout:g}s (connect_timeout); the read does not start with an end it has "
+        "not seen. Retry when the broker answers, or raise ReadFromKafka's connect_timeout")

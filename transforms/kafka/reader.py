@@ -152,7 +152,7 @@ class KafkaReader(SourceReader):
         begin = self.consumer.beginning_offsets(tps, timeout)
         if stop == "end":
             self.ends: dict[TP, int] | None = end_offsets(self.consumer, tps, timeout=timeout,
-                                                          begin=begin)
+                                                          begin=begin, label=self.label)
         elif isinstance(stop, dict):
             self.ends = {tp: stop[tp] for tp in tps if tp in stop}
         else:
