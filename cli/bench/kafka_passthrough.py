@@ -6,7 +6,9 @@ against the at-least-once loop, exactly-once against the transactional loop.
 
 Every variant copies the same records (:mod:`fluvial.cli.bench.kafka_common`) to a topic of its
 own; every output is read back (read_committed) and must hold exactly the input's (key, value)
-records, each once (``outputs_ok``). With ``repeat`` > 1 each figure is the median over the
+records, each once (``outputs_ok``); ``problems`` says, per variant and repeat, what was wrong:
+records missing or not expected, or a read-back that did not reach the end of the output in
+time (then the output is unchecked, not short). With ``repeat`` > 1 each figure is the median over the
 repeats, and each ratio the median of the ratios within each repeat.
 
 ``others``: the Python of a separate environment with Quix Streams and Bytewax installed
@@ -26,11 +28,10 @@ import json
 import os
 import subprocess
 import tempfile
-from collections import Counter
 from typing import Any
 
 from . import kafka_plain
-from .kafka_common import key_of, median, produce_input, read_back, timed, value_of
+from .kafka_common import check_input, check_output, input_records, median, produce_input, timed
 
 PARTITIONS = 3
 DELIVERIES = ("at_least_once", "exactly_once")
@@ -88,16 +89,17 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
     todo = variants(delivery, clients)
     if others:
         todo += [(name, "external", "") for name in EXTERNAL]
-    expected = Counter((key_of(i), value_of(i)) for i in range(events))
+    expected = input_records(events)
     times: dict[str, list[float]] = {name: [] for name, _, _ in todo}
     ratios: dict[str, list[float]] = {}
     ok = True
     counts: dict[str, int] = {}
+    problems: dict[str, str] = {}
     with LocalBroker() as b:
         s = b.bootstrap_servers
         create_topics("bench", s, ["bench-in"], PARTITIONS)
         produce_input(s, "bench-in", events, PARTITIONS)
-        read_back(s, "bench-in", PARTITIONS)  # warm-up: the first read of a topic is slower
+        check_input(s, "bench-in", events, PARTITIONS)
         for r in range(repeat):
             this: dict[str, float] = {}
             for name, kind, d in todo:
@@ -114,9 +116,10 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
                         s, "bench-in", dst, kind, d))
                 this[name] = t
                 times[name].append(t)
-                got = read_back(s, dst, PARTITIONS)
-                counts[name] = sum(got.values())
-                ok = ok and got == expected
+                counts[name], wrong = check_output(s, dst, PARTITIONS, expected)
+                if wrong:
+                    problems[name if repeat == 1 else f"{name} (repeat {r + 1})"] = wrong
+                    ok = False
             for name, kind, d in todo:
                 if kind not in ("plain", "external"):
                     key = f"{name} / plain {d}"
@@ -134,6 +137,7 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
         "ratios": {k: round(median(v), 3) for k, v in ratios.items()},
         "output_counts": counts,
         "outputs_ok": ok,
+        "problems": problems,
     }
 
 

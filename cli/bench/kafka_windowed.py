@@ -7,7 +7,8 @@ event time ``T0 + i`` ms, so 10 s windows hold 10,000 records and each of the 1,
 
 Every output is read back (read_committed) and must equal the expected
 ``{"user", "window_start", "sum"}`` records, derived here by arithmetic from the input recipe
-(``outputs_ok``), each once.
+(``outputs_ok``), each once; ``problems`` says what was wrong per variant (as in
+:mod:`fluvial.cli.bench.kafka_passthrough`).
 
 >>> expected(20)[(b"user-3", b'{"user":"user-3","window_start":1700000000000,"sum":3}')]
 1
@@ -21,7 +22,7 @@ from collections import Counter
 from typing import Any
 
 from . import kafka_plain
-from .kafka_common import T0, USERS, median, produce_input, read_back, timed
+from .kafka_common import T0, USERS, check_input, check_output, median, produce_input, timed
 
 PARTITIONS = 3
 
@@ -76,12 +77,13 @@ def run(events: int, clients: tuple[str, ...] = ("confluent", "kafka-python"),
     times: dict[str, list[float]] = {n: [] for n in names}
     ratios: dict[str, list[float]] = {}
     counts: dict[str, int] = {}
+    problems: dict[str, str] = {}
     ok = True
     with LocalBroker() as b:
         s = b.bootstrap_servers
         create_topics("bench", s, ["bench-in"], PARTITIONS)
         produce_input(s, "bench-in", events, PARTITIONS)
-        read_back(s, "bench-in", PARTITIONS)  # warm-up: the first read of a topic is slower
+        check_input(s, "bench-in", events, PARTITIONS)
         for r in range(repeat):
             this = {}
             for name in names:
@@ -96,9 +98,10 @@ def run(events: int, clients: tuple[str, ...] = ("confluent", "kafka-python"),
                         s, "bench-in", dst, client, delivery))
                 this[name] = t
                 times[name].append(t)
-                got = read_back(s, dst, PARTITIONS)
-                counts[name] = sum(got.values())
-                ok = ok and got == want
+                counts[name], wrong = check_output(s, dst, PARTITIONS, want)
+                if wrong:
+                    problems[name if repeat == 1 else f"{name} (repeat {r + 1})"] = wrong
+                    ok = False
             for name in names[1:]:
                 ratios.setdefault(f"{name} / plain", []).append(this["plain"] / this[name])
     return {
@@ -107,6 +110,7 @@ def run(events: int, clients: tuple[str, ...] = ("confluent", "kafka-python"),
         "ratios": {k: round(median(v), 3) for k, v in ratios.items()},
         "output_counts": counts,
         "outputs_ok": ok,
+        "problems": problems,
     }
 
 
