@@ -96,29 +96,9 @@ class PlanKafkaReadFn(beam.DoFn):
         self.options = options
 
     def process(self, _impulse):
-        from fluvial.transforms.kafka.errors import KafkaIOError
-        from fluvial.transforms.kafka.offsets import end_offsets, start_offsets
-        from fluvial.transforms.kafka.reader import read_partitions
+        from fluvial.transforms.kafka.plan import plan_offsets
 
-        cfg = self.cfg
-        timeout = cfg["connect_timeout"]
-        consumer = _consumer(cfg, self.label, self.options)
-        try:
-            tps = read_partitions(cfg, self.label, consumer)
-            stop = cfg["stop"]
-            if stop == "end":
-                ends = end_offsets(consumer, tps, timeout=timeout)
-            else:
-                missing = [f"{t}/{p}" for t, p in tps if (t, p) not in stop]
-                if missing:
-                    raise KafkaIOError(
-                        f"transform '{self.label}': stop gives no offset for partition(s) "
-                        f"{', '.join(missing)}; on Beam a bounded read needs a stop offset for "
-                        "every partition it reads (or stop='end')")
-                ends = {tp: int(stop[tp]) for tp in tps}
-            starts = start_offsets(consumer, tps, cfg["start"], ends, timeout)
-        finally:
-            consumer.close()
+        tps, starts, ends = plan_offsets(self.cfg, self.label, self.options, "Beam")
         for tp in tps:
             if starts[tp] < ends[tp]:
                 yield PartitionRange(tp[0], tp[1], starts[tp], ends[tp])

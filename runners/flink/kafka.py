@@ -91,30 +91,9 @@ def _consumer(cfg: dict[str, Any], label: str, options: Any) -> Any:
 
 def plan_read(cfg: dict[str, Any], label: str, options: Any = None) -> ReadPlan:
     """Resolve the read's partitions and offsets now (see the module docstring)."""
-    from fluvial.transforms.kafka.errors import KafkaIOError
-    from fluvial.transforms.kafka.offsets import end_offsets, start_offsets
-    from fluvial.transforms.kafka.reader import read_partitions
+    from fluvial.transforms.kafka.plan import plan_offsets
 
-    timeout = cfg["connect_timeout"]
-    consumer = _consumer(cfg, label, options)
-    try:
-        tps = read_partitions(cfg, label, consumer)
-        stop = cfg["stop"]
-        if stop is None:
-            ends = None
-        elif stop == "end":
-            ends = end_offsets(consumer, tps, timeout=timeout)
-        else:
-            missing = [f"{t}/{p}" for t, p in tps if (t, p) not in stop]
-            if missing:
-                raise KafkaIOError(
-                    f"transform '{label}': stop gives no offset for partition(s) "
-                    f"{', '.join(missing)}; on Flink a bounded read needs a stop offset for "
-                    "every partition it reads (or stop='end')")
-            ends = {tp: int(stop[tp]) for tp in tps}
-        starts = start_offsets(consumer, tps, cfg["start"], ends, timeout)
-    finally:
-        consumer.close()
+    tps, starts, ends = plan_offsets(cfg, label, options, "Flink")
     return ReadPlan(tuple(tps), tuple(int(starts[tp]) for tp in tps),
                     None if ends is None else tuple(int(ends[tp]) for tp in tps))
 
