@@ -25,6 +25,7 @@ from fluvial.transforms.kafka import (
     TransactionalKafkaWriter,
     WriteToKafka,
 )
+from fluvial.transforms.kafka.writer import unpack_records
 from fluvial.values import GLOBAL_WINDOWS, WindowedValue
 
 pytestmark = pytest.mark.usefixtures("kafka_client")
@@ -116,6 +117,7 @@ def test_restarted_writer_fences_the_old_one_and_recommits_the_pending_epoch(kaf
     a = _writer(s, out, f"fence-{out}")
     a.write(_wv(_elements(4)))
     state = a.snapshot(1)
+    assert isinstance(state["records"], bytes)  # one marshal blob (pack_records)
     b = _writer(s, out, f"fence-{out}")
     a.pending = None  # the zombie writes on, in its (aborted) transaction
     a.write(_wv([("z", "zombie")]))
@@ -149,6 +151,26 @@ def test_restore_of_an_epoch_already_committed_produces_nothing_again(kafka_brok
     assert view.values() == [b"v0", b"v1", b"v2"]
     assert sorted(r.value for r in view.aborted) == [b"lost0", b"lost1"]
     assert view.commit_markers == 1 and view.abort_markers == 1
+
+
+def test_restore_of_a_pending_epoch_whose_records_an_earlier_fluvial_kept_as_a_list(
+        kafka_broker, kafka_topic):
+    """Checkpoints written before the records were packed hold them as a list of tuples: a
+    restore produces them again all the same, committed once."""
+    s = kafka_broker.bootstrap_servers
+    out = kafka_topic()
+    a = _writer(s, out, f"list-{out}")
+    a.write(_wv(_elements(3)))
+    state = a.snapshot(1)
+    a.abort()  # dies before the commit: epoch 1 never committed
+    earlier = {**state, "records": unpack_records(state["records"])}
+    assert isinstance(earlier["records"], list) and len(earlier["records"]) == 3
+    b = _writer(s, out, f"list-{out}")
+    b.restore(earlier)
+    b.close()
+    view = committed_view(s, out)
+    assert view.values() == [b"v0", b"v1", b"v2"]
+    assert view.commit_markers == 1
 
 
 # -- exactly-once settings checked when the writer opens --------------------------------------
