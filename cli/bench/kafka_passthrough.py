@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from typing import Any
 
 from . import kafka_plain
@@ -92,6 +93,8 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
     expected = input_records(events)
     times: dict[str, list[float]] = {name: [] for name, _, _ in todo}
     ratios: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    cpu_ratios: dict[str, list[float]] = {}
     ok = True
     counts: dict[str, int] = {}
     problems: dict[str, str] = {}
@@ -102,9 +105,11 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
         check_input(s, "bench-in", events, PARTITIONS)
         for r in range(repeat):
             this: dict[str, float] = {}
+            this_cpu: dict[str, float] = {}
             for name, kind, d in todo:
                 dst = f"bench-{r}-{name.replace(' ', '-')}"
                 create_topics("bench", s, [dst], PARTITIONS)
+                cpu0 = time.process_time()
                 if kind == "plain":
                     t = timed(lambda d=d, dst=dst: kafka_plain.passthrough(
                         s, "bench-in", dst, events, PARTITIONS, d == "exactly_once"))
@@ -116,6 +121,9 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
                         s, "bench-in", dst, kind, d))
                 this[name] = t
                 times[name].append(t)
+                if kind != "external":  # its CPU time is another process's
+                    this_cpu[name] = time.process_time() - cpu0
+                    cpu.setdefault(name, []).append(this_cpu[name])
                 counts[name], wrong = check_output(s, dst, PARTITIONS, expected)
                 if wrong:
                     problems[name if repeat == 1 else f"{name} (repeat {r + 1})"] = wrong
@@ -124,6 +132,7 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
                 if kind not in ("plain", "external"):
                     key = f"{name} / plain {d}"
                     ratios.setdefault(key, []).append(this[f"plain {d}"] / this[name])
+                    cpu_ratios.setdefault(key, []).append(this_cpu[f"plain {d}"] / this_cpu[name])
             if others:
                 for mine, theirs in (("fluvial confluent exactly_once", "quix exactly_once"),
                                      ("fluvial confluent at_least_once",
@@ -135,6 +144,9 @@ def run(events: int, delivery: str = "both", clients: tuple[str, ...] = ("conflu
         "events": events, "partitions": PARTITIONS, "repeat": repeat,
         "records_per_s": {name: round(events / median(ts)) for name, ts in times.items()},
         "ratios": {k: round(median(v), 3) for k, v in ratios.items()},
+        "ratio_ranges": {k: [round(min(v), 3), round(max(v), 3)] for k, v in ratios.items()},
+        "cpu_s": {name: round(median(ts), 3) for name, ts in cpu.items()},
+        "cpu_ratios": {k: round(median(v), 3) for k, v in cpu_ratios.items()},
         "output_counts": counts,
         "outputs_ok": ok,
         "problems": problems,

@@ -26,6 +26,10 @@ def test_kafka_passthrough_outputs_are_checked():
     assert res["outputs_ok"] is True and res["problems"] == {}
     assert sorted(res["records_per_s"]) == sorted(names)
     assert all(v > 0 for v in res["ratios"].values()) and len(res["ratios"]) == 4
+    # one repeat: the range is that repeat's ratio
+    assert res["ratio_ranges"] == {k: [v, v] for k, v in res["ratios"].items()}
+    assert sorted(res["cpu_s"]) == sorted(names) and all(v > 0 for v in res["cpu_s"].values())
+    assert sorted(res["cpu_ratios"]) == sorted(res["ratios"])
 
 
 def test_kafka_windowed_outputs_are_the_expected_sums():
