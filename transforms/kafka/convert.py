@@ -122,7 +122,7 @@ class RecordEncoder:
         """The common case: (key, value) pairs to one topic at their event times. Raises on
         anything else, and the caller goes element by element. With the "bytes" serializers
         (bytes in, bytes out) no serializer is called."""
-        ks, vs, topic, zero_ok = self.ks, self.vs, self.topic, self.zero_ok
+        ks, vs, topic, record_time = self.ks, self.vs, self.topic, self.record_time
         out = []
         append = out.append
         if ks is _to_bytes and vs is _to_bytes:
@@ -130,10 +130,7 @@ class RecordEncoder:
                 k, v = wv.value
                 ts = wv.timestamp
                 if ts <= 0:
-                    if ts != MIN_TIMESTAMP_MS and (ts < 0 or not zero_ok):
-                        raise ValueError("element by element")
-                    if ts != 0:
-                        ts = None
+                    ts = record_time(ts, wv.value)
                 if (k.__class__ is not bytes and k is not None) or \
                         (v.__class__ is not bytes and v is not None):
                     raise ValueError("element by element")
@@ -143,12 +140,27 @@ class RecordEncoder:
             k, v = wv.value
             ts = wv.timestamp
             if ts <= 0:
-                if ts != MIN_TIMESTAMP_MS and (ts < 0 or not zero_ok):
-                    raise ValueError("element by element")
-                if ts != 0:
-                    ts = None
+                ts = record_time(ts, wv.value)
             append((topic, None if k is None else ks(k), None if v is None else vs(v), ts))
         return out
+
+    def record_time(self, ts: int, el: Any) -> int | None:
+        """The record timestamp of an element whose event time ``ts`` is not after the epoch:
+        None (the producer's clock) for an element without event time; 0 where the client can
+        write it; else :class:`~fluvial.errors.BadRecordError` saying why."""
+        if ts == MIN_TIMESTAMP_MS:  # no event time: the producer's clock
+            return None
+        if ts < 0:
+            raise BadRecordError(
+                self.label, el, f"its event time {ts} ms is before 1970, and Kafka record "
+                "timestamps are epoch milliseconds >= 0; pass with_timestamps=False to use "
+                "the producer's clock, or re-timestamp the elements")
+        if not self.zero_ok:
+            raise BadRecordError(
+                self.label, el, "its event time is 0 ms (1970-01-01T00:00:00Z), which the "
+                "confluent-kafka client cannot write (librdkafka reads timestamp 0 as 'now'); "
+                "pass with_timestamps=False, or client='kafka-python'")
+        return ts
 
     def record(self, wv: Any) -> tuple:
         """One element as a record; raises :class:`~fluvial.errors.BadRecordError` saying why
@@ -167,19 +179,11 @@ class RecordEncoder:
                 raise BadRecordError(
                     self.label, el, "elements must be (key, value) pairs; pass key_fn=... "
                     "to write plain values") from None
-        ts = wv.timestamp if self.with_timestamps else None
-        if ts == MIN_TIMESTAMP_MS:  # no event time: the producer's clock
-            ts = None
-        elif ts is not None and ts < 0:
-            raise BadRecordError(
-                self.label, el, f"its event time {ts} ms is before 1970, and Kafka record "
-                "timestamps are epoch milliseconds >= 0; pass with_timestamps=False to use "
-                "the producer's clock, or re-timestamp the elements")
-        elif ts == 0 and not self.zero_ok:
-            raise BadRecordError(
-                self.label, el, "its event time is 0 ms (1970-01-01T00:00:00Z), which the "
-                "confluent-kafka client cannot write (librdkafka reads timestamp 0 as 'now'); "
-                "pass with_timestamps=False, or client='kafka-python'")
+        ts = None
+        if self.with_timestamps:
+            ts = wv.timestamp
+            if ts <= 0:
+                ts = self.record_time(ts, el)
         try:
             kb = None if k is None else self.ks(k)
         except (TypeError, ValueError) as e:
